@@ -1,0 +1,409 @@
+"""MoEClassifier: the scikit-learn estimator around the MM solver."""
+
+from __future__ import annotations
+
+import numbers
+import time
+import warnings
+
+import numpy as np
+import scipy.sparse as sp
+from sklearn.base import BaseEstimator, ClassifierMixin
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.utils import check_random_state, check_scalar, column_or_1d
+from sklearn.utils.multiclass import check_classification_targets
+from sklearn.utils.validation import check_is_fitted, validate_data
+
+from .init import INITS, initial_theta
+from .mm import CURVATURES, BohningMM
+from .model import Dims, unpack
+from .params import MoEParams
+from .solver import maximize
+
+__all__ = ["MoEClassifier", "SeparationWarning"]
+
+# Every training row predicted with at least this probability for its own class
+# means the data are separated by the model: the likelihood has no maximiser.
+_SEPARATION_PROBA = 0.99
+
+
+class SeparationWarning(UserWarning):
+    """The training data appear perfectly separated by the fitted model."""
+
+
+def _numeric_array(X):
+    """Reject non-numeric features with a clear error before scikit-learn converts."""
+    if hasattr(X, "select_dtypes"):  # a pandas DataFrame
+        bad = list(X.select_dtypes(exclude=["number", "bool"]).columns)
+        if bad:
+            raise TypeError(
+                f"X has non-numeric feature columns {bad}; encode them as numbers first "
+                "(for example with sklearn.preprocessing.OneHotEncoder)"
+            )
+        return X
+    if sp.issparse(X):
+        return X  # scikit-learn's validation explains that sparse input is not supported
+    try:
+        array = np.asarray(X)
+        if array.dtype.kind in "OUSV":
+            array = array.astype(np.float64)
+    except (TypeError, ValueError) as exc:
+        raise TypeError(f"X must be a 2-D array of numbers: {exc}") from exc
+    return array
+
+
+def _normalised_weights(sample_weight, n_samples: int) -> np.ndarray:
+    """Row weights summing to one, with clear errors for bad ``sample_weight``."""
+    if sample_weight is None:
+        return np.full(n_samples, 1.0 / n_samples)
+    try:
+        weights = np.asarray(sample_weight, dtype=np.float64)
+    except (TypeError, ValueError) as exc:
+        raise TypeError(f"sample_weight must be numeric: {exc}") from exc
+    if weights.ndim == 0:
+        weights = np.full(n_samples, float(weights))
+    if weights.shape != (n_samples,):
+        raise ValueError(
+            f"sample_weight has shape {weights.shape}, expected ({n_samples},): "
+            "one weight per row of X"
+        )
+    if not np.all(np.isfinite(weights)):
+        raise ValueError("sample_weight contains NaN or infinite values")
+    if np.any(weights < 0):
+        raise ValueError("sample_weight must be non-negative")
+    total = weights.sum()
+    if total <= 0:
+        raise ValueError("sample_weight sums to zero: no row carries weight")
+    return weights / total
+
+
+class MoEClassifier(ClassifierMixin, BaseEstimator):
+    """Softmax-gated multinomial-logistic mixture of experts.
+
+    ``p(y | x) = sum_k pi_k(x) eta_k(y | x)``, where the gate ``pi(x)`` and
+    every expert ``eta_k(. | x)`` are multinomial logistic models. Fitted by
+    maximum likelihood with the batch MM algorithm of Böhning's quadratic
+    bound: closed-form updates, monotone ascent of the objective at every
+    iteration, one Cholesky factorisation per fit.
+
+    Parameters
+    ----------
+    n_experts : int, default=2
+        Number of experts ``K``. ``n_experts=1`` is multinomial logistic
+        regression.
+    max_iter : int, default=1000
+        Largest number of iterations per start (with ``acceleration``, one
+        iteration is a SQUAREM cycle of three MM steps).
+    tol : float, default=1e-8
+        Stop when the relative change of the objective between iterations
+        falls below ``tol``.
+    n_init : int, default=3
+        Number of starts; the fit with the highest objective is kept.
+    init : {"kmeans", "random"}, default="kmeans"
+        Starting gates from k-means centres or from random rows (see
+        :mod:`moelogit.init`); each start draws its own seed.
+    curvature : {"fixed", "expert"}, default="fixed"
+        Curvature of the quadratic minorizer: the fixed ``S = Z^T W Z``,
+        factorised once per fit, or the tighter per-expert ``S_k``,
+        refactorised every step.
+    acceleration : bool, default=True
+        SQUAREM extrapolation, accepted only when it does not lower the
+        objective, so ascent stays monotone.
+    alpha : float, default=1e-6
+        Ridge on slopes (intercepts unpenalised), on the scale of the mean
+        log-likelihood and of the standardised features. The penalty is
+        symmetric, ``alpha / 2`` times the sum of squared slopes centred
+        across experts (gate) and across classes (experts), so it does not
+        depend on which expert or class is the reference. The small default
+        keeps coefficients finite on separable data.
+    standardize : bool, default=True
+        Centre and scale the features (weighted by ``sample_weight``) before
+        fitting. Coefficients are always reported on the user's scale.
+    random_state : None, int or numpy.random.RandomState, default=None
+        Seeds the starts; an int makes the fit reproducible bit for bit.
+    verbose : int, default=0
+        0 is silent, 1 prints one line per start, 2 also prints the
+        objective every 10 iterations.
+
+    Attributes
+    ----------
+    classes_ : ndarray of shape (n_classes,)
+        Class labels; the last is the reference class.
+    n_features_in_ : int
+        Number of features seen in ``fit``.
+    feature_names_in_ : ndarray of shape (n_features_in_,)
+        Feature names, when ``X`` had string column names.
+    gate_coef_ : ndarray of shape (n_experts, n_features_in_)
+        Gate slopes; gate logits are ``X @ gate_coef_.T + gate_intercept_``.
+        Experts are ordered by decreasing mean gate weight on the training
+        data; the last is the reference (zero row).
+    gate_intercept_ : ndarray of shape (n_experts,)
+    expert_coef_ : ndarray of shape (n_experts, n_classes, n_features_in_)
+        Expert slopes; expert ``k``'s class logits are
+        ``X @ expert_coef_[k].T + expert_intercept_[k]`` (last class zero).
+    expert_intercept_ : ndarray of shape (n_experts, n_classes)
+    n_iter_ : int
+        Iterations of the retained start.
+    converged_ : bool
+        Whether the retained start met ``tol`` before ``max_iter``.
+    loglik_trace_ : ndarray of shape (n_iter_,)
+        Objective (mean log-likelihood minus the ridge penalty) at every
+        iteration of the retained start; it never decreases.
+    objective_ : float
+        Final objective of the retained start, ``loglik_trace_[-1]``.
+    perfectly_separated_ : bool
+        True when every training row gets probability of at least 0.99 for
+        its own class: the data are then separated by the model, the
+        unpenalised maximum-likelihood estimate does not exist, and the size
+        of the coefficients is set by ``alpha`` and ``tol``. A
+        :class:`SeparationWarning` is issued.
+    fit_time_ : float
+        Wall time of ``fit`` in seconds.
+
+    Examples
+    --------
+    >>> from moelogit import MoEClassifier
+    >>> from moelogit.datasets import make_moe_classification
+    >>> X, y, truth = make_moe_classification(2000, n_features=3, n_experts=2, random_state=0)
+    >>> clf = MoEClassifier(n_experts=2, random_state=0).fit(X, y)
+    >>> clf.predict_proba(X[:2]).sum(axis=1)
+    array([1., 1.])
+    >>> bool(clf.converged_)
+    True
+    """
+
+    def __init__(
+        self,
+        n_experts=2,
+        *,
+        max_iter=1000,
+        tol=1e-8,
+        n_init=3,
+        init="kmeans",
+        curvature="fixed",
+        acceleration=True,
+        alpha=1e-6,
+        standardize=True,
+        random_state=None,
+        verbose=0,
+    ):
+        self.n_experts = n_experts
+        self.max_iter = max_iter
+        self.tol = tol
+        self.n_init = n_init
+        self.init = init
+        self.curvature = curvature
+        self.acceleration = acceleration
+        self.alpha = alpha
+        self.standardize = standardize
+        self.random_state = random_state
+        self.verbose = verbose
+
+    # -- validation -----------------------------------------------------------
+
+    def _check_params(self):
+        check_scalar(self.n_experts, "n_experts", numbers.Integral, min_val=1)
+        check_scalar(self.max_iter, "max_iter", numbers.Integral, min_val=1)
+        check_scalar(self.n_init, "n_init", numbers.Integral, min_val=1)
+        check_scalar(self.tol, "tol", numbers.Real, min_val=0.0)
+        check_scalar(self.alpha, "alpha", numbers.Real, min_val=0.0)
+        check_scalar(self.verbose, "verbose", numbers.Integral, min_val=0)
+        if not np.isfinite(self.alpha) or not np.isfinite(self.tol):
+            raise ValueError("alpha and tol must be finite")
+        if self.init not in INITS:
+            raise ValueError(f"init must be one of {INITS}, got {self.init!r}")
+        if self.curvature not in CURVATURES:
+            raise ValueError(f"curvature must be one of {CURVATURES}, got {self.curvature!r}")
+        for name in ("acceleration", "standardize"):
+            if not isinstance(getattr(self, name), (bool, np.bool_)):
+                raise TypeError(f"{name} must be True or False, got {getattr(self, name)!r}")
+
+    def _encode_labels(self, y) -> np.ndarray:
+        """Class codes of ``y`` in ``classes_``; unseen labels are an error."""
+        y = column_or_1d(y, warn=True)
+        try:
+            known = np.isin(y, self.classes_)
+        except TypeError as exc:
+            raise TypeError(f"labels in y cannot be compared with classes_: {exc}") from exc
+        if not np.all(known):
+            unseen = np.unique(y[~known])[:10]
+            raise ValueError(
+                f"y contains labels not seen in fit: {unseen.tolist()}; "
+                f"known classes are {self.classes_.tolist()}"
+            )
+        return np.searchsorted(self.classes_, y)
+
+    # -- fitting ----------------------------------------------------------------
+
+    def fit(self, X, y, sample_weight=None):
+        """Fit the mixture by the monotone MM algorithm, keeping the best start.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Numeric features; a pandas DataFrame keeps its column names.
+        y : array-like of shape (n_samples,)
+            Class labels of any sortable type; at least two classes.
+        sample_weight : array-like of shape (n_samples,), optional
+            Non-negative weights multiplying each row's log-likelihood.
+
+        Returns
+        -------
+        self : MoEClassifier
+        """
+        started = time.perf_counter()
+        self._check_params()
+        X, y = validate_data(self, _numeric_array(X), y, dtype=np.float64)
+        check_classification_targets(y)
+        try:
+            self.classes_, codes = np.unique(y, return_inverse=True)
+        except TypeError as exc:
+            raise TypeError(f"labels in y must be mutually comparable: {exc}") from exc
+        n_samples, n_classes = X.shape[0], self.classes_.size
+        if n_classes < 2:
+            raise ValueError(
+                f"MoEClassifier needs samples of at least 2 classes, got 1 class "
+                f"({self.classes_[0]!r})"
+            )
+        weights = _normalised_weights(sample_weight, n_samples)
+        if np.count_nonzero(weights) < self.n_experts:
+            raise ValueError(
+                f"n_experts={self.n_experts} needs at least as many rows of positive "
+                f"weight, got {np.count_nonzero(weights)}"
+            )
+
+        # Constant columns carry no information beyond the intercept and would
+        # make the curvature singular: they stay out of the design (zero slopes).
+        positive = weights > 0
+        used = np.ptp(X[positive], axis=0) > 0
+        if self.standardize:
+            mean = np.average(X, axis=0, weights=weights)
+            scale = np.sqrt(np.average((X - mean) ** 2, axis=0, weights=weights))
+            scale[~used] = 1.0
+        else:
+            mean, scale = np.zeros(X.shape[1]), np.ones(X.shape[1])
+        Z = np.column_stack([np.ones(n_samples), (X[:, used] - mean[used]) / scale[used]])
+        dims = Dims(Z.shape[1], self.n_experts, n_classes)
+
+        mm = BohningMM(Z, codes, weights, dims, alpha=self.alpha, curvature=self.curvature)
+        rng = check_random_state(self.random_state)
+        best = None
+        for start in range(self.n_init):
+            seed = rng.randint(np.iinfo(np.int32).max)
+            theta0 = initial_theta(Z, codes, weights, dims, self.init, seed)
+            result = maximize(
+                mm,
+                theta0,
+                max_iter=self.max_iter,
+                tol=self.tol,
+                acceleration=self.acceleration,
+                callback=self._progress if self.verbose >= 2 else None,
+            )
+            if self.verbose:
+                state = "converged" if result.converged else "not converged"
+                print(
+                    f"start {start + 1}/{self.n_init}: objective {result.objective:.8f} "
+                    f"after {result.n_iter} iterations ({state})"
+                )
+            if best is None or result.objective > best.objective:
+                best = result
+
+        params = MoEParams.from_design(*unpack(best.theta, dims), mean, scale, used)
+        params = params.canonical(X, weights)
+        self.gate_coef_ = params.gate_coef
+        self.gate_intercept_ = params.gate_intercept
+        self.expert_coef_ = params.expert_coef
+        self.expert_intercept_ = params.expert_intercept
+        self.n_iter_ = best.n_iter
+        self.converged_ = best.converged
+        self.loglik_trace_ = best.trace
+        self.objective_ = best.objective
+        self._n_design_columns = dims.q
+
+        if not self.converged_:
+            warnings.warn(
+                f"the best of {self.n_init} starts did not converge in max_iter="
+                f"{self.max_iter} iterations (tol={self.tol}); increase max_iter or tol",
+                ConvergenceWarning,
+                stacklevel=2,
+            )
+        own_class_proba = np.exp(self.predict_log_proba(X)[np.arange(n_samples), codes])
+        self.perfectly_separated_ = bool(np.min(own_class_proba[positive]) >= _SEPARATION_PROBA)
+        if self.perfectly_separated_:
+            warnings.warn(
+                "the training data appear perfectly separated by the model: every row "
+                f"gets probability >= {_SEPARATION_PROBA} for its class. The unpenalised "
+                f"likelihood has no maximiser; coefficients are bounded by alpha={self.alpha}.",
+                SeparationWarning,
+                stacklevel=2,
+            )
+        self.fit_time_ = time.perf_counter() - started
+        return self
+
+    @staticmethod
+    def _progress(iteration: int, value: float) -> None:
+        if iteration % 10 == 0:
+            print(f"  iteration {iteration}: objective {value:.10f}")
+
+    # -- prediction -------------------------------------------------------------
+
+    @property
+    def params_(self) -> MoEParams:
+        """The fitted parameters as a :class:`moelogit.params.MoEParams`."""
+        check_is_fitted(self)
+        return MoEParams(
+            self.gate_coef_, self.gate_intercept_, self.expert_coef_, self.expert_intercept_
+        )
+
+    def _validated(self, X) -> np.ndarray:
+        check_is_fitted(self)
+        return validate_data(self, _numeric_array(X), reset=False, dtype=np.float64)
+
+    def predict_log_proba(self, X) -> np.ndarray:
+        """Log class probabilities ``log p(y | x)``, columns in ``classes_`` order."""
+        return self.params_.log_class_proba(self._validated(X))
+
+    def predict_proba(self, X) -> np.ndarray:
+        """Class probabilities ``p(y | x)``, columns in ``classes_`` order."""
+        return np.exp(self.predict_log_proba(X))
+
+    def predict(self, X) -> np.ndarray:
+        """Most probable class of every row."""
+        return self.classes_[np.argmax(self.predict_log_proba(X), axis=1)]
+
+    def gate_proba(self, X) -> np.ndarray:
+        """Gate weights ``pi_k(x)`` of every row, shape ``(n_samples, n_experts)``."""
+        return self.params_.gate_proba(self._validated(X))
+
+    # -- likelihood and information criteria ----------------------------------
+
+    def loglik(self, X, y, sample_weight=None) -> float:
+        """Mean log-likelihood ``(1/n) sum_i log p(y_i | x_i)`` (weighted if given)."""
+        log_proba = self.predict_log_proba(X)
+        codes = self._encode_labels(y)
+        if codes.shape[0] != log_proba.shape[0]:
+            raise ValueError(f"X has {log_proba.shape[0]} rows but y has {codes.shape[0]}")
+        weights = _normalised_weights(sample_weight, codes.shape[0])
+        return float(weights @ log_proba[np.arange(codes.shape[0]), codes])
+
+    def n_parameters(self) -> int:
+        """Number of free parameters, ``q (K - 1) + K q (M - 1)``.
+
+        ``q`` is one plus the number of non-constant features seen in ``fit``.
+        """
+        check_is_fitted(self)
+        return Dims(self._n_design_columns, self.n_experts, self.classes_.size).n_params
+
+    def aic(self, X, y) -> float:
+        """Akaike information criterion on ``(X, y)``; lower is better."""
+        n = _num_rows(X)
+        return -2.0 * n * self.loglik(X, y) + 2.0 * self.n_parameters()
+
+    def bic(self, X, y) -> float:
+        """Bayesian information criterion on ``(X, y)``; lower is better."""
+        n = _num_rows(X)
+        return -2.0 * n * self.loglik(X, y) + np.log(n) * self.n_parameters()
+
+
+def _num_rows(X) -> int:
+    return np.shape(X)[0]

@@ -1,0 +1,260 @@
+"""Mathematics of the softmax-gated multinomial-logistic mixture of experts.
+
+Pure functions on arrays, in *design coordinates*:
+
+* ``Z`` is the ``(n, q)`` design matrix whose first column is the intercept;
+* ``gate_coef`` is ``(q, K - 1)``: the free columns of the gate matrix ``W``,
+  whose last column (the reference expert) is fixed to zero;
+* ``expert_coef`` is ``(K, q, M - 1)``: the free columns of every expert's
+  matrix ``V_k``, whose last column (the reference class) is fixed to zero;
+* ``y`` holds integer class codes in ``0 .. M - 1``;
+* ``weights`` are non-negative row weights that sum to one, so that
+  ``weights @ values`` is the (weighted) mean over rows.
+
+Every probability is computed in the log domain with log-softmax, so logits
+of any finite size (1e4 and beyond) never overflow. See ``math.md``, section 1.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import numpy as np
+from scipy.special import log_softmax, logsumexp
+
+__all__ = [
+    "Dims",
+    "pack",
+    "unpack",
+    "log_gate",
+    "log_experts",
+    "EStep",
+    "e_step",
+    "mean_loglik",
+    "responsibilities",
+    "log_class_proba",
+    "gradient",
+    "ridge_penalty",
+    "objective",
+]
+
+
+class Dims(NamedTuple):
+    """Sizes of a problem: ``q`` design columns, ``K`` experts, ``M`` classes."""
+
+    q: int
+    K: int
+    M: int
+
+    @property
+    def n_gate(self) -> int:
+        """Number of free gate parameters, ``q (K - 1)``."""
+        return self.q * (self.K - 1)
+
+    @property
+    def n_params(self) -> int:
+        """Number of free parameters, ``q (K - 1) + K q (M - 1)``."""
+        return self.n_gate + self.K * self.q * (self.M - 1)
+
+
+def pack(gate_coef: np.ndarray, expert_coef: np.ndarray) -> np.ndarray:
+    """Flatten ``(gate_coef, expert_coef)`` into one parameter vector ``theta``."""
+    return np.concatenate([gate_coef.ravel(), expert_coef.ravel()])
+
+
+def unpack(theta: np.ndarray, dims: Dims) -> tuple[np.ndarray, np.ndarray]:
+    """Inverse of :func:`pack`: views of ``theta`` as ``(gate_coef, expert_coef)``."""
+    q, K, M = dims
+    gate_coef = theta[: dims.n_gate].reshape(q, K - 1)
+    expert_coef = theta[dims.n_gate :].reshape(K, q, M - 1)
+    return gate_coef, expert_coef
+
+
+def _with_reference(logits_free: np.ndarray) -> np.ndarray:
+    """Append the zero logit of the reference category along the last axis."""
+    shape = logits_free.shape[:-1] + (logits_free.shape[-1] + 1,)
+    logits = np.zeros(shape)
+    logits[..., :-1] = logits_free
+    return logits
+
+
+# Internally arrays are laid out with the rows last, ``(categories, ..., n)``:
+# softmax reductions then run over the small leading axis as elementwise
+# operations between contiguous slabs, which is several times faster in NumPy
+# than reducing a short trailing axis row by row. Public functions return
+# transposed views in the documented ``(n, ...)`` shapes.
+
+
+def _gate_logits(Z: np.ndarray, gate_coef: np.ndarray) -> np.ndarray:
+    """Gate logits ``(K, n)`` with the reference row at zero."""
+    K = gate_coef.shape[1] + 1
+    logits = np.zeros((K, Z.shape[0]))
+    np.matmul(gate_coef.T, Z.T, out=logits[:-1])
+    return logits
+
+
+def _expert_logits(Z: np.ndarray, expert_coef: np.ndarray) -> np.ndarray:
+    """Expert logits ``(M, K, n)`` with the reference class slab at zero."""
+    K, q, M1 = expert_coef.shape
+    logits = np.zeros((M1 + 1, K, Z.shape[0]))
+    # One BLAS product for all experts: (M-1) K rows of coefficients times Z^T.
+    flat = expert_coef.transpose(2, 0, 1).reshape(M1 * K, q)
+    np.matmul(flat, Z.T, out=logits[:-1].reshape(M1 * K, Z.shape[0]))
+    return logits
+
+
+def _softmax0(logits: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Softmax over axis 0: ``(proba, log_normaliser)``, one ``exp`` in all.
+
+    ``log proba = logits - log_normaliser``; ``logits`` is left unchanged.
+    """
+    top = logits.max(axis=0)
+    proba = logits - top
+    np.exp(proba, out=proba)
+    total = proba.sum(axis=0)
+    proba /= total
+    return proba, top + np.log(total)
+
+
+def _log_softmax0(logits: np.ndarray) -> np.ndarray:
+    _, log_norm = _softmax0(logits)
+    logits -= log_norm
+    return logits
+
+
+def log_gate(Z: np.ndarray, gate_coef: np.ndarray) -> np.ndarray:
+    """Log gate weights ``log pi_ik``, shape ``(n, K)``."""
+    return _log_softmax0(_gate_logits(Z, gate_coef)).T
+
+
+def log_experts(Z: np.ndarray, expert_coef: np.ndarray) -> np.ndarray:
+    """Log class probabilities of every expert ``log eta_ikm``, shape ``(n, K, M)``."""
+    return _log_softmax0(_expert_logits(Z, expert_coef)).transpose(2, 1, 0)
+
+
+class EStep(NamedTuple):
+    """Quantities at one parameter value that the MM step and gradient need.
+
+    Arrays are in the internal rows-last layout.
+    """
+
+    loglik: float  # weighted mean log-likelihood
+    resp: np.ndarray  # responsibilities tau, (K, n)
+    gate: np.ndarray  # gate weights pi, (K, n)
+    experts: np.ndarray  # expert class probabilities eta, (M, K, n)
+
+
+def _log_joint(Z, y, gate_coef, expert_coef):
+    """``log pi_ik + log eta_ik,y_i`` as ``(K, n)``, with gate and expert probabilities."""
+    gate_logits = _gate_logits(Z, gate_coef)
+    gate, gate_log_norm = _softmax0(gate_logits)
+    expert_logits = _expert_logits(Z, expert_coef)
+    experts, expert_log_norm = _softmax0(expert_logits)
+    # Pick each row's own class: (K, n) from the (M, K, n) shifted logits.
+    own = np.take_along_axis(expert_logits, y[None, None, :], axis=0)[0]
+    log_joint = gate_logits - gate_log_norm + own - expert_log_norm
+    return log_joint, gate, experts
+
+
+def e_step(
+    Z: np.ndarray,
+    y: np.ndarray,
+    weights: np.ndarray,
+    gate_coef: np.ndarray,
+    expert_coef: np.ndarray,
+) -> EStep:
+    """Mean log-likelihood, responsibilities, gate and expert probabilities."""
+    log_joint, gate, experts = _log_joint(Z, y, gate_coef, expert_coef)
+    resp, log_lik_rows = _softmax0(log_joint)
+    return EStep(loglik=float(weights @ log_lik_rows), resp=resp, gate=gate, experts=experts)
+
+
+def mean_loglik(Z, y, weights, gate_coef, expert_coef) -> float:
+    """Weighted mean log-likelihood ``sum_i w_i log p(y_i | x_i)``."""
+    return e_step(Z, y, weights, gate_coef, expert_coef).loglik
+
+
+def responsibilities(Z, y, gate_coef, expert_coef) -> np.ndarray:
+    """Posterior expert probabilities ``tau_ik = p(expert k | x_i, y_i)``, ``(n, K)``."""
+    log_joint, _, _ = _log_joint(Z, y, gate_coef, expert_coef)
+    return _softmax0(log_joint)[0].T
+
+
+def log_class_proba(Z: np.ndarray, gate_coef: np.ndarray, expert_coef: np.ndarray) -> np.ndarray:
+    """Log class probabilities ``log p(y = m | x_i)`` of the mixture, ``(n, M)``."""
+    log_pi = _log_softmax0(_gate_logits(Z, gate_coef))  # (K, n)
+    log_eta = _log_softmax0(_expert_logits(Z, expert_coef))  # (M, K, n)
+    return logsumexp(log_eta + log_pi, axis=1).T
+
+
+def ridge_penalty(gate_coef: np.ndarray, expert_coef: np.ndarray, alpha: float) -> float:
+    """Symmetric ridge on slopes, ``(alpha / 2) * sum of squared centred slopes``.
+
+    For the gate, the slopes of all ``K`` experts (reference included) are
+    centred across experts; for each expert, its class slopes are centred
+    across classes. The penalty is therefore invariant to which expert or class
+    is the reference, and for one expert it is scikit-learn's multinomial L2
+    penalty. Intercepts (row 0) are not penalised.
+    """
+    if alpha == 0.0:
+        return 0.0
+
+    def centred_sq(free_slopes: np.ndarray) -> float:
+        full = _with_reference(free_slopes)
+        return float(np.sum((full - full.mean(axis=-1, keepdims=True)) ** 2))
+
+    return 0.5 * alpha * (centred_sq(gate_coef[1:]) + centred_sq(expert_coef[:, 1:, :]))
+
+
+def objective(Z, y, weights, gate_coef, expert_coef, alpha: float = 0.0) -> float:
+    """The fitted objective: mean log-likelihood minus :func:`ridge_penalty`."""
+    return mean_loglik(Z, y, weights, gate_coef, expert_coef) - ridge_penalty(
+        gate_coef, expert_coef, alpha
+    )
+
+
+def _ridge_gradient(free: np.ndarray, alpha: float) -> np.ndarray:
+    """Gradient of the symmetric ridge w.r.t. free columns: ``alpha * D B C_J``.
+
+    ``C_J = I - 1 1^T / J`` with ``J`` the number of columns including the
+    reference; it equals ``2 A_J`` in the notation of math.md.
+    """
+    grad = alpha * free
+    grad[..., 0, :] = 0.0  # intercepts are not penalised
+    J = free.shape[-1] + 1
+    return grad - grad.sum(axis=-1, keepdims=True) / J
+
+
+def gradient(
+    Z: np.ndarray,
+    y: np.ndarray,
+    weights: np.ndarray,
+    gate_coef: np.ndarray,
+    expert_coef: np.ndarray,
+    alpha: float = 0.0,
+    estep: EStep | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Gradient of :func:`objective` with respect to ``(gate_coef, expert_coef)``.
+
+    ``G_W = Z^T diag(w) (T - Pi)[:, :K-1]`` and
+    ``G_k = Z^T diag(w tau_k) (Y - H_k)[:, :M-1]`` (math.md, section 2), minus
+    the ridge gradient. Pass ``estep`` to reuse an :func:`e_step` at the same
+    parameters.
+    """
+    if estep is None:
+        estep = e_step(Z, y, weights, gate_coef, expert_coef)
+    n, q = Z.shape
+    M, K = estep.experts.shape[:2]
+    # Stack the weighted residuals [gate (K-1) | experts (M-1) K] as rows and hit
+    # them with a single product block @ Z.
+    block = np.empty(((K - 1) + (M - 1) * K, n))
+    np.multiply(estep.resp[: K - 1] - estep.gate[: K - 1], weights, out=block[: K - 1])
+    resid = -estep.experts[: M - 1]
+    free_rows = np.flatnonzero(y < M - 1)  # rows of the reference class add no one-hot
+    resid[y[free_rows], :, free_rows] += 1.0
+    resid *= estep.resp * weights
+    block[K - 1 :] = resid.reshape((M - 1) * K, n)
+    grad = block @ Z
+    grad_gate = grad[: K - 1].T - _ridge_gradient(gate_coef, alpha)
+    grad_experts = grad[K - 1 :].reshape(M - 1, K, q).transpose(1, 2, 0)
+    return grad_gate, grad_experts - _ridge_gradient(expert_coef, alpha)
