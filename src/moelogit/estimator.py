@@ -22,11 +22,6 @@ from .solver import maximize
 
 __all__ = ["MoEClassifier", "SeparationWarning"]
 
-# Every training row predicted with at least this probability for its own class
-# means the data are separated by the model: the likelihood has no maximiser.
-_SEPARATION_PROBA = 0.99
-
-
 class SeparationWarning(UserWarning):
     """The training data appear perfectly separated by the fitted model."""
 
@@ -98,14 +93,19 @@ class MoEClassifier(ClassifierMixin, BaseEstimator):
         Stop when the relative change of the objective between iterations
         falls below ``tol``.
     n_init : int, default=3
-        Number of starts; the fit with the highest objective is kept.
+        Number of starts; the fit with the highest objective is kept. With
+        ``n_experts=1`` the problem is concave and one start is used.
     init : {"kmeans", "random"}, default="kmeans"
         Starting gates from k-means centres or from random rows (see
         :mod:`moelogit.init`); each start draws its own seed.
-    curvature : {"fixed", "expert"}, default="fixed"
-        Curvature of the quadratic minorizer: the fixed ``S = Z^T W Z``,
-        factorised once per fit, or the tighter per-expert ``S_k``,
-        refactorised every step.
+    curvature : {"expert", "fixed"}, default="expert"
+        Curvature of the quadratic minorizer: the tighter per-expert
+        ``S_k = Z^T diag(w tau_k) Z``, refactorised every step, or the fixed
+        ``S = Z^T diag(w) Z``, factorised once per fit. The fixed bound
+        overstates the curvature of an expert with gate weight ``p_k`` by
+        about ``1 / p_k``, so small experts crawl: on a simulated problem
+        (n=3000, d=3, K=3, M=3) "expert" converged in 380 SQUAREM cycles and
+        0.5 s, "fixed" in 3729 cycles and 4.2 s. The gate always uses ``S``.
     acceleration : bool, default=True
         SQUAREM extrapolation, accepted only when it does not lower the
         objective, so ascent stays monotone.
@@ -152,11 +152,11 @@ class MoEClassifier(ClassifierMixin, BaseEstimator):
     objective_ : float
         Final objective of the retained start, ``loglik_trace_[-1]``.
     perfectly_separated_ : bool
-        True when every training row gets probability of at least 0.99 for
-        its own class: the data are then separated by the model, the
-        unpenalised maximum-likelihood estimate does not exist, and the size
-        of the coefficients is set by ``alpha`` and ``tol``. A
-        :class:`SeparationWarning` is issued.
+        True when the fitted model classifies every training row (of positive
+        weight) correctly. The data are then separated by the model, the
+        unpenalised maximum-likelihood estimate may not exist, and the size of
+        the coefficients is set by ``alpha`` and ``max_iter``; a
+        :class:`SeparationWarning` says so.
     fit_time_ : float
         Wall time of ``fit`` in seconds.
 
@@ -180,7 +180,7 @@ class MoEClassifier(ClassifierMixin, BaseEstimator):
         tol=1e-8,
         n_init=3,
         init="kmeans",
-        curvature="fixed",
+        curvature="expert",
         acceleration=True,
         alpha=1e-6,
         standardize=True,
@@ -254,8 +254,8 @@ class MoEClassifier(ClassifierMixin, BaseEstimator):
         started = time.perf_counter()
         self._check_params()
         X, y = validate_data(self, _numeric_array(X), y, dtype=np.float64)
-        check_classification_targets(y)
         try:
+            check_classification_targets(y)
             self.classes_, codes = np.unique(y, return_inverse=True)
         except TypeError as exc:
             raise TypeError(f"labels in y must be mutually comparable: {exc}") from exc
@@ -288,7 +288,9 @@ class MoEClassifier(ClassifierMixin, BaseEstimator):
         mm = BohningMM(Z, codes, weights, dims, alpha=self.alpha, curvature=self.curvature)
         rng = check_random_state(self.random_state)
         best = None
-        for start in range(self.n_init):
+        # One expert is a concave problem with a deterministic start: one start suffices.
+        n_starts = 1 if self.n_experts == 1 else self.n_init
+        for start in range(n_starts):
             seed = rng.randint(np.iinfo(np.int32).max)
             theta0 = initial_theta(Z, codes, weights, dims, self.init, seed)
             result = maximize(
@@ -302,7 +304,7 @@ class MoEClassifier(ClassifierMixin, BaseEstimator):
             if self.verbose:
                 state = "converged" if result.converged else "not converged"
                 print(
-                    f"start {start + 1}/{self.n_init}: objective {result.objective:.8f} "
+                    f"start {start + 1}/{n_starts}: objective {result.objective:.8f} "
                     f"after {result.n_iter} iterations ({state})"
                 )
             if best is None or result.objective > best.objective:
@@ -322,18 +324,19 @@ class MoEClassifier(ClassifierMixin, BaseEstimator):
 
         if not self.converged_:
             warnings.warn(
-                f"the best of {self.n_init} starts did not converge in max_iter="
+                f"the best of {n_starts} starts did not converge in max_iter="
                 f"{self.max_iter} iterations (tol={self.tol}); increase max_iter or tol",
                 ConvergenceWarning,
                 stacklevel=2,
             )
-        own_class_proba = np.exp(self.predict_log_proba(X)[np.arange(n_samples), codes])
-        self.perfectly_separated_ = bool(np.min(own_class_proba[positive]) >= _SEPARATION_PROBA)
+        predicted = np.argmax(params.log_class_proba(X), axis=1)
+        self.perfectly_separated_ = bool(np.all(predicted[positive] == codes[positive]))
         if self.perfectly_separated_:
             warnings.warn(
-                "the training data appear perfectly separated by the model: every row "
-                f"gets probability >= {_SEPARATION_PROBA} for its class. The unpenalised "
-                f"likelihood has no maximiser; coefficients are bounded by alpha={self.alpha}.",
+                "the fitted model classifies every training row correctly: the data appear "
+                "perfectly separated, so the unpenalised likelihood may have no maximiser and "
+                f"the coefficients are held finite only by alpha={self.alpha}. Increase alpha "
+                "for a better-defined and faster fit.",
                 SeparationWarning,
                 stacklevel=2,
             )
@@ -369,7 +372,8 @@ class MoEClassifier(ClassifierMixin, BaseEstimator):
 
     def predict(self, X) -> np.ndarray:
         """Most probable class of every row."""
-        return self.classes_[np.argmax(self.predict_log_proba(X), axis=1)]
+        log_proba = self.predict_log_proba(X)
+        return self.classes_[np.argmax(log_proba, axis=1)]
 
     def gate_proba(self, X) -> np.ndarray:
         """Gate weights ``pi_k(x)`` of every row, shape ``(n_samples, n_experts)``."""

@@ -103,22 +103,26 @@ def _expert_logits(Z: np.ndarray, expert_coef: np.ndarray) -> np.ndarray:
     return logits
 
 
-def _softmax0(logits: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Softmax over axis 0: ``(proba, log_normaliser)``, one ``exp`` in all.
+def _softmax0(logits: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Softmax over axis 0, one ``exp`` in all.
 
-    ``log proba = logits - log_normaliser``; ``logits`` is left unchanged.
+    Returns ``(proba, top, log_total)`` with ``log proba = (logits - top) -
+    log_total``; evaluated in that order the log-probabilities are never
+    positive. ``logits`` is left unchanged.
     """
     top = logits.max(axis=0)
     proba = logits - top
     np.exp(proba, out=proba)
     total = proba.sum(axis=0)
     proba /= total
-    return proba, top + np.log(total)
+    return proba, top, np.log(total)
 
 
 def _log_softmax0(logits: np.ndarray) -> np.ndarray:
-    _, log_norm = _softmax0(logits)
-    logits -= log_norm
+    """Log-softmax over axis 0, in place."""
+    _, top, log_total = _softmax0(logits)
+    logits -= top
+    logits -= log_total
     return logits
 
 
@@ -147,12 +151,13 @@ class EStep(NamedTuple):
 def _log_joint(Z, y, gate_coef, expert_coef):
     """``log pi_ik + log eta_ik,y_i`` as ``(K, n)``, with gate and expert probabilities."""
     gate_logits = _gate_logits(Z, gate_coef)
-    gate, gate_log_norm = _softmax0(gate_logits)
+    gate, gate_top, gate_log_total = _softmax0(gate_logits)
     expert_logits = _expert_logits(Z, expert_coef)
-    experts, expert_log_norm = _softmax0(expert_logits)
-    # Pick each row's own class: (K, n) from the (M, K, n) shifted logits.
+    experts, expert_top, expert_log_total = _softmax0(expert_logits)
+    # Pick each row's own class: (K, n) from the (M, K, n) logits.
     own = np.take_along_axis(expert_logits, y[None, None, :], axis=0)[0]
-    log_joint = gate_logits - gate_log_norm + own - expert_log_norm
+    log_joint = (gate_logits - gate_top) - gate_log_total
+    log_joint += (own - expert_top) - expert_log_total
     return log_joint, gate, experts
 
 
@@ -165,8 +170,10 @@ def e_step(
 ) -> EStep:
     """Mean log-likelihood, responsibilities, gate and expert probabilities."""
     log_joint, gate, experts = _log_joint(Z, y, gate_coef, expert_coef)
-    resp, log_lik_rows = _softmax0(log_joint)
-    return EStep(loglik=float(weights @ log_lik_rows), resp=resp, gate=gate, experts=experts)
+    resp, top, log_total = _softmax0(log_joint)
+    return EStep(
+        loglik=float(weights @ (top + log_total)), resp=resp, gate=gate, experts=experts
+    )
 
 
 def mean_loglik(Z, y, weights, gate_coef, expert_coef) -> float:
@@ -184,7 +191,8 @@ def log_class_proba(Z: np.ndarray, gate_coef: np.ndarray, expert_coef: np.ndarra
     """Log class probabilities ``log p(y = m | x_i)`` of the mixture, ``(n, M)``."""
     log_pi = _log_softmax0(_gate_logits(Z, gate_coef))  # (K, n)
     log_eta = _log_softmax0(_expert_logits(Z, expert_coef))  # (M, K, n)
-    return logsumexp(log_eta + log_pi, axis=1).T
+    # The clip removes rounding above log 1 = 0 when one expert dominates.
+    return np.minimum(logsumexp(log_eta + log_pi, axis=1), 0.0).T
 
 
 def ridge_penalty(gate_coef: np.ndarray, expert_coef: np.ndarray, alpha: float) -> float:

@@ -1,0 +1,32 @@
+import numpy as np
+import pytest
+
+from moelogit.model import Dims
+
+
+def random_problem(seed, n=200, d=3, K=3, M=3, scale=1.0):
+    """A random design, labels, normalised weights and parameter vector."""
+    rng = np.random.default_rng(seed)
+    Z = np.column_stack([np.ones(n), rng.normal(size=(n, d))])
+    y = rng.integers(0, M, size=n)
+    weights = rng.random(n) + 0.1
+    weights /= weights.sum()
+    dims = Dims(d + 1, K, M)
+    theta = scale * rng.normal(size=dims.n_params)
+    return Z, y, weights, dims, theta
+
+
+@pytest.fixture
+def problem():
+    return random_problem(0)
+
+
+def simulated_problem(seed, n=2000, d=2, K=2, M=3):
+    """Design, labels, weights and dims for data drawn from the model itself,
+    so that the maximum-likelihood estimate exists."""
+    from moelogit.datasets import make_moe_classification
+
+    X, y, _ = make_moe_classification(n, d, K, M, coef_scale=1.5, random_state=seed)
+    Z = np.column_stack([np.ones(n), X])
+    start = 0.1 * np.random.default_rng(seed).normal(size=Dims(d + 1, K, M).n_params)
+    return Z, y, np.full(n, 1.0 / n), Dims(d + 1, K, M), start

@@ -1,0 +1,129 @@
+"""The MM map, SQUAREM and the driver: ascent, fixed points, stopping."""
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from moelogit import model
+from moelogit.acceleration import Squarem
+from moelogit.mm import BohningMM
+from moelogit.model import unpack
+from moelogit.solver import maximize
+
+from .conftest import random_problem, simulated_problem
+
+RELATIVE_DROP = 1e-12
+
+
+def assert_never_falls(values):
+    values = np.asarray(values)
+    drops = values[:-1] - values[1:]
+    assert np.all(drops <= RELATIVE_DROP * np.abs(values[:-1])), drops.max()
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    seed=st.integers(0, 2**32 - 1),
+    n=st.integers(10, 2000),
+    d=st.integers(0, 8),
+    K=st.integers(1, 6),
+    M=st.integers(2, 5),
+    alpha=st.sampled_from([0.0, 1e-3, 1.0]),
+    curvature=st.sampled_from(["fixed", "expert"]),
+    acceleration=st.booleans(),
+    scale=st.sampled_from([0.1, 1.0, 5.0]),
+)
+def test_objective_never_falls(seed, n, d, K, M, alpha, curvature, acceleration, scale):
+    Z, y, w, dims, theta = random_problem(seed, n=n, d=d, K=K, M=M, scale=scale)
+    mm = BohningMM(Z, y, w, dims, alpha=alpha, curvature=curvature)
+    # Every single MM step ascends ...
+    values = [mm.objective(theta)]
+    point = theta
+    for _ in range(5):
+        point, value = mm(point)
+        assert value == pytest.approx(values[-1], rel=1e-12, abs=1e-300)
+        values.append(mm.objective(point))
+    assert_never_falls(values)
+    # ... and so does the driven iteration, with or without SQUAREM.
+    result = maximize(mm, theta, max_iter=25, tol=0.0, acceleration=acceleration)
+    assert_never_falls(np.concatenate([[values[0]], result.trace]))
+    assert result.objective == pytest.approx(mm.objective(result.theta), rel=1e-12)
+
+
+@pytest.mark.parametrize("curvature", ["fixed", "expert"])
+@pytest.mark.parametrize("alpha", [0.0, 0.05])
+def test_limit_is_a_stationary_point(curvature, alpha):
+    Z, y, w, dims, theta = simulated_problem(4)
+    mm = BohningMM(Z, y, w, dims, alpha=alpha, curvature=curvature)
+    result = maximize(mm, theta, max_iter=5000, tol=1e-14)
+    grad = model.gradient(Z, y, w, *unpack(result.theta, dims), alpha=alpha)
+    assert max(np.max(np.abs(g)) for g in grad) < 1e-5
+    assert result.converged
+
+
+def test_both_curvatures_and_acceleration_reach_the_same_optimum():
+    Z, y, w, dims, _ = random_problem(5, n=500, d=2, K=1, M=4)  # concave: one optimum
+    objectives = []
+    for curvature in ("fixed", "expert"):
+        for acceleration in (False, True):
+            mm = BohningMM(Z, y, w, dims, alpha=0.01, curvature=curvature)
+            fit = maximize(mm, np.zeros(dims.n_params), tol=1e-13, acceleration=acceleration)
+            objectives.append(fit.objective)
+    np.testing.assert_allclose(objectives, objectives[0], rtol=1e-10)
+
+
+def test_squarem_needs_fewer_iterations_than_plain_mm():
+    Z, y, w, dims, theta = simulated_problem(6, d=3, K=3)
+    mm = BohningMM(Z, y, w, dims, alpha=1e-4)
+    plain = maximize(mm, theta, max_iter=20000, tol=1e-10, acceleration=False)
+    fast = maximize(mm, theta, max_iter=20000, tol=1e-10, acceleration=True)
+    # Three map evaluations per SQUAREM cycle: compare evaluations, not cycles.
+    assert 3 * fast.n_iter < plain.n_iter
+    assert fast.objective >= plain.objective - 1e-7 * abs(plain.objective)
+
+
+def test_squarem_falls_back_to_plain_step_when_extrapolation_lowers_objective():
+    # A map that ascends f(t) = -(t - 1)^2 slowly, with a trap: values beyond
+    # 1 are reported as terrible, so every extrapolation past it is rejected.
+    def step(theta):
+        value = -((theta[0] - 1.0) ** 2) if theta[0] <= 1.0 else -1e9
+        return np.array([min(theta[0] + 0.5 * (1.0 - theta[0]), 1.0)]), value
+
+    cycle = Squarem(step)
+    theta = np.array([0.0])
+    values = []
+    for _ in range(20):
+        theta, value = cycle(theta)
+        values.append(value)
+    assert_never_falls(values)
+    assert cycle.n_accepted + cycle.n_rejected > 0
+
+
+def test_driver_stops_on_tolerance_and_max_iter():
+    Z, y, w, dims, theta = simulated_problem(7)
+    mm = BohningMM(Z, y, w, dims)
+    capped = maximize(mm, theta, max_iter=3, tol=0.0)
+    assert capped.n_iter == 3 and not capped.converged and capped.trace.size == 3
+    loose = maximize(mm, theta, max_iter=10000, tol=1e-3)
+    tight = maximize(mm, theta, max_iter=10000, tol=1e-9)
+    assert loose.converged and tight.converged and loose.n_iter < tight.n_iter
+    rel = np.abs(np.diff(loose.trace[-2:])) / np.abs(loose.trace[-2])
+    assert rel[0] <= 1e-3
+
+
+def test_collinear_design_still_ascends():
+    Z, y, w, dims, theta = random_problem(8, n=200, d=2, K=2, M=3)
+    Z = np.column_stack([Z, Z[:, 1] + Z[:, 2]])  # exactly collinear column
+    dims = dims._replace(q=4)
+    theta = np.random.default_rng(0).normal(size=dims.n_params)
+    mm = BohningMM(Z, y, w, dims)
+    fit = maximize(mm, theta, max_iter=200, tol=0.0, acceleration=False)
+    assert np.all(np.isfinite(fit.theta))
+    assert_never_falls(fit.trace)
+
+
+def test_unknown_curvature_is_rejected():
+    Z, y, w, dims, _ = random_problem(0)
+    with pytest.raises(ValueError, match="curvature"):
+        BohningMM(Z, y, w, dims, curvature="newton")

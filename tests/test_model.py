@@ -1,0 +1,138 @@
+"""The model's mathematics: probabilities, likelihood, gradient, invariances."""
+
+import numpy as np
+import pytest
+from scipy.optimize import approx_fprime
+
+from moelogit import model
+from moelogit.model import Dims, pack, unpack
+from moelogit.params import MoEParams
+
+from .conftest import random_problem
+
+
+def naive_probabilities(Z, gate_coef, expert_coef):
+    """Textbook formulas with explicit exp: only for moderate logits."""
+    W = np.column_stack([gate_coef, np.zeros(Z.shape[1])])
+    gate = np.exp(Z @ W)
+    gate /= gate.sum(axis=1, keepdims=True)
+    experts = []
+    for V in expert_coef:
+        V = np.column_stack([V, np.zeros(Z.shape[1])])
+        eta = np.exp(Z @ V)
+        experts.append(eta / eta.sum(axis=1, keepdims=True))
+    return gate, np.stack(experts, axis=1)  # (n, K), (n, K, M)
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_probabilities_match_textbook_formulas(seed):
+    Z, y, w, dims, theta = random_problem(seed, K=4, M=3)
+    g, e = unpack(theta, dims)
+    gate, experts = naive_probabilities(Z, g, e)
+    np.testing.assert_allclose(np.exp(model.log_gate(Z, g)), gate, rtol=1e-12)
+    np.testing.assert_allclose(np.exp(model.log_experts(Z, e)), experts, rtol=1e-12)
+    mixture = np.einsum("nk,nkm->nm", gate, experts)
+    np.testing.assert_allclose(np.exp(model.log_class_proba(Z, g, e)), mixture, rtol=1e-12)
+    own = mixture[np.arange(len(y)), y]
+    assert model.mean_loglik(Z, y, w, g, e) == pytest.approx(w @ np.log(own), rel=1e-12)
+    joint = gate * experts[np.arange(len(y)), :, y]
+    np.testing.assert_allclose(
+        model.responsibilities(Z, y, g, e), joint / joint.sum(axis=1, keepdims=True), rtol=1e-12
+    )
+
+
+@pytest.mark.parametrize("seed,K,M,alpha", [(0, 3, 3, 0.0), (1, 2, 4, 0.5), (2, 5, 2, 0.1), (3, 1, 3, 0.0)])
+def test_gradient_matches_finite_differences(seed, K, M, alpha):
+    Z, y, w, dims, theta = random_problem(seed, n=150, d=4, K=K, M=M)
+
+    def f(t):
+        return model.objective(Z, y, w, *unpack(t, dims), alpha=alpha)
+
+    analytic = pack(*model.gradient(Z, y, w, *unpack(theta, dims), alpha=alpha))
+    # Central differences: error O(h^2) ~ 1e-12, far below the 1e-6 bar.
+    h = 1e-6
+    numeric = np.array(
+        [(f(theta + h * e) - f(theta - h * e)) / (2 * h) for e in np.eye(theta.size)]
+    )
+    rel_err = np.linalg.norm(analytic - numeric) / np.linalg.norm(numeric)
+    assert rel_err < 1e-6
+    # And scipy's forward differences agree to their own (coarser) accuracy.
+    assert np.linalg.norm(analytic - approx_fprime(theta, f, 1e-7)) / np.linalg.norm(numeric) < 1e-4
+
+
+def test_huge_logits_stay_finite():
+    Z, y, w, dims, theta = random_problem(0, n=50, K=3, M=4)
+    theta = 1e4 * np.sign(theta)  # logits of order 1e4 and beyond
+    g, e = unpack(theta, dims)
+    assert np.max(np.abs(Z @ g)) > 1e4  # logits far beyond exp overflow (~709)
+    log_proba = model.log_class_proba(Z, g, e)
+    assert np.all(np.isfinite(log_proba)) and np.all(log_proba <= 0)
+    np.testing.assert_allclose(np.exp(log_proba).sum(axis=1), 1.0, rtol=1e-12)
+    assert np.isfinite(model.objective(Z, y, w, g, e, alpha=1.0))
+    grads = model.gradient(Z, y, w, g, e, alpha=1.0)
+    assert all(np.all(np.isfinite(G)) for G in grads)
+    tau = model.responsibilities(Z, y, g, e)
+    assert np.all(np.isfinite(tau))
+    np.testing.assert_allclose(tau.sum(axis=1), 1.0)
+
+
+def test_pack_unpack_roundtrip():
+    dims = Dims(4, 3, 5)
+    theta = np.arange(dims.n_params, dtype=float)
+    g, e = unpack(theta, dims)
+    assert g.shape == (4, 2) and e.shape == (3, 4, 4)
+    np.testing.assert_array_equal(pack(g, e), theta)
+
+
+def test_relabelling_and_reference_change_leave_model_and_ridge_unchanged():
+    rng = np.random.default_rng(3)
+    X = rng.normal(size=(100, 3))
+    Z = np.column_stack([np.ones(100), X])
+    params = MoEParams(
+        gate_coef=rng.normal(size=(4, 3)),
+        gate_intercept=rng.normal(size=4),
+        expert_coef=rng.normal(size=(4, 3, 3)),
+        expert_intercept=rng.normal(size=(4, 3)),
+    )  # no zero references: to_design re-references
+    canonical = params.canonical(X)
+    np.testing.assert_allclose(canonical.class_proba(X), params.class_proba(X), rtol=1e-12)
+    np.testing.assert_allclose(canonical.gate_coef[-1], 0.0)
+    np.testing.assert_allclose(canonical.expert_coef[:, -1], 0.0)
+    mean_gate = canonical.gate_proba(X).mean(axis=0)
+    assert np.all(np.diff(mean_gate) <= 0)
+    for alpha in (0.0, 0.7):
+        before = model.objective(Z, np.zeros(100, int), np.full(100, 0.01), *params.to_design(), alpha)
+        after = model.objective(Z, np.zeros(100, int), np.full(100, 0.01), *canonical.to_design(), alpha)
+        assert after == pytest.approx(before, rel=1e-12)
+
+
+def test_ridge_matches_sklearn_multinomial_penalty():
+    # For one expert, the symmetric ridge is sum over classes of squared slopes
+    # after centring, the penalty scikit-learn's multinomial model minimises.
+    rng = np.random.default_rng(0)
+    slopes = rng.normal(size=(3, 4))  # (M, d) full class slopes
+    slopes -= slopes.mean(axis=0)  # the centred representative
+    expert_coef = np.vstack([np.zeros((1, 3)), (slopes - slopes[-1]).T])[None, :, :2]
+    assert model.ridge_penalty(np.zeros((5, 0)), expert_coef, 2.0) == pytest.approx(
+        np.sum(slopes**2)
+    )
+
+
+def test_user_scale_round_trip():
+    rng = np.random.default_rng(1)
+    mean, scale = rng.normal(size=3), rng.random(3) + 0.5
+    g, e = rng.normal(size=(4, 2)), rng.normal(size=(3, 4, 3))
+    params = MoEParams.from_design(g, e, mean, scale)
+    g2, e2 = params.to_design(mean, scale)
+    np.testing.assert_allclose(g2, g, atol=1e-12)
+    np.testing.assert_allclose(e2, e, atol=1e-12)
+    X = rng.normal(size=(20, 3))
+    Zs = np.column_stack([np.ones(20), (X - mean) / scale])
+    np.testing.assert_allclose(
+        params.log_class_proba(X), model.log_class_proba(Zs, g, e), atol=1e-12
+    )
+
+
+def test_inconsistent_param_shapes_raise():
+    with pytest.raises(ValueError, match="inconsistent parameter shapes"):
+        MoEParams(np.zeros((2, 3)), np.zeros(2), np.zeros((2, 3, 4)), np.zeros((2, 3)))
