@@ -11,14 +11,19 @@ COMMAND = shutil.which("moelogit") or ""
 
 def run(*args):
     cmd = [COMMAND, *args] if COMMAND else [sys.executable, "-m", "moelogit.cli", *args]
-    return subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=300, check=False)
 
 
 def test_demo_prints_a_summary():
     result = run("demo", "--n-samples", "800", "--seed", "3")
     assert result.returncode == 0, result.stderr
-    for field in ("fit time", "objective trace length", "train mean log-likelihood",
-                  "test accuracy", "iterations"):
+    for field in (
+        "fit time",
+        "objective trace length",
+        "train mean log-likelihood",
+        "test accuracy",
+        "iterations",
+    ):
         assert field in result.stdout
     accuracy = float(result.stdout.split("test accuracy")[1].split()[0])
     assert 0.0 < accuracy <= 1.0
@@ -31,7 +36,9 @@ def test_help_and_version():
     assert "moelogit" in run("--version").stdout
 
 
-@pytest.mark.parametrize("args", [["demo", "--n-samples", "10"], ["demo", "--n-classes", "1"], ["nope"]])
+@pytest.mark.parametrize(
+    "args", [["demo", "--n-samples", "10"], ["demo", "--n-classes", "1"], ["nope"]]
+)
 def test_bad_arguments_exit_with_status_2(args):
     result = run(*args)
     assert result.returncode == 2

@@ -37,7 +37,9 @@ def test_one_expert_is_multinomial_logistic_regression(loader):
     reference = LogisticRegression(C=np.inf, tol=1e-12, max_iter=100_000).fit(Xs, y)
     ours = MoEClassifier(n_experts=1, alpha=0.0, tol=1e-14, max_iter=100_000).fit(X, y)
     assert ours.converged_
-    assert ours.loglik(X, y) == pytest.approx(mean_loglik_of(reference.predict_proba(Xs), y), abs=1e-6)
+    assert ours.loglik(X, y) == pytest.approx(
+        mean_loglik_of(reference.predict_proba(Xs), y), abs=1e-6
+    )
     np.testing.assert_allclose(ours.predict_proba(X), reference.predict_proba(Xs), atol=1e-5)
 
 
@@ -62,7 +64,7 @@ def test_recovers_true_class_probabilities():
 
 
 def test_fitted_state(fitted, simulated):
-    X, y, _ = simulated
+    X, _, _ = simulated
     K, M, d = 3, 3, 3
     assert fitted.gate_coef_.shape == (K, d) and fitted.gate_intercept_.shape == (K,)
     assert fitted.expert_coef_.shape == (K, M, d) and fitted.expert_intercept_.shape == (K, M)
@@ -99,7 +101,13 @@ def test_reproducible_bit_for_bit(simulated):
     X, y, _ = simulated
     a = MoEClassifier(n_experts=3, max_iter=300, random_state=42).fit(X, y)
     b = MoEClassifier(n_experts=3, max_iter=300, random_state=42).fit(X, y)
-    for name in ("gate_coef_", "gate_intercept_", "expert_coef_", "expert_intercept_", "loglik_trace_"):
+    for name in (
+        "gate_coef_",
+        "gate_intercept_",
+        "expert_coef_",
+        "expert_intercept_",
+        "loglik_trace_",
+    ):
         np.testing.assert_array_equal(getattr(a, name), getattr(b, name))
 
 
@@ -112,8 +120,12 @@ def test_reproducible_bit_for_bit(simulated):
 def test_every_solver_variant_reaches_a_good_fit(simulated, fitted, init, curvature, acceleration):
     X, y, _ = simulated
     model = MoEClassifier(
-        n_experts=3, init=init, curvature=curvature, acceleration=acceleration,
-        max_iter=5000, random_state=0,
+        n_experts=3,
+        init=init,
+        curvature=curvature,
+        acceleration=acceleration,
+        max_iter=5000,
+        random_state=0,
     ).fit(X, y)
     assert np.all(np.diff(model.loglik_trace_) >= -1e-12 * np.abs(model.loglik_trace_[:-1]))
     assert model.loglik(X, y) > fitted.loglik(X, y) - 0.01
@@ -134,7 +146,9 @@ def test_integer_weights_equal_repeated_rows():
     X, y, _ = make_moe_classification(300, 2, 2, 3, random_state=3)
     counts = np.random.default_rng(0).integers(0, 4, size=300)
     weighted = MoEClassifier(1, alpha=0, tol=1e-13).fit(X, y, sample_weight=counts)
-    repeated = MoEClassifier(1, alpha=0, tol=1e-13).fit(np.repeat(X, counts, 0), np.repeat(y, counts))
+    repeated = MoEClassifier(1, alpha=0, tol=1e-13).fit(
+        np.repeat(X, counts, 0), np.repeat(y, counts)
+    )
     np.testing.assert_allclose(weighted.expert_coef_, repeated.expert_coef_, atol=1e-6)
     assert weighted.loglik(X, y, sample_weight=counts) == pytest.approx(
         repeated.loglik(np.repeat(X, counts, 0), np.repeat(y, counts)), rel=1e-9
@@ -176,7 +190,9 @@ def test_coefficients_are_on_the_user_scale(simulated):
     # The reported coefficients reproduce the predictions by hand.
     logits = (X * factor + shift) @ scaled.gate_coef_.T + scaled.gate_intercept_
     gate = np.exp(logits - logits.max(axis=1, keepdims=True))
-    np.testing.assert_allclose(gate / gate.sum(axis=1, keepdims=True), scaled.gate_proba(X * factor + shift), atol=1e-6)
+    np.testing.assert_allclose(
+        gate / gate.sum(axis=1, keepdims=True), scaled.gate_proba(X * factor + shift), atol=1e-6
+    )
 
 
 def test_standardisation_does_not_change_a_concave_fit(simulated):

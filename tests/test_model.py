@@ -41,7 +41,9 @@ def test_probabilities_match_textbook_formulas(seed):
     )
 
 
-@pytest.mark.parametrize("seed,K,M,alpha", [(0, 3, 3, 0.0), (1, 2, 4, 0.5), (2, 5, 2, 0.1), (3, 1, 3, 0.0)])
+@pytest.mark.parametrize(
+    "seed,K,M,alpha", [(0, 3, 3, 0.0), (1, 2, 4, 0.5), (2, 5, 2, 0.1), (3, 1, 3, 0.0)]
+)
 def test_gradient_matches_finite_differences(seed, K, M, alpha):
     Z, y, w, dims, theta = random_problem(seed, n=150, d=4, K=K, M=M)
 
@@ -101,8 +103,12 @@ def test_relabelling_and_reference_change_leave_model_and_ridge_unchanged():
     mean_gate = canonical.gate_proba(X).mean(axis=0)
     assert np.all(np.diff(mean_gate) <= 0)
     for alpha in (0.0, 0.7):
-        before = model.objective(Z, np.zeros(100, int), np.full(100, 0.01), *params.to_design(), alpha)
-        after = model.objective(Z, np.zeros(100, int), np.full(100, 0.01), *canonical.to_design(), alpha)
+        before = model.objective(
+            Z, np.zeros(100, int), np.full(100, 0.01), *params.to_design(), alpha
+        )
+        after = model.objective(
+            Z, np.zeros(100, int), np.full(100, 0.01), *canonical.to_design(), alpha
+        )
         assert after == pytest.approx(before, rel=1e-12)
 
 

@@ -4,6 +4,7 @@ from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from moelogit import MoEClassifier
 
+
 # Documented deviations, each for a reason of the method rather than a bug.
 # Integer weights equal repeated rows in the objective (tested in
 # test_estimator.py); the check's small data set is separable, though, so the

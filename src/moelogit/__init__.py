@@ -15,4 +15,4 @@ try:
 except PackageNotFoundError:  # running from a source tree that is not installed
     __version__ = "0+unknown"
 
-__all__ = ["MoEClassifier", "MoEParams", "SeparationWarning", "datasets", "__version__"]
+__all__ = ["MoEClassifier", "MoEParams", "SeparationWarning", "__version__", "datasets"]

@@ -19,16 +19,37 @@ def main():
 
 
 @main.command()
-@click.option("--n-samples", default=5000, show_default=True, type=click.IntRange(min=50),
-              help="Rows of the simulated training set (a fresh test set of the same size is drawn too).")
-@click.option("--n-features", default=4, show_default=True, type=click.IntRange(min=1),
-              help="Number of features d.")
-@click.option("--n-experts", default=3, show_default=True, type=click.IntRange(min=1),
-              help="Experts in the simulated truth and in the fitted model.")
-@click.option("--n-classes", default=3, show_default=True, type=click.IntRange(min=2),
-              help="Number of classes M.")
-@click.option("--seed", default=0, show_default=True, type=int,
-              help="Seed of the simulation and of the fit.")
+@click.option(
+    "--n-samples",
+    default=5000,
+    show_default=True,
+    type=click.IntRange(min=50),
+    help="Rows of the simulated training set (a fresh test set of the same size is drawn too).",
+)
+@click.option(
+    "--n-features",
+    default=4,
+    show_default=True,
+    type=click.IntRange(min=1),
+    help="Number of features d.",
+)
+@click.option(
+    "--n-experts",
+    default=3,
+    show_default=True,
+    type=click.IntRange(min=1),
+    help="Experts in the simulated truth and in the fitted model.",
+)
+@click.option(
+    "--n-classes",
+    default=3,
+    show_default=True,
+    type=click.IntRange(min=2),
+    help="Number of classes M.",
+)
+@click.option(
+    "--seed", default=0, show_default=True, type=int, help="Seed of the simulation and of the fit."
+)
 def demo(n_samples, n_features, n_experts, n_classes, seed):
     """Simulate a mixture-of-experts data set, fit it, and summarise the fit.
 
@@ -51,15 +72,19 @@ def demo(n_samples, n_features, n_experts, n_classes, seed):
     true_log_proba = truth.log_class_proba(X_test)
     rows = np.arange(y_test.size)
     abs_err = np.abs(model.predict_proba(X_test) - np.exp(true_log_proba)).mean()
+    true_loglik = true_log_proba[rows, y_test].mean()
+    true_accuracy = np.mean(true_log_proba.argmax(axis=1) == y_test)
+    state = "converged" if model.converged_ else "NOT converged"
     lines = [
         ("fit time", f"{fit_time:.2f} s ({model.n_init} starts)"),
-        ("iterations (best start)", f"{model.n_iter_} ({'converged' if model.converged_ else 'NOT converged'})"),
+        ("iterations (best start)", f"{model.n_iter_} ({state})"),
         ("objective trace length", f"{model.loglik_trace_.size}"),
         ("train mean log-likelihood", f"{model.loglik(X_train, y_train):.5f}"),
-        ("test mean log-likelihood", f"{model.loglik(X_test, y_test):.5f} "
-                                     f"(truth: {true_log_proba[rows, y_test].mean():.5f})"),
-        ("test accuracy", f"{model.score(X_test, y_test):.4f} "
-                          f"(truth: {np.mean(true_log_proba.argmax(axis=1) == y_test):.4f})"),
+        (
+            "test mean log-likelihood",
+            f"{model.loglik(X_test, y_test):.5f} (truth: {true_loglik:.5f})",
+        ),
+        ("test accuracy", f"{model.score(X_test, y_test):.4f} (truth: {true_accuracy:.4f})"),
         ("mean |p_fit - p_true| on test", f"{abs_err:.4f}"),
     ]
     width = max(len(name) for name, _ in lines)

@@ -22,6 +22,7 @@ from .solver import maximize
 
 __all__ = ["MoEClassifier", "SeparationWarning"]
 
+
 class SeparationWarning(UserWarning):
     """The training data appear perfectly separated by the fitted model."""
 

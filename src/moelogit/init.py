@@ -19,11 +19,11 @@ import numpy as np
 from sklearn.cluster import KMeans
 from sklearn.exceptions import ConvergenceWarning
 
-from .model import Dims, log_gate, pack
 from .mm import BohningMM
+from .model import Dims, log_gate, pack
 from .solver import maximize
 
-__all__ = ["INITS", "initial_theta", "KMEANS_MAX_ROWS"]
+__all__ = ["INITS", "KMEANS_MAX_ROWS", "initial_theta"]
 
 INITS = ("kmeans", "random")
 KMEANS_MAX_ROWS = 10_000
@@ -90,8 +90,6 @@ def initial_theta(
     for k in range(K):
         w_k = weights * (gate_weights[:, k] + 1e-12)  # never all zero
         logistic = BohningMM(Z, y, w_k / w_k.sum(), one_expert, alpha=_EXPERT_RIDGE)
-        fit = maximize(
-            logistic, np.zeros(one_expert.n_params), max_iter=_EXPERT_STEPS, tol=1e-6
-        )
+        fit = maximize(logistic, np.zeros(one_expert.n_params), max_iter=_EXPERT_STEPS, tol=1e-6)
         expert_coef[k] = fit.theta.reshape(q, M - 1)
     return pack(gate_coef, expert_coef)

@@ -22,7 +22,7 @@ from scipy.linalg import cho_factor, cho_solve
 
 from .model import Dims, e_step, gradient, objective, pack, ridge_penalty, unpack
 
-__all__ = ["BohningMM", "CURVATURES"]
+__all__ = ["CURVATURES", "BohningMM"]
 
 CURVATURES = ("fixed", "expert")
 

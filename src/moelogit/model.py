@@ -20,22 +20,22 @@ from __future__ import annotations
 from typing import NamedTuple
 
 import numpy as np
-from scipy.special import log_softmax, logsumexp
+from scipy.special import logsumexp
 
 __all__ = [
     "Dims",
-    "pack",
-    "unpack",
-    "log_gate",
-    "log_experts",
     "EStep",
     "e_step",
-    "mean_loglik",
-    "responsibilities",
-    "log_class_proba",
     "gradient",
-    "ridge_penalty",
+    "log_class_proba",
+    "log_experts",
+    "log_gate",
+    "mean_loglik",
     "objective",
+    "pack",
+    "responsibilities",
+    "ridge_penalty",
+    "unpack",
 ]
 
 
@@ -171,9 +171,7 @@ def e_step(
     """Mean log-likelihood, responsibilities, gate and expert probabilities."""
     log_joint, gate, experts = _log_joint(Z, y, gate_coef, expert_coef)
     resp, top, log_total = _softmax0(log_joint)
-    return EStep(
-        loglik=float(weights @ (top + log_total)), resp=resp, gate=gate, experts=experts
-    )
+    return EStep(loglik=float(weights @ (top + log_total)), resp=resp, gate=gate, experts=experts)
 
 
 def mean_loglik(Z, y, weights, gate_coef, expert_coef) -> float:

@@ -143,7 +143,9 @@ class MoEParams:
         The gate is re-expressed against the new last expert, and every expert
         against its last class, so the model itself is unchanged.
         """
-        order = np.argsort(-np.average(self.gate_proba(X), axis=0, weights=sample_weight), kind="stable")
+        order = np.argsort(
+            -np.average(self.gate_proba(X), axis=0, weights=sample_weight), kind="stable"
+        )
         gate_coef = self.gate_coef[order] - self.gate_coef[order][-1]
         gate_intercept = self.gate_intercept[order] - self.gate_intercept[order][-1]
         expert_coef = self.expert_coef[order] - self.expert_coef[order][:, -1:, :]
