@@ -11,6 +11,7 @@ from sklearn.preprocessing import StandardScaler
 
 from moelogit import MoEClassifier, SeparationWarning
 from moelogit.datasets import make_moe_classification
+from moelogit.model import ridge_penalty
 
 
 def mean_loglik_of(proba, y):
@@ -93,8 +94,9 @@ def test_probabilities_and_scores(fitted, simulated):
     n = len(y)
     assert fitted.aic(X, y) == pytest.approx(-2 * n * fitted.loglik(X, y) + 2 * p)
     assert fitted.bic(X, y) == pytest.approx(-2 * n * fitted.loglik(X, y) + np.log(n) * p)
-    # With ridge ~0 the penalised objective is the log-likelihood.
-    assert fitted.objective_ == pytest.approx(fitted.loglik(X, y), rel=1e-4)
+    # The objective is the log-likelihood minus the ridge on standardised slopes.
+    penalty = ridge_penalty(*fitted.standardized_params_.to_design(), fitted.alpha)
+    assert fitted.objective_ == pytest.approx(fitted.loglik(X, y) - penalty, rel=1e-10)
 
 
 def test_reproducible_bit_for_bit(simulated):
@@ -114,7 +116,7 @@ def test_reproducible_bit_for_bit(simulated):
 # Fixed curvature without acceleration may need more than max_iter on this
 # problem; the assertion is on the likelihood reached.
 @pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
-@pytest.mark.parametrize("init", ["kmeans", "random"])
+@pytest.mark.parametrize("init", ["mixed", "kmeans", "random"])
 @pytest.mark.parametrize("curvature", ["fixed", "expert"])
 @pytest.mark.parametrize("acceleration", [True, False])
 def test_every_solver_variant_reaches_a_good_fit(simulated, fitted, init, curvature, acceleration):
@@ -131,15 +133,18 @@ def test_every_solver_variant_reaches_a_good_fit(simulated, fitted, init, curvat
     assert model.loglik(X, y) > fitted.loglik(X, y) - 0.01
 
 
-def test_restarts_keep_the_best_start(simulated, capsys):
+def test_restarts_screen_every_start_and_finish_the_best(simulated, capsys):
     X, y, _ = simulated
-    model = MoEClassifier(3, n_init=4, init="random", max_iter=5000, verbose=1, random_state=0)
+    model = MoEClassifier(3, n_init=4, init_iter=5, init="random", verbose=1, random_state=0)
     model.fit(X, y)
     lines = [line for line in capsys.readouterr().out.splitlines() if line.startswith("start")]
-    objectives = [float(line.split("objective ")[1].split()[0]) for line in lines]
-    assert len(objectives) == 4
-    assert len(set(np.round(objectives, 6))) > 1  # the starts really differ
-    assert model.objective_ == pytest.approx(max(objectives), abs=1e-8)
+    screened = [float(line.split("objective ")[1].split()[0]) for line in lines]
+    assert len(screened) == 4 and all("after 5 iterations" in line for line in lines)
+    assert len(set(np.round(screened, 6))) > 1  # the starts really differ
+    # The retained trace begins with the best screening run and continues it.
+    assert model.loglik_trace_[4] == pytest.approx(max(screened), abs=1e-8)
+    assert model.objective_ >= max(screened)
+    assert model.n_iter_ == model.loglik_trace_.size > 5
 
 
 def test_integer_weights_equal_repeated_rows():
@@ -242,6 +247,7 @@ def test_verbose_reports_starts(simulated, capsys):
     MoEClassifier(2, n_init=2, verbose=2, random_state=0).fit(X, y)
     out = capsys.readouterr().out
     assert "start 1/2" in out and "start 2/2" in out and "iteration 10" in out
+    assert "best start: objective" in out
 
 
 def test_silent_by_default(simulated, capsys):

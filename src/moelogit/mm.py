@@ -20,7 +20,7 @@ from __future__ import annotations
 import numpy as np
 from scipy.linalg import cho_factor, cho_solve
 
-from .model import Dims, e_step, gradient, objective, pack, ridge_penalty, unpack
+from .model import Dims, Workspace, e_step, gradient, objective, pack, ridge_penalty, unpack
 
 __all__ = ["CURVATURES", "BohningMM"]
 
@@ -75,6 +75,7 @@ class BohningMM:
         S = (Z * weights[:, None]).T @ Z
         self._jitter = _JITTER * max(np.trace(S) / dims.q, np.finfo(float).tiny)
         self._fixed_factor = self._factor(S)
+        self._workspace = Workspace()
 
     def _factor(self, S: np.ndarray):
         curv = S + np.diag(self._ridge_diag + self._jitter)
@@ -86,10 +87,10 @@ class BohningMM:
 
     def __call__(self, theta: np.ndarray) -> tuple[np.ndarray, float]:
         gate_coef, expert_coef = unpack(theta, self.dims)
-        estep = e_step(self.Z, self.y, self.weights, gate_coef, expert_coef)
+        estep = e_step(self.Z, self.y, self.weights, gate_coef, expert_coef, self._workspace)
         value = estep.loglik - ridge_penalty(gate_coef, expert_coef, self.alpha)
         grad_gate, grad_experts = gradient(
-            self.Z, self.y, self.weights, gate_coef, expert_coef, self.alpha, estep=estep
+            self.Z, self.y, self.weights, gate_coef, expert_coef, self.alpha, estep, self._workspace
         )
         new_gate = gate_coef + _apply_inverse_bohning(
             cho_solve(self._fixed_factor, grad_gate, check_finite=False)
@@ -102,8 +103,10 @@ class BohningMM:
             solved = solved.reshape(q, K, M1).transpose(1, 0, 2)
         else:
             solved = np.empty_like(grad_experts)
+            weighted_rows = self._workspace("weighted_Zt", self.Z.T.shape)
             for k in range(K):
-                S_k = (self.Z.T * (self.weights * estep.resp[k])) @ self.Z
+                np.multiply(self.Z.T, self.weights * estep.resp[k], out=weighted_rows)
+                S_k = weighted_rows @ self.Z
                 solved[k] = cho_solve(self._factor(S_k), grad_experts[k], check_finite=False)
         new_experts = expert_coef + _apply_inverse_bohning(solved)
         return pack(new_gate, new_experts), value

@@ -9,7 +9,7 @@ import numpy as np
 
 from .acceleration import Map, Squarem
 
-__all__ = ["FitResult", "maximize"]
+__all__ = ["FitResult", "maximize", "resume"]
 
 
 @dataclass(frozen=True)
@@ -86,4 +86,21 @@ def maximize(
         trace=np.asarray(trace),
         n_iter=len(trace),
         converged=converged,
+    )
+
+
+def resume(step: Map, previous: FitResult, *, max_iter: int, **kwargs) -> FitResult:
+    """Continue :func:`maximize` from ``previous.theta``, joining the traces.
+
+    The continuation's first objective is the one ``previous`` ended with, so it
+    appears once in the joined trace.
+    """
+    more = maximize(step, previous.theta, max_iter=max_iter, **kwargs)
+    trace = np.concatenate([previous.trace, more.trace[1:]])
+    return FitResult(
+        theta=more.theta,
+        objective=more.objective,
+        trace=trace,
+        n_iter=trace.size,
+        converged=more.converged,
     )

@@ -4,27 +4,74 @@ from __future__ import annotations
 
 import numpy as np
 
+from .. import model
 from ..params import MoEParams
 
 __all__ = ["make_moe_classification", "random_params"]
 
 
-def random_params(n_features, n_experts, n_classes, coef_scale=2.0, random_state=None) -> MoEParams:
+# Rejection sampling gives up after this many draws.
+_MAX_DRAWS = 1000
+# Monte Carlo rows used to check the separation constraints of a random truth.
+_CHECK_ROWS = 4000
+
+
+def _expert_total_variation(params: MoEParams, X: np.ndarray) -> np.ndarray:
+    """Mean over ``X`` of the total-variation distance between every pair of experts."""
+    Z = np.column_stack([np.ones(len(X)), X])
+    experts = np.exp(model.log_experts(Z, params.to_design()[1]))  # (n, K, M)
+    diff = np.abs(experts[:, :, None, :] - experts[:, None, :, :]).sum(axis=-1) / 2
+    return diff.mean(axis=0)
+
+
+def random_params(
+    n_features,
+    n_experts,
+    n_classes,
+    coef_scale=2.0,
+    random_state=None,
+    *,
+    min_gate_weight=0.0,
+    min_expert_distance=0.0,
+) -> MoEParams:
     """A random truth: every free coefficient, intercepts included, ``N(0, coef_scale^2)``.
 
     The last expert and the last class are the references (zero coefficients).
+    Draws are repeated until every expert's mean gate weight over
+    ``x ~ N(0, I)`` is at least ``min_gate_weight`` and every pair of experts
+    differs by at least ``min_expert_distance`` in mean total-variation
+    distance between their class distributions (both checked on 4,000 Monte
+    Carlo rows), so that every expert of the truth matters.
     """
     rng = np.random.default_rng(random_state)
-
-    gate = rng.normal(scale=coef_scale, size=(n_experts, n_features + 1))
-    gate[-1] = 0.0
-    experts = rng.normal(scale=coef_scale, size=(n_experts, n_classes, n_features + 1))
-    experts[:, -1] = 0.0
-    return MoEParams(
-        gate_coef=gate[:, 1:],
-        gate_intercept=gate[:, 0],
-        expert_coef=experts[:, :, 1:],
-        expert_intercept=experts[:, :, 0],
+    constrained = min_gate_weight > 0 or min_expert_distance > 0
+    # A separate stream for the checks keeps unconstrained draws as they were.
+    check_X = (
+        np.random.default_rng(0).normal(size=(_CHECK_ROWS, n_features)) if constrained else None
+    )
+    for _ in range(_MAX_DRAWS):
+        gate = rng.normal(scale=coef_scale, size=(n_experts, n_features + 1))
+        gate[-1] = 0.0
+        experts = rng.normal(scale=coef_scale, size=(n_experts, n_classes, n_features + 1))
+        experts[:, -1] = 0.0
+        params = MoEParams(
+            gate_coef=gate[:, 1:],
+            gate_intercept=gate[:, 0],
+            expert_coef=experts[:, :, 1:],
+            expert_intercept=experts[:, :, 0],
+        )
+        if not constrained:
+            return params
+        weights_ok = params.gate_proba(check_X).mean(axis=0).min() >= min_gate_weight
+        distance = _expert_total_variation(params, check_X)
+        distance_ok = (
+            n_experts == 1 or distance[np.triu_indices(n_experts, 1)].min() >= min_expert_distance
+        )
+        if weights_ok and distance_ok:
+            return params
+    raise ValueError(
+        f"no random truth met min_gate_weight={min_gate_weight} and "
+        f"min_expert_distance={min_expert_distance} in {_MAX_DRAWS} draws; relax them"
     )
 
 
@@ -36,6 +83,8 @@ def make_moe_classification(
     *,
     coef_scale=2.0,
     params=None,
+    min_gate_weight=0.0,
+    min_expert_distance=0.0,
     random_state=None,
 ):
     """Draw a classification data set from a softmax-gated mixture of experts.
@@ -59,6 +108,10 @@ def make_moe_classification(
     params : MoEParams, optional
         The truth to sample from. ``n_features`` must match it; ``n_experts``
         and ``n_classes`` are taken from it.
+    min_gate_weight, min_expert_distance : float, default=0.0
+        Constraints on a random truth (see :func:`random_params`): every
+        expert's mean gate weight, and every pair's mean total-variation
+        distance, at least this large.
     random_state : None, int or numpy.random.Generator
         Seed. The same seed gives the same truth and the same data.
 
@@ -89,7 +142,15 @@ def make_moe_classification(
         raise ValueError(f"coef_scale must be a finite number >= 0, got {coef_scale!r}")
     rng = np.random.default_rng(random_state)
     if params is None:
-        params = random_params(n_features, n_experts, n_classes, coef_scale, rng)
+        params = random_params(
+            n_features,
+            n_experts,
+            n_classes,
+            coef_scale,
+            rng,
+            min_gate_weight=min_gate_weight,
+            min_expert_distance=min_expert_distance,
+        )
     elif params.n_features != n_features:
         raise ValueError(
             f"params describe {params.n_features} features but n_features={n_features}"

@@ -1,0 +1,203 @@
+"""Choosing the number of experts: the DSC path against information-criterion sweeps."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+from sklearn.base import clone
+
+from ..estimator import SELECTION_METHODS as METHODS
+from ..estimator import MoEClassifier
+from ..params import MoEParams
+from ._dendrogram import dendrogram
+
+__all__ = ["HEIGHT_SCALES", "METHODS", "SelectionResult", "select_n_experts"]
+
+HEIGHT_SCALES = ("log1p", "raw")
+
+
+@dataclass
+class SelectionResult:
+    """What :func:`select_n_experts` chose and the evidence for it.
+
+    Attributes
+    ----------
+    method : str
+        ``"dsc"``, ``"aic"``, ``"bic"`` or ``"icl"``.
+    n_experts_ : int
+        The selected number of experts.
+    sizes_ : ndarray of shape (max_experts,)
+        ``1 .. max_experts``: the dendrogram levels, or the swept sizes.
+    criterion_ : ndarray of shape (max_experts,)
+        The criterion at every size; the selected size is its argmin.
+    loglik_ : ndarray of shape (max_experts,)
+        Mean log-likelihood on the training data at every size (of the merged,
+        or merged and refitted, model for DSC).
+    model_ : MoEClassifier
+        The fitted model at the selected size.
+    models_ : list of MoEClassifier
+        The model at every size, ``models_[k - 1]`` with ``k`` experts.
+    heights_ : ndarray of shape (max_experts,) or None
+        DSC only: ``heights_[k - 1]`` is the height of the merge leaving level
+        ``k`` (``0`` at ``k = 1``), on the standardised-feature scale.
+    linkage_ : ndarray of shape (max_experts - 1, 4) or None
+        DSC only: the merges in SciPy's linkage format.
+    omega_ : float or None
+        DSC only: the weight of the log-likelihood term.
+    wall_time_ : float
+        Seconds spent, fits included.
+    """
+
+    method: str
+    n_experts_: int
+    sizes_: np.ndarray
+    criterion_: np.ndarray
+    loglik_: np.ndarray
+    model_: MoEClassifier
+    models_: list = field(repr=False)
+    heights_: np.ndarray | None = None
+    linkage_: np.ndarray | None = None
+    omega_: float | None = None
+    wall_time_: float = 0.0
+
+
+def _classifier_from(template: MoEClassifier, params: MoEParams) -> MoEClassifier:
+    """A fitted-looking classifier holding ``params`` with the data facts of ``template``."""
+    model = clone(template).set_params(n_experts=params.n_experts, init="kmeans")
+    for name in (
+        "classes_",
+        "n_features_in_",
+        "feature_mean_",
+        "feature_scale_",
+        "_n_design_columns",
+    ):
+        setattr(model, name, getattr(template, name))
+    if hasattr(template, "feature_names_in_"):
+        model.feature_names_in_ = template.feature_names_in_
+    model.gate_coef_, model.gate_intercept_ = params.gate_coef, params.gate_intercept
+    model.expert_coef_, model.expert_intercept_ = params.expert_coef, params.expert_intercept
+    model.n_iter_, model.converged_, model.loglik_trace_ = 0, False, np.empty(0)
+    return model
+
+
+def _user_scale(params_std: MoEParams, fitted: MoEClassifier) -> MoEParams:
+    return MoEParams.from_design(
+        *params_std.to_design(), fitted.feature_mean_, fitted.feature_scale_
+    )
+
+
+def _entropy(resp: np.ndarray) -> float:
+    """``-sum_ik tau_ik log tau_ik``, with ``0 log 0 = 0``."""
+    return float(-np.sum(resp * np.log(np.where(resp > 0, resp, 1.0))))
+
+
+def select_n_experts(
+    X,
+    y,
+    max_experts=6,
+    method="dsc",
+    *,
+    estimator=None,
+    refit=True,
+    height_scale="log1p",
+    omega=None,
+    sample_weight=None,
+):
+    """Choose the number of experts.
+
+    ``"dsc"`` fits once with ``max_experts`` experts, builds the dendrogram
+    of the fitted mixing measure (:func:`moelogit.selection.dendrogram`, on
+    the standardised-feature scale) and minimises the dendrogram selection
+    criterion over its levels::
+
+        DSC(k) = -( H(h(k)) + omega * Lbar(k) )
+
+    where ``h(k)`` is the height of the merge leaving level ``k`` (0 at
+    ``k = 1``), ``Lbar(k)`` the mean log-likelihood of the level-``k`` model
+    and ``omega = log n`` by default. ``"aic"``, ``"bic"`` and ``"icl"`` fit
+    every size ``1 .. max_experts`` with the same estimator settings (the
+    sweep DSC avoids) and minimise the criterion.
+
+    Parameters
+    ----------
+    X : array-like of shape (n_samples, n_features)
+    y : array-like of shape (n_samples,)
+    max_experts : int, default=6
+        Largest number of experts considered; the DSC's over-fitted size.
+    method : {"dsc", "aic", "bic", "icl"}, default="dsc"
+    estimator : MoEClassifier, optional
+        Settings for every fit (restarts, tolerance, ridge, seed, ...);
+        ``n_experts`` is overridden. Default ``MoEClassifier()``.
+    refit : bool, default=True
+        DSC only: refit every level from its merged parameters (a warm start)
+        before evaluating ``Lbar(k)``. ``False`` is the plain criterion of
+        math.md, which evaluates the merged models as they are.
+    height_scale : {"log1p", "raw"}, default="log1p"
+        DSC only: ``H(h) = log(1 + h)`` or ``H(h) = h`` (the plain criterion).
+    omega : float, optional
+        DSC only: weight of the log-likelihood term; default ``log n``.
+    sample_weight : array-like of shape (n_samples,), optional
+        Row weights for every fit and for the log-likelihoods.
+
+    Returns
+    -------
+    SelectionResult
+    """
+    started = time.perf_counter()
+    if method not in METHODS:
+        raise ValueError(f"method must be one of {METHODS}, got {method!r}")
+    if height_scale not in HEIGHT_SCALES:
+        raise ValueError(f"height_scale must be one of {HEIGHT_SCALES}, got {height_scale!r}")
+    if (
+        not isinstance(max_experts, (int, np.integer))
+        or isinstance(max_experts, bool)
+        or max_experts < 1
+    ):
+        raise ValueError(f"max_experts must be an integer >= 1, got {max_experts!r}")
+    template = MoEClassifier() if estimator is None else estimator
+    sizes = np.arange(1, max_experts + 1)
+    n = np.shape(X)[0]
+
+    def fit(k, init=None):
+        settings = {"n_experts": int(k)} | ({} if init is None else {"init": init})
+        return clone(template).set_params(**settings).fit(X, y, sample_weight=sample_weight)
+
+    if method == "dsc":
+        overfit = fit(max_experts)
+        omega = float(np.log(n)) if omega is None else float(omega)
+        tree = dendrogram(overfit.standardized_params_)
+        models = []
+        for level in tree.levels[:-1]:
+            merged = _user_scale(level, overfit)
+            models.append(
+                fit(level.n_experts, merged) if refit else _classifier_from(overfit, merged)
+            )
+        models.append(overfit)
+        loglik = np.array([m.loglik(X, y, sample_weight) for m in models])
+        height_term = np.log1p(tree.heights) if height_scale == "log1p" else tree.heights
+        criterion = -(height_term + omega * loglik)
+        extra = {"heights_": tree.heights, "linkage_": tree.linkage, "omega_": omega}
+    else:
+        models = [fit(k) for k in sizes]
+        loglik = np.array([m.loglik(X, y, sample_weight) for m in models])
+        penalties = {"aic": 2.0, "bic": np.log(n), "icl": np.log(n)}
+        criterion = np.array(
+            [-2.0 * n * ll + penalties[method] * m.n_parameters() for m, ll in zip(models, loglik)]
+        )
+        if method == "icl":
+            criterion += 2.0 * np.array([_entropy(m.responsibilities(X, y)) for m in models])
+        extra = {}
+    best = int(np.argmin(criterion))
+    return SelectionResult(
+        method=method,
+        n_experts_=int(sizes[best]),
+        sizes_=sizes,
+        criterion_=criterion,
+        loglik_=loglik,
+        model_=models[best],
+        models_=models,
+        wall_time_=time.perf_counter() - started,
+        **extra,
+    )
