@@ -3,10 +3,13 @@
 import shutil
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
-COMMAND = shutil.which("moelogit") or ""
+# The command installed beside this interpreter, else the one on PATH.
+_BESIDE = Path(sys.executable).parent / "moelogit"
+COMMAND = str(_BESIDE) if _BESIDE.exists() else shutil.which("moelogit")
 
 
 def run(*args):
@@ -43,3 +46,19 @@ def test_bad_arguments_exit_with_status_2(args):
     result = run(*args)
     assert result.returncode == 2
     assert "Traceback" not in result.stderr and "Error" in result.stderr
+
+
+def test_selection_experiment_quick(tmp_path):
+    result = run("experiment", "selection", "--quick", "--out", str(tmp_path))
+    assert result.returncode == 0, result.stderr
+    import pandas as pd
+
+    runs = pd.read_csv(tmp_path / "runs.csv")
+    assert set(runs["method"]) == {"DSC", "DSC (plain)", "AIC", "BIC", "ICL"}
+    assert set(runs["scenario"]) == {"well-specified", "misspecified"}
+    assert len(runs) == 2 * 2 * 2 * 5  # scenarios x n x replicates x methods
+    assert runs["selected"].between(1, 5).all() and (runs["seconds"] > 0).all()
+    summary = pd.read_csv(tmp_path / "summary.csv")
+    assert summary["correct_pct"].between(0, 100).all()
+    assert (tmp_path / "accuracy.png").stat().st_size > 10_000
+    assert "correct_pct" in result.stdout

@@ -92,5 +92,64 @@ def demo(n_samples, n_features, n_experts, n_classes, seed):
         click.echo(f"  {name:<{width}}  {value}")
 
 
+@main.group()
+def experiment():
+    """Simulation experiments that check the method's claims."""
+
+
+@experiment.command("selection")
+@click.option(
+    "--quick",
+    is_flag=True,
+    help="A small configuration (K0 = 2, n in {1000, 2000}, 2 replicates) for a smoke test.",
+)
+@click.option(
+    "--replicates",
+    default=20,
+    show_default=True,
+    type=click.IntRange(min=1),
+    help="Replicates per cell (ignored with --quick).",
+)
+@click.option(
+    "--n-jobs",
+    default=2,
+    show_default=True,
+    type=int,
+    help="Parallel workers over replicates (joblib).",
+)
+@click.option(
+    "--out",
+    "out_dir",
+    default="selection-results",
+    show_default=True,
+    type=click.Path(file_okay=False),
+    help="Folder for the CSV files and the figure.",
+)
+def experiment_selection(quick, replicates, n_jobs, out_dir):
+    """How often DSC, AIC, BIC and ICL pick the true number of experts, and at what cost.
+
+    Writes runs.csv (one row per replicate and method), summary.csv and
+    accuracy.png to --out, and prints the summary table.
+    """
+    from pathlib import Path
+
+    from .experiments.selection import plot_summary, run_selection_experiment, summarize
+
+    config = (
+        {"K0s": (2,), "ns": (1000, 2000), "replicates": 2, "misspecified": True}
+        if quick
+        else {"replicates": replicates}
+    )
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    results = run_selection_experiment(n_jobs=n_jobs, **config)
+    summary = summarize(results)
+    results.to_csv(out / "runs.csv", index=False)
+    summary.to_csv(out / "summary.csv", index=False)
+    plot_summary(summary, out / "accuracy.png")
+    click.echo(summary.to_string(index=False, float_format=lambda v: f"{v:.1f}"))
+    click.echo(f"\nWrote {out / 'runs.csv'}, {out / 'summary.csv'} and {out / 'accuracy.png'}.")
+
+
 if __name__ == "__main__":  # pragma: no cover
     main()

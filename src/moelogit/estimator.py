@@ -104,7 +104,7 @@ class MoEClassifier(ClassifierMixin, BaseEstimator):
     n_init : int, default=20
         Number of starts. Each runs ``init_iter`` iterations; the one with the
         highest objective then runs to convergence. With ``n_experts=1`` (a
-        concave problem) or a warm start, one start is used.
+        concave problem) one start is used.
     init_iter : int, default=15
         Screening iterations per start. MoE likelihoods have many local
         optima. On five random truths (n = 10,000, d = 4, K = 3, M = 3,
@@ -113,12 +113,14 @@ class MoEClassifier(ClassifierMixin, BaseEstimator):
         10 starts screened for 30 cycles in 3; 20 screened for 15 in 4 (the
         fifth 0.0012 nats short); 40 screened for 15 in 5, at about 1.3 times
         the cost of 20.
-    init : {"mixed", "kmeans", "random"} or MoEParams, default="mixed"
+    init : {"mixed", "kmeans", "random"}, MoEParams or list of MoEParams, default="mixed"
         Starting gates: from k-means centres, from random hyperplanes of
         random sharpness (see :mod:`moelogit.init`), or "mixed": the first
         start from k-means, the others random. Each start draws its own seed.
-        A :class:`moelogit.MoEParams` with ``n_experts`` experts and
-        ``n_features_in_`` features (on the user's scale) is a warm start.
+        :class:`moelogit.MoEParams` with ``n_experts`` experts and
+        ``n_features_in_`` features (on the user's scale) are warm starts,
+        screened like the others when there are several; ``n_init`` is then
+        ignored.
     curvature : {"expert", "fixed"}, default="expert"
         Curvature of the quadratic minorizer: the tighter per-expert
         ``S_k = Z^T diag(w tau_k) Z``, refactorised every step, or the fixed
@@ -256,17 +258,20 @@ class MoEClassifier(ClassifierMixin, BaseEstimator):
         check_scalar(self.verbose, "verbose", numbers.Integral, min_val=0)
         if not np.isfinite(self.alpha) or not np.isfinite(self.tol):
             raise ValueError("alpha and tol must be finite")
-        if isinstance(self.init, MoEParams):
+        warm_starts = self._warm_starts()
+        if warm_starts:
             if isinstance(self.n_experts, str):
-                raise TypeError("a warm start in init needs an integer n_experts")
-            if self.init.n_experts != self.n_experts:
-                raise ValueError(
-                    f"the warm start in init has {self.init.n_experts} experts, "
-                    f"n_experts={self.n_experts}"
-                )
-        elif self.init not in ("mixed", *INITS):
+                raise TypeError("warm starts in init need an integer n_experts")
+            for start in warm_starts:
+                if start.n_experts != self.n_experts:
+                    raise ValueError(
+                        f"a warm start in init has {start.n_experts} experts, "
+                        f"n_experts={self.n_experts}"
+                    )
+        elif isinstance(self.init, (list, tuple)) or self.init not in ("mixed", *INITS):
             raise ValueError(
-                f"init must be one of {('mixed', *INITS)} or a MoEParams, got {self.init!r}"
+                f"init must be one of {('mixed', *INITS)}, a MoEParams or a non-empty list "
+                f"of them, got {self.init!r}"
             )
         if self.curvature not in CURVATURES:
             raise ValueError(f"curvature must be one of {CURVATURES}, got {self.curvature!r}")
@@ -344,16 +349,19 @@ class MoEClassifier(ClassifierMixin, BaseEstimator):
         dims = Dims(Z.shape[1], self.n_experts, n_classes)
 
         mm = BohningMM(Z, codes, weights, dims, alpha=self.alpha, curvature=self.curvature)
-        warm_start = isinstance(self.init, MoEParams)
-        if warm_start and (self.init.n_features, self.init.n_classes) != (X.shape[1], n_classes):
-            raise ValueError(
-                f"the warm start in init has {self.init.n_features} features and "
-                f"{self.init.n_classes} classes; the data have {X.shape[1]} and {n_classes}"
-            )
-        if warm_start:
+        warm_starts = self._warm_starts()
+        for start in warm_starts:
+            if (start.n_features, start.n_classes) != (X.shape[1], n_classes):
+                raise ValueError(
+                    f"a warm start in init has {start.n_features} features and "
+                    f"{start.n_classes} classes; the data have {X.shape[1]} and {n_classes}"
+                )
+        if warm_starts:
             design_rows = np.r_[0, 1 + np.flatnonzero(used)]  # intercept, used features
-            gate_coef, expert_coef = self.init.to_design(mean, scale)
-            starts = [pack(gate_coef[design_rows], expert_coef[:, design_rows])]
+            starts = []
+            for start in warm_starts:
+                gate_coef, expert_coef = start.to_design(mean, scale)
+                starts.append(pack(gate_coef[design_rows], expert_coef[:, design_rows]))
         else:
             starts = self._starting_points(Z, codes, weights, dims)
         best = self._search(mm, starts)
@@ -411,6 +419,15 @@ class MoEClassifier(ClassifierMixin, BaseEstimator):
         self.selection_ = result
         self.fit_time_ = time.perf_counter() - started
         return self
+
+    def _warm_starts(self) -> list:
+        """The MoEParams given in ``init`` (one or a list), or an empty list."""
+        if isinstance(self.init, MoEParams):
+            return [self.init]
+        is_list = isinstance(self.init, (list, tuple)) and len(self.init) > 0
+        if is_list and all(isinstance(start, MoEParams) for start in self.init):
+            return list(self.init)
+        return []
 
     def _starting_points(self, Z, codes, weights, dims):
         """The starts of a fit, drawn lazily with seeds from ``random_state``."""

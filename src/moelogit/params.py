@@ -133,6 +133,14 @@ class MoEParams:
         """``p(y = m | x)`` for every row of ``X``, shape ``(n, n_classes)``."""
         return np.exp(self.log_class_proba(X))
 
+    def sample_labels(self, X, random_state=None) -> np.ndarray:
+        """Draw one label ``0 .. n_classes - 1`` per row of ``X`` from ``p(y | x)``."""
+        rng = np.random.default_rng(random_state)
+        proba = self.class_proba(X)
+        # Inverse-CDF draw; the clip guards the last class against rounding.
+        y = (rng.random((proba.shape[0], 1)) > np.cumsum(proba, axis=1)).sum(axis=1)
+        return np.minimum(y, self.n_classes - 1)
+
     def gate_proba(self, X) -> np.ndarray:
         """Gate weights ``pi_k(x)``, shape ``(n, n_experts)``."""
         return np.exp(model.log_gate(self._design(X), self.to_design()[0]))

@@ -156,7 +156,4 @@ def make_moe_classification(
             f"params describe {params.n_features} features but n_features={n_features}"
         )
     X = rng.normal(size=(n_samples, n_features))
-    proba = params.class_proba(X)
-    # Inverse-CDF draw; the clip guards the last class against rounding.
-    y = (rng.random((n_samples, 1)) > np.cumsum(proba, axis=1)).sum(axis=1)
-    return X, np.minimum(y, params.n_classes - 1), params
+    return X, params.sample_labels(X, rng), params

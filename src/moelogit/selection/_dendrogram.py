@@ -23,7 +23,7 @@ from scipy.special import softmax
 
 from ..params import MoEParams
 
-__all__ = ["Dendrogram", "dendrogram"]
+__all__ = ["Dendrogram", "dendrogram", "dissimilarities", "merge"]
 
 
 @dataclass(frozen=True)
@@ -49,72 +49,81 @@ class Dendrogram:
     linkage: np.ndarray
 
 
-def _atom_vectors(gate_slopes: np.ndarray, experts: np.ndarray) -> np.ndarray:
-    """Atoms as flat vectors: gate slopes, then class-centred expert parameters."""
-    centred = experts - experts.mean(axis=1, keepdims=True)  # (K, M, q)
-    return np.hstack([gate_slopes, centred.reshape(len(centred), -1)])
+def _weights(params: MoEParams) -> np.ndarray:
+    """Atom weights ``p_k = softmax(gate intercepts)``."""
+    return softmax(params.gate_intercept)
 
 
-def _dissimilarities(weights: np.ndarray, atoms: np.ndarray) -> np.ndarray:
-    """``d(i, j) = p_i p_j / (p_i + p_j) ||theta_i - theta_j||^2``; ``inf`` on the diagonal."""
+def _experts(params: MoEParams) -> np.ndarray:
+    """Expert parameters ``(K, M, q)``, intercept first."""
+    return np.concatenate([params.expert_intercept[:, :, None], params.expert_coef], axis=2)
+
+
+def dissimilarities(params: MoEParams) -> np.ndarray:
+    """``d(i, j) = p_i p_j / (p_i + p_j) ||theta_i - theta_j||^2`` for every pair of atoms.
+
+    ``theta_k`` stacks the gate slopes and the class-centred expert parameters
+    (intercepts included). The diagonal is ``inf``.
+    """
+    weights = _weights(params)
+    experts = _experts(params)
+    centred = experts - experts.mean(axis=1, keepdims=True)
+    atoms = np.hstack([params.gate_coef, centred.reshape(len(centred), -1)])
     sq = np.sum((atoms[:, None, :] - atoms[None, :, :]) ** 2, axis=-1)
     d = np.outer(weights, weights) / np.add.outer(weights, weights) * sq
     np.fill_diagonal(d, np.inf)
     return d
 
 
-def dendrogram(params: MoEParams) -> Dendrogram:
-    """Merge the atoms of a fitted mixture until one remains.
+def merge(params: MoEParams, i: int, j: int) -> MoEParams:
+    """Replace atoms ``i < j`` by one atom: summed weight, weighted-mean parameters.
 
-    At every step the pair ``(i, j)`` with the smallest
-    ``p_i p_j / (p_i + p_j) ||theta_i - theta_j||^2`` is replaced by one atom
-    of weight ``p_i + p_j`` at the weighted mean ``(p_i theta_i + p_j
-    theta_j) / (p_i + p_j)``; the merged gate intercept is ``log(p_i + p_j)``
-    (all intercepts are re-expressed as ``log p``, which leaves the gate
-    weights at ``x = 0`` unchanged).
+    The merged atom takes position ``i``; every gate intercept is re-expressed
+    as ``log p_k``, which leaves the gate weights at ``x = 0`` unchanged.
+    """
+    weights = _weights(params)
+    slopes, experts = params.gate_coef.copy(), _experts(params)
+    total = weights[i] + weights[j]
+    slopes[i] = (weights[i] * slopes[i] + weights[j] * slopes[j]) / total
+    experts[i] = (weights[i] * experts[i] + weights[j] * experts[j]) / total
+    weights[i] = total
+    keep = np.arange(len(weights)) != j
+    return MoEParams(
+        gate_coef=slopes[keep],
+        gate_intercept=np.log(weights[keep]),
+        expert_coef=experts[keep, :, 1:],
+        expert_intercept=experts[keep, :, 0],
+    )
+
+
+def dendrogram(params: MoEParams) -> Dendrogram:
+    """Merge the closest pair of atoms (see :func:`dissimilarities`) until one remains.
 
     Parameters
     ----------
     params : MoEParams
         The fitted mixture, on the scale distances should be measured in
-        (:meth:`moelogit.MoEClassifier.standardized_params_` gives the scale of
+        (:attr:`moelogit.MoEClassifier.standardized_params_` gives the scale of
         the fit's standardised features).
 
     Returns
     -------
     Dendrogram
     """
-    weights = softmax(params.gate_intercept)
-    slopes = params.gate_coef.copy()
-    experts = np.concatenate([params.expert_intercept[:, :, None], params.expert_coef], axis=2)
     ids = list(range(params.n_experts))
     counts = [1] * params.n_experts
     levels = [params]
-    heights = [0.0] * params.n_experts
+    heights = np.zeros(params.n_experts)
     linkage = []
-    next_id = params.n_experts
-    while len(weights) > 1:
-        d = _dissimilarities(weights, _atom_vectors(slopes, experts))
-        i, j = np.unravel_index(np.argmin(d), d.shape)
-        i, j = min(i, j), max(i, j)
-        heights[len(weights) - 1] = float(d[i, j])
+    while levels[-1].n_experts > 1:
+        current = levels[-1]
+        d = dissimilarities(current)
+        i, j = sorted(np.unravel_index(np.argmin(d), d.shape))
+        heights[current.n_experts - 1] = d[i, j]
         linkage.append([ids[i], ids[j], d[i, j], counts[i] + counts[j]])
-        p = weights[i] + weights[j]
-        slopes[i] = (weights[i] * slopes[i] + weights[j] * slopes[j]) / p
-        experts[i] = (weights[i] * experts[i] + weights[j] * experts[j]) / p
-        weights[i], ids[i], counts[i] = p, next_id, counts[i] + counts[j]
-        next_id += 1
-        keep = np.arange(len(weights)) != j
-        weights, slopes, experts = weights[keep], slopes[keep], experts[keep]
+        ids[i], counts[i] = len(levels) - 1 + params.n_experts, counts[i] + counts[j]
         del ids[j], counts[j]
-        levels.append(
-            MoEParams(
-                gate_coef=slopes.copy(),
-                gate_intercept=np.log(weights),
-                expert_coef=experts[:, :, 1:].copy(),
-                expert_intercept=experts[:, :, 0].copy(),
-            )
-        )
+        levels.append(merge(current, i, j))
     return Dendrogram(
-        levels=levels[::-1], heights=np.asarray(heights), linkage=np.asarray(linkage, dtype=float)
+        levels=levels[::-1], heights=heights, linkage=np.asarray(linkage, dtype=float)
     )

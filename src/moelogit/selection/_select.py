@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
+from itertools import combinations
 
 import numpy as np
 from sklearn.base import clone
@@ -11,11 +12,12 @@ from sklearn.base import clone
 from ..estimator import SELECTION_METHODS as METHODS
 from ..estimator import MoEClassifier
 from ..params import MoEParams
-from ._dendrogram import dendrogram
+from ._dendrogram import dendrogram, dissimilarities, merge
 
 __all__ = ["HEIGHT_SCALES", "METHODS", "SelectionResult", "select_n_experts"]
 
 HEIGHT_SCALES = ("log1p", "raw")
+PATHS = ("refit", "tree")
 
 
 @dataclass
@@ -33,17 +35,18 @@ class SelectionResult:
     criterion_ : ndarray of shape (max_experts,)
         The criterion at every size; the selected size is its argmin.
     loglik_ : ndarray of shape (max_experts,)
-        Mean log-likelihood on the training data at every size (of the merged,
-        or merged and refitted, model for DSC).
+        Mean log-likelihood on the training data at every size.
     model_ : MoEClassifier
         The fitted model at the selected size.
     models_ : list of MoEClassifier
         The model at every size, ``models_[k - 1]`` with ``k`` experts.
     heights_ : ndarray of shape (max_experts,) or None
-        DSC only: ``heights_[k - 1]`` is the height of the merge leaving level
-        ``k`` (``0`` at ``k = 1``), on the standardised-feature scale.
+        DSC only: ``heights_[k - 1]`` is the height ``h(k)`` of the merge
+        leaving level ``k`` (``0`` at ``k = 1``), on the standardised-feature
+        scale.
     linkage_ : ndarray of shape (max_experts - 1, 4) or None
-        DSC only: the merges in SciPy's linkage format.
+        DSC only: the dendrogram of the over-fitted fit in SciPy's linkage
+        format.
     omega_ : float or None
         DSC only: the weight of the log-likelihood term.
     wall_time_ : float
@@ -78,6 +81,8 @@ def _classifier_from(template: MoEClassifier, params: MoEParams) -> MoEClassifie
         model.feature_names_in_ = template.feature_names_in_
     model.gate_coef_, model.gate_intercept_ = params.gate_coef, params.gate_intercept
     model.expert_coef_, model.expert_intercept_ = params.expert_coef, params.expert_intercept
+    model.n_experts_ = params.n_experts
+    # Merged, not fitted: no iterations ran.
     model.n_iter_, model.converged_, model.loglik_trace_ = 0, False, np.empty(0)
     return model
 
@@ -93,6 +98,21 @@ def _entropy(resp: np.ndarray) -> float:
     return float(-np.sum(resp * np.log(np.where(resp > 0, resp, 1.0))))
 
 
+def information_criterion(models, loglik, X, y, method) -> np.ndarray:
+    """AIC, BIC or ICL (lower is better) of fitted models with mean log-likelihoods ``loglik``.
+
+    ICL is BIC plus twice the entropy of the responsibilities.
+    """
+    n = np.shape(X)[0]
+    penalty = {"aic": 2.0, "bic": np.log(n), "icl": np.log(n)}[method]
+    criterion = np.array(
+        [-2.0 * n * ll + penalty * m.n_parameters() for m, ll in zip(models, loglik)]
+    )
+    if method == "icl":
+        criterion += 2.0 * np.array([_entropy(m.responsibilities(X, y)) for m in models])
+    return criterion
+
+
 def select_n_experts(
     X,
     y,
@@ -100,7 +120,7 @@ def select_n_experts(
     method="dsc",
     *,
     estimator=None,
-    refit=True,
+    path="refit",
     height_scale="log1p",
     omega=None,
     sample_weight=None,
@@ -130,10 +150,15 @@ def select_n_experts(
     estimator : MoEClassifier, optional
         Settings for every fit (restarts, tolerance, ridge, seed, ...);
         ``n_experts`` is overridden. Default ``MoEClassifier()``.
-    refit : bool, default=True
-        DSC only: refit every level from its merged parameters (a warm start)
-        before evaluating ``Lbar(k)``. ``False`` is the plain criterion of
-        math.md, which evaluates the merged models as they are.
+    path : {"refit", "tree"}, default="refit"
+        DSC only. ``"tree"`` is the plain criterion of math.md: the levels are
+        the merged measures of the over-fitted fit's dendrogram, evaluated as
+        they are, and ``h(k)`` are its heights. ``"refit"`` refits every
+        level: level ``k`` is fitted from the merges of every pair of atoms
+        of the (refitted) level ``k + 1`` as warm starts, screened like
+        random starts, and ``h(k)`` is the smallest dissimilarity between the
+        atoms of the level-``k`` model, the height at which its first merge
+        would happen.
     height_scale : {"log1p", "raw"}, default="log1p"
         DSC only: ``H(h) = log(1 + h)`` or ``H(h) = h`` (the plain criterion).
     omega : float, optional
@@ -148,6 +173,8 @@ def select_n_experts(
     started = time.perf_counter()
     if method not in METHODS:
         raise ValueError(f"method must be one of {METHODS}, got {method!r}")
+    if path not in PATHS:
+        raise ValueError(f"path must be one of {PATHS}, got {path!r}")
     if height_scale not in HEIGHT_SCALES:
         raise ValueError(f"height_scale must be one of {HEIGHT_SCALES}, got {height_scale!r}")
     if (
@@ -168,26 +195,35 @@ def select_n_experts(
         overfit = fit(max_experts)
         omega = float(np.log(n)) if omega is None else float(omega)
         tree = dendrogram(overfit.standardized_params_)
-        models = []
-        for level in tree.levels[:-1]:
-            merged = _user_scale(level, overfit)
-            models.append(
-                fit(level.n_experts, merged) if refit else _classifier_from(overfit, merged)
+        if path == "tree":
+            models = [
+                _classifier_from(overfit, _user_scale(level, overfit)) for level in tree.levels[:-1]
+            ]
+            models.append(overfit)
+            heights = tree.heights
+        else:
+            models = [overfit]
+            while models[-1].n_experts_ > 1:
+                parent = models[-1]
+                atoms = parent.standardized_params_
+                # Every pair's merge is a warm start; the screening keeps the best.
+                starts = [
+                    _user_scale(merge(atoms, i, j), parent)
+                    for i, j in combinations(range(atoms.n_experts), 2)
+                ]
+                models.append(fit(atoms.n_experts - 1, starts))
+            models = models[::-1]
+            heights = np.array(
+                [0.0] + [dissimilarities(m.standardized_params_).min() for m in models[1:]]
             )
-        models.append(overfit)
         loglik = np.array([m.loglik(X, y, sample_weight) for m in models])
-        height_term = np.log1p(tree.heights) if height_scale == "log1p" else tree.heights
+        height_term = np.log1p(heights) if height_scale == "log1p" else heights
         criterion = -(height_term + omega * loglik)
-        extra = {"heights_": tree.heights, "linkage_": tree.linkage, "omega_": omega}
+        extra = {"heights_": heights, "linkage_": tree.linkage, "omega_": omega}
     else:
         models = [fit(k) for k in sizes]
         loglik = np.array([m.loglik(X, y, sample_weight) for m in models])
-        penalties = {"aic": 2.0, "bic": np.log(n), "icl": np.log(n)}
-        criterion = np.array(
-            [-2.0 * n * ll + penalties[method] * m.n_parameters() for m, ll in zip(models, loglik)]
-        )
-        if method == "icl":
-            criterion += 2.0 * np.array([_entropy(m.responsibilities(X, y)) for m in models])
+        criterion = information_criterion(models, loglik, X, y, method)
         extra = {}
     best = int(np.argmin(criterion))
     return SelectionResult(

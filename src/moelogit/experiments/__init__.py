@@ -1,0 +1,1 @@
+"""Experiments: simulations that check the method's claims, each from one command."""

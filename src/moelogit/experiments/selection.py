@@ -1,0 +1,149 @@
+"""Validation of the number-of-experts selectors on random truths.
+
+For every cell ``(K0, n)`` and replicate: a random truth with ``K0`` experts
+(d = 4 features, M = 3 classes, coefficients N(0, 2^2); every expert's mean
+gate weight at least 0.1 and every pair of experts at least 0.2 apart in mean
+total variation, so that every expert matters), ``n`` training rows, and then
+
+* the DSC path: one fit with ``K0 + 3`` experts, its dendrogram and the
+  selected level (:func:`moelogit.select_n_experts`, default settings), and
+  the plain DSC of math.md on the same over-fitted fit;
+* the sweep: one fit per size ``1 .. K0 + 3`` with the same estimator
+  settings, scored by AIC, BIC and ICL.
+
+In the misspecified scenario a fraction of the labels (10% by default) is
+drawn from a second, independent random truth.
+"""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import pandas as pd
+from joblib import Parallel, delayed
+from sklearn.base import clone
+from tqdm.auto import tqdm
+
+from ..datasets import make_moe_classification
+from ..estimator import MoEClassifier
+from ..selection import information_criterion, select_n_experts
+
+__all__ = ["TRUTH_CONSTRAINTS", "plot_summary", "run_selection_experiment", "summarize"]
+
+TRUTH_CONSTRAINTS = {"min_gate_weight": 0.1, "min_expert_distance": 0.2}
+N_FEATURES, N_CLASSES, EXTRA_EXPERTS = 4, 3, 3
+
+
+def _data(K0, n, seed, contamination):
+    X, y, _ = make_moe_classification(
+        n, N_FEATURES, K0, N_CLASSES, random_state=seed, **TRUTH_CONSTRAINTS
+    )
+    if contamination > 0:
+        _, _, other = make_moe_classification(1, N_FEATURES, 2, N_CLASSES, random_state=seed + 1)
+        rng = np.random.default_rng(seed + 2)
+        y = np.where(rng.random(n) < contamination, other.sample_labels(X, rng), y)
+    return X, y
+
+
+def _replicate(K0, n, replicate, scenario, contamination, estimator):
+    seed = 10_000 * K0 + replicate
+    X, y = _data(K0, n, seed, contamination)
+    estimator = clone(estimator).set_params(random_state=replicate)
+    max_experts = K0 + EXTRA_EXPERTS
+    rows = []
+
+    def row(method, selected, seconds):
+        rows.append(
+            {
+                "scenario": scenario,
+                "K0": K0,
+                "n": n,
+                "replicate": replicate,
+                "method": method,
+                "selected": selected,
+                "seconds": seconds,
+            }
+        )
+
+    started = time.perf_counter()
+    dsc = select_n_experts(X, y, max_experts, "dsc", estimator=estimator)
+    row("DSC", dsc.n_experts_, time.perf_counter() - started)
+    plain = select_n_experts(
+        X, y, max_experts, "dsc", estimator=estimator, path="tree", height_scale="raw"
+    )
+    row("DSC (plain)", plain.n_experts_, plain.wall_time_)
+    started = time.perf_counter()
+    sweep = select_n_experts(X, y, max_experts, "bic", estimator=estimator)
+    sweep_time = time.perf_counter() - started
+    for method in ("aic", "bic", "icl"):
+        # One sweep serves all three criteria; each is charged the sweep's time.
+        scores = information_criterion(sweep.models_, sweep.loglik_, X, y, method)
+        row(method.upper(), int(np.argmin(scores)) + 1, sweep_time)
+    return rows
+
+
+def run_selection_experiment(
+    K0s=(2, 3, 4),
+    ns=(1000, 3000, 10_000, 30_000),
+    replicates=20,
+    *,
+    misspecified=True,
+    contamination=0.1,
+    estimator=None,
+    n_jobs=2,
+    progress=True,
+):
+    """Run every cell and replicate; one row per (replicate, method) in a DataFrame."""
+    estimator = MoEClassifier() if estimator is None else estimator
+    scenarios = [("well-specified", 0.0)] + (
+        [("misspecified", contamination)] if misspecified else []
+    )
+    jobs = [
+        (K0, n, r, name, frac)
+        for name, frac in scenarios
+        for K0 in K0s
+        for n in ns
+        for r in range(replicates)
+    ]
+    runner = Parallel(n_jobs=n_jobs, return_as="generator_unordered")
+    results = runner(delayed(_replicate)(*job, estimator) for job in jobs)
+    rows = []
+    for chunk in tqdm(results, total=len(jobs), disable=not progress, desc="replicates"):
+        rows.extend(chunk)
+    return pd.DataFrame(rows)
+
+
+def summarize(results: pd.DataFrame) -> pd.DataFrame:
+    """Percentage of replicates selecting ``K0`` and median seconds, per cell and method."""
+    results = results.assign(correct=results["selected"] == results["K0"])
+    table = results.groupby(["scenario", "K0", "n", "method"]).agg(
+        correct_pct=("correct", lambda c: 100.0 * c.mean()),
+        median_seconds=("seconds", "median"),
+        replicates=("correct", "size"),
+    )
+    return table.reset_index()
+
+
+def plot_summary(summary: pd.DataFrame, path):
+    """Accuracy against n, one panel per (scenario, K0), one line per method."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    panels = summary[["scenario", "K0"]].drop_duplicates().values.tolist()
+    fig, axes = plt.subplots(1, len(panels), figsize=(4 * len(panels), 3.4), squeeze=False)
+    for ax, (scenario, K0) in zip(axes[0], panels):
+        cell = summary[(summary["scenario"] == scenario) & (summary["K0"] == K0)]
+        for method, lines in cell.groupby("method"):
+            ax.plot(lines["n"], lines["correct_pct"], marker="o", label=method)
+        ax.set_xscale("log")
+        ax.set_ylim(-5, 105)
+        ax.set_title(f"{scenario}, K0 = {K0}")
+        ax.set_xlabel("n")
+    axes[0][0].set_ylabel("% replicates selecting K0")
+    axes[0][-1].legend(frameon=False, fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)

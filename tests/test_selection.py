@@ -1,0 +1,183 @@
+"""Dendrogram of mixing measures, DSC and information-criterion sweeps."""
+
+import numpy as np
+import pytest
+from scipy.cluster.hierarchy import dendrogram as scipy_dendrogram
+from scipy.cluster.hierarchy import is_valid_linkage
+from scipy.special import softmax
+
+from moelogit import MoEClassifier, MoEParams
+from moelogit.datasets import make_moe_classification
+from moelogit.selection import dendrogram, select_n_experts
+
+
+def random_params(K=5, M=3, d=2, seed=0):
+    rng = np.random.default_rng(seed)
+    return MoEParams(
+        gate_coef=rng.normal(size=(K, d)),
+        gate_intercept=rng.normal(size=K),
+        expert_coef=rng.normal(size=(K, M, d)),
+        expert_intercept=rng.normal(size=(K, M)),
+    )
+
+
+def test_merging_preserves_total_gate_weight_and_levels_shrink():
+    params = random_params()
+    tree = dendrogram(params)
+    assert [level.n_experts for level in tree.levels] == [1, 2, 3, 4, 5]
+    for level in tree.levels:
+        assert softmax(level.gate_intercept).sum() == pytest.approx(1.0)
+    # The merged weights are sums of the original ones: the final atom has all.
+    assert np.exp(tree.levels[0].gate_intercept[0]) == pytest.approx(1.0)
+    assert tree.heights[0] == 0.0 and np.all(tree.heights[1:] >= 0)
+
+
+def test_common_gate_shift_changes_no_height():
+    params = random_params(seed=1)
+    shifted = MoEParams(
+        params.gate_coef + np.array([3.0, -2.0]),
+        params.gate_intercept + 5.0,
+        params.expert_coef,
+        params.expert_intercept,
+    )
+    np.testing.assert_allclose(dendrogram(shifted).heights, dendrogram(params).heights, rtol=1e-12)
+    np.testing.assert_array_equal(
+        dendrogram(shifted).linkage[:, :2], dendrogram(params).linkage[:, :2]
+    )
+
+
+def test_reference_class_choice_changes_no_height():
+    params = random_params(seed=2)
+    recoded = MoEParams(
+        params.gate_coef,
+        params.gate_intercept,
+        params.expert_coef - params.expert_coef[:, :1, :],
+        params.expert_intercept - params.expert_intercept[:, :1],
+    )
+    np.testing.assert_allclose(dendrogram(recoded).heights, dendrogram(params).heights, rtol=1e-10)
+
+
+def test_identical_atoms_merge_first_at_height_zero_and_predict_the_same():
+    base = random_params(K=3, seed=3)
+    # Split atom 1 into two identical halves: the same model with 4 experts.
+    split = MoEParams(
+        np.vstack([base.gate_coef, base.gate_coef[1]]),
+        np.append(base.gate_intercept, base.gate_intercept[1]) - np.log(np.r_[1, 2, 1, 2]),
+        np.concatenate([base.expert_coef, base.expert_coef[1:2]]),
+        np.vstack([base.expert_intercept, base.expert_intercept[1]]),
+    )
+    X = np.random.default_rng(0).normal(size=(50, 2))
+    np.testing.assert_allclose(split.class_proba(X), base.class_proba(X), rtol=1e-12)
+    tree = dendrogram(split)
+    assert tree.heights[3] == 0.0
+    assert sorted(tree.linkage[0, :2]) == [1, 3]
+    np.testing.assert_allclose(tree.levels[2].class_proba(X), base.class_proba(X), rtol=1e-12)
+
+
+def test_linkage_is_accepted_by_scipy():
+    tree = dendrogram(random_params(K=6, seed=4))
+    assert is_valid_linkage(tree.linkage)
+    drawn = scipy_dendrogram(tree.linkage, no_plot=True)
+    assert sorted(drawn["leaves"]) == list(range(6))
+
+
+@pytest.fixture(scope="module")
+def clear_case():
+    truth = MoEParams(
+        gate_coef=np.array([[3.0, 0.0], [0.0, 3.0], [0.0, 0.0]]),
+        gate_intercept=np.zeros(3),
+        expert_coef=np.array(
+            [
+                [[4.0, 0.0], [0.0, 0.0], [0.0, 0.0]],
+                [[0.0, 0.0], [0.0, 4.0], [0.0, 0.0]],
+                [[-4.0, 0.0], [0.0, -4.0], [0.0, 0.0]],
+            ]
+        ),
+        expert_intercept=np.array([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0], [0.0, 0.0, 0.0]]),
+    )
+    X, y, _ = make_moe_classification(20_000, 2, params=truth, random_state=0)
+    return X, y
+
+
+def test_dsc_paths_give_usable_models_at_every_level(clear_case):
+    X, y = clear_case
+    X, y = X[:3000], y[:3000]
+    estimator = MoEClassifier(n_init=4, random_state=0)
+    for path in ("refit", "tree"):
+        result = select_n_experts(X, y, max_experts=4, estimator=estimator, path=path)
+        assert [m.n_experts_ for m in result.models_] == [1, 2, 3, 4]
+        assert result.model_ is result.models_[result.n_experts_ - 1]
+        assert result.criterion_.shape == (4,) and result.heights_.shape == (4,)
+        assert result.heights_[0] == 0 and np.all(result.heights_[1:] > 0)
+        assert is_valid_linkage(result.linkage_)
+        for model in result.models_:
+            np.testing.assert_allclose(model.predict_proba(X[:5]).sum(axis=1), 1.0)
+        expected = -((np.log1p(result.heights_)) + np.log(len(y)) * result.loglik_)
+        np.testing.assert_allclose(result.criterion_, expected)
+    # Refitting recovers what merging loses: here every refitted level is at
+    # least as good as the plain merged measure of the same size.
+    plain = select_n_experts(X, y, max_experts=4, estimator=estimator, path="tree")
+    refit = select_n_experts(X, y, max_experts=4, estimator=estimator)
+    assert np.all(refit.loglik_ >= plain.loglik_ - 1e-9)
+
+
+def test_classifier_selects_inside_fit(clear_case):
+    X, y = clear_case
+    X, y = X[:2000], y[:2000]
+    model = MoEClassifier(n_experts="bic", max_experts=3, n_init=4, random_state=0).fit(X, y)
+    assert model.n_experts_ == model.selection_.n_experts_ == model.gate_coef_.shape[0]
+    assert model.selection_.method == "bic"
+    np.testing.assert_array_equal(
+        model.predict_proba(X[:10]), model.selection_.model_.predict_proba(X[:10])
+    )
+    assert model.n_parameters() == model.selection_.model_.n_parameters()
+
+
+def test_plots_draw(clear_case):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from moelogit.plotting import plot_criterion, plot_dendrogram
+
+    X, y = clear_case
+    X, y = X[:1500], y[:1500]
+    result = select_n_experts(
+        X, y, max_experts=3, estimator=MoEClassifier(n_init=3, random_state=0)
+    )
+    ax = plot_dendrogram(result)
+    assert len(ax.collections) + len(ax.lines) > 0
+    ax = plot_criterion(result)
+    assert ax.lines[0].get_xdata().tolist() == [1, 2, 3]
+    sweep = select_n_experts(X, y, max_experts=2, method="aic", estimator=MoEClassifier(n_init=2))
+    with pytest.raises(ValueError, match="DSC result"):
+        plot_dendrogram(sweep)
+
+
+def test_information_criteria_sweep(clear_case):
+    X, y = clear_case
+    X, y = X[:4000], y[:4000]
+    result = select_n_experts(
+        X, y, max_experts=4, method="bic", estimator=MoEClassifier(random_state=0)
+    )
+    assert [m.gate_coef_.shape[0] for m in result.models_] == [1, 2, 3, 4]
+    bics = [m.bic(X, y) for m in result.models_]
+    np.testing.assert_allclose(result.criterion_, bics)
+    assert result.n_experts_ == int(np.argmin(bics)) + 1
+    icl = select_n_experts(
+        X, y, max_experts=2, method="icl", estimator=MoEClassifier(random_state=0)
+    )
+    assert np.all(icl.criterion_ >= np.array(bics[:2]) - 1e-6)  # ICL adds an entropy >= 0
+
+
+def test_bad_selection_arguments(clear_case):
+    X, y = clear_case
+    with pytest.raises(ValueError, match="method"):
+        select_n_experts(X, y, method="cv")
+    with pytest.raises(ValueError, match="max_experts"):
+        select_n_experts(X, y, max_experts=0)
+    with pytest.raises(ValueError, match="height_scale"):
+        select_n_experts(X, y, height_scale="sqrt")
+    with pytest.raises(ValueError, match="path"):
+        select_n_experts(X, y, path="greedy")
+    with pytest.raises(ValueError, match="n_experts must be an integer >= 1 or one of"):
+        MoEClassifier(n_experts="cv").fit(X, y)
