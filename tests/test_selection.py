@@ -106,19 +106,39 @@ def test_dsc_paths_give_usable_models_at_every_level(clear_case):
     for path in ("refit", "tree"):
         result = select_n_experts(X, y, max_experts=4, estimator=estimator, path=path)
         assert [m.n_experts_ for m in result.models_] == [1, 2, 3, 4]
-        assert result.model_ is result.models_[result.n_experts_ - 1]
+        assert result.model_.n_experts_ == result.n_experts_
         assert result.criterion_.shape == (4,) and result.heights_.shape == (4,)
         assert result.heights_[0] == 0 and np.all(result.heights_[1:] > 0)
         assert is_valid_linkage(result.linkage_)
         for model in result.models_:
             np.testing.assert_allclose(model.predict_proba(X[:5]).sum(axis=1), 1.0)
-        expected = -((np.log1p(result.heights_)) + np.log(len(y)) * result.loglik_)
+        expected = -(np.log1p(result.heights_) + np.sqrt(len(y)) * result.loglik_)
         np.testing.assert_allclose(result.criterion_, expected)
+        assert result.omega_ == np.sqrt(len(y))
     # Refitting recovers what merging loses: here every refitted level is at
     # least as good as the plain merged measure of the same size.
-    plain = select_n_experts(X, y, max_experts=4, estimator=estimator, path="tree")
-    refit = select_n_experts(X, y, max_experts=4, estimator=estimator)
+    plain = select_n_experts(X, y, max_experts=4, estimator=estimator, path="tree", path_alpha=0)
+    refit = select_n_experts(X, y, max_experts=4, estimator=estimator, path_alpha=0)
     assert np.all(refit.loglik_ >= plain.loglik_ - 1e-9)
+
+
+def test_path_ridge_collapses_redundant_atoms_and_final_model_is_refitted(clear_case):
+    X, y = clear_case
+    X, y = X[:5000], y[:5000]
+    estimator = MoEClassifier(n_init=5, random_state=0)
+    result = select_n_experts(X, y, max_experts=5, estimator=estimator)
+    # Levels above the truth's three experts hold near-duplicate atoms.
+    assert np.all(result.heights_[3:] < 0.1 * result.heights_[2])
+    assert result.models_[-1].alpha == 1.0 / len(y)  # the default path ridge
+    assert result.model_.alpha == estimator.alpha
+    assert result.model_.n_experts_ == result.n_experts_
+    assert result.model_.loglik(X, y) >= result.models_[result.n_experts_ - 1].loglik(X, y)
+
+
+def test_dsc_selects_three_on_a_clear_case(clear_case):
+    X, y = clear_case
+    result = select_n_experts(X, y, max_experts=6, estimator=MoEClassifier(random_state=0))
+    assert result.n_experts_ == 3
 
 
 def test_classifier_selects_inside_fit(clear_case):
@@ -179,5 +199,7 @@ def test_bad_selection_arguments(clear_case):
         select_n_experts(X, y, height_scale="sqrt")
     with pytest.raises(ValueError, match="path"):
         select_n_experts(X, y, path="greedy")
+    with pytest.raises(ValueError, match="path_alpha"):
+        select_n_experts(X, y, path_alpha=-1.0)
     with pytest.raises(ValueError, match="n_experts must be an integer >= 1 or one of"):
         MoEClassifier(n_experts="cv").fit(X, y)

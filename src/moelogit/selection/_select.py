@@ -37,9 +37,11 @@ class SelectionResult:
     loglik_ : ndarray of shape (max_experts,)
         Mean log-likelihood on the training data at every size.
     model_ : MoEClassifier
-        The fitted model at the selected size.
+        The fitted model at the selected size (for DSC, refitted with the
+        estimator's settings from the path's model of that size).
     models_ : list of MoEClassifier
-        The model at every size, ``models_[k - 1]`` with ``k`` experts.
+        The model at every size, ``models_[k - 1]`` with ``k`` experts (for
+        DSC, the models along the path, fitted with ``path_alpha``).
     heights_ : ndarray of shape (max_experts,) or None
         DSC only: ``heights_[k - 1]`` is the height ``h(k)`` of the merge
         leaving level ``k`` (``0`` at ``k = 1``), on the standardised-feature
@@ -68,7 +70,8 @@ class SelectionResult:
 
 def _classifier_from(template: MoEClassifier, params: MoEParams) -> MoEClassifier:
     """A fitted-looking classifier holding ``params`` with the data facts of ``template``."""
-    model = clone(template).set_params(n_experts=params.n_experts, init="kmeans")
+    # The template's own warm start, if any, has another number of experts.
+    model = clone(template).set_params(n_experts=params.n_experts, init="mixed")
     for name in (
         "classes_",
         "n_features_in_",
@@ -121,6 +124,7 @@ def select_n_experts(
     *,
     estimator=None,
     path="refit",
+    path_alpha=None,
     height_scale="log1p",
     omega=None,
     sample_weight=None,
@@ -135,10 +139,42 @@ def select_n_experts(
         DSC(k) = -( H(h(k)) + omega * Lbar(k) )
 
     where ``h(k)`` is the height of the merge leaving level ``k`` (0 at
-    ``k = 1``), ``Lbar(k)`` the mean log-likelihood of the level-``k`` model
-    and ``omega = log n`` by default. ``"aic"``, ``"bic"`` and ``"icl"`` fit
-    every size ``1 .. max_experts`` with the same estimator settings (the
-    sweep DSC avoids) and minimise the criterion.
+    ``k = 1``) and ``Lbar(k)`` the mean log-likelihood of the level-``k``
+    model. ``"aic"``, ``"bic"`` and ``"icl"`` fit every size
+    ``1 .. max_experts`` with the same estimator settings (the sweep DSC
+    avoids) and minimise the criterion.
+
+    The defaults come from a study on random truths (d = 4, M = 3, K0 = 3,
+    n = 10,000, ``max_experts=6``; see the README). The plain criterion of
+    math.md (``path="tree", path_alpha=0, height_scale="raw",
+    omega=np.log(n)``) picked K0 in 1 of 8 truths. Each default, and why:
+
+    * ``path_alpha`` (a ridge along the path, default ``1 / n``): the
+      over-fitted likelihood is flat along directions that move redundant
+      atoms apart, so at realistic n their fitted parameters sit far apart
+      and redundant merges are as high as genuine ones. A ridge makes the
+      smallest-norm configuration the optimum, and in it redundant atoms
+      coincide (equal atoms minimise the centred penalty): redundant heights
+      fall to about 0. Too strong a ridge also merges weak genuine experts:
+      ``1e-3`` and ``3e-4`` lost the third expert of the clear test case
+      (n = 20,000; it adds 0.0047 nats per row), ``1e-4`` and ``5e-5`` kept
+      it. ``1 / n`` is a standard normal prior on the standardised slopes
+      and vanishes as n grows. The selected size is then refitted with the
+      estimator's own ``alpha``.
+    * ``path="refit"``: merging two distinct atoms without refitting throws
+      the model into a poor basin; refitting every level from all its
+      pairwise merges recovered, at every size, the likelihood a sweep finds.
+    * ``height_scale="log1p"``: genuine merge heights range over orders of
+      magnitude; on the log scale the likelihood term decides among them,
+      while ``log1p(0) = 0`` keeps collapsed levels and ``k = 1`` at zero.
+    * ``omega = sqrt(n)``: the theory needs ``omega -> infinity`` (losing a
+      genuine expert's likelihood dominates) and ``omega = o(n / log n)``
+      (chance gains of over-fitted levels vanish); ``log n`` is too small at
+      realistic n, where one large height outweighs losing an expert.
+
+    With these defaults, on 5 fresh truths of the same kind, DSC picked K0
+    in 5 of 5 and the BIC sweep in 3 of 5, the DSC path taking a median 9.7 s
+    against 22.5 s for the sweep.
 
     Parameters
     ----------
@@ -151,24 +187,30 @@ def select_n_experts(
         Settings for every fit (restarts, tolerance, ridge, seed, ...);
         ``n_experts`` is overridden. Default ``MoEClassifier()``.
     path : {"refit", "tree"}, default="refit"
-        DSC only. ``"tree"`` is the plain criterion of math.md: the levels are
-        the merged measures of the over-fitted fit's dendrogram, evaluated as
-        they are, and ``h(k)`` are its heights. ``"refit"`` refits every
-        level: level ``k`` is fitted from the merges of every pair of atoms
-        of the (refitted) level ``k + 1`` as warm starts, screened like
-        random starts, and ``h(k)`` is the smallest dissimilarity between the
-        atoms of the level-``k`` model, the height at which its first merge
-        would happen.
+        DSC only. ``"tree"``: the levels are the merged measures of the
+        over-fitted fit's dendrogram, evaluated as they are, and ``h(k)`` are
+        its heights. ``"refit"``: level ``k`` is fitted from the merges of
+        every pair of atoms of the (refitted) level ``k + 1`` as warm starts,
+        screened like random starts, and ``h(k)`` is the smallest
+        dissimilarity between the atoms of the level-``k`` model, the height
+        at which its first merge would happen.
+    path_alpha : float, optional
+        DSC only: ridge of the fits along the path (at least the estimator's
+        ``alpha``); default ``1 / n``, a standard normal prior on the
+        standardised slopes; ``0`` keeps the estimator's.
     height_scale : {"log1p", "raw"}, default="log1p"
-        DSC only: ``H(h) = log(1 + h)`` or ``H(h) = h`` (the plain criterion).
+        DSC only: ``H(h) = log(1 + h)`` or ``H(h) = h``.
     omega : float, optional
-        DSC only: weight of the log-likelihood term; default ``log n``.
+        DSC only: weight of the log-likelihood term; default ``sqrt(n)``.
     sample_weight : array-like of shape (n_samples,), optional
         Row weights for every fit and for the log-likelihoods.
 
     Returns
     -------
     SelectionResult
+        For DSC, ``models_`` are the models along the path and ``model_`` the
+        selected size refitted with the estimator's settings, warm-started
+        from the path's model of that size.
     """
     started = time.perf_counter()
     if method not in METHODS:
@@ -187,13 +229,17 @@ def select_n_experts(
     sizes = np.arange(1, max_experts + 1)
     n = np.shape(X)[0]
 
-    def fit(k, init=None):
-        settings = {"n_experts": int(k)} | ({} if init is None else {"init": init})
-        return clone(template).set_params(**settings).fit(X, y, sample_weight=sample_weight)
+    def fit(k, settings, init=None):
+        params = {"n_experts": int(k)} | ({} if init is None else {"init": init})
+        return clone(settings).set_params(**params).fit(X, y, sample_weight=sample_weight)
 
     if method == "dsc":
-        overfit = fit(max_experts)
-        omega = float(np.log(n)) if omega is None else float(omega)
+        path_alpha = 1.0 / n if path_alpha is None else path_alpha
+        if not np.isfinite(path_alpha) or path_alpha < 0:
+            raise ValueError(f"path_alpha must be a finite number >= 0, got {path_alpha!r}")
+        path_template = clone(template).set_params(alpha=max(template.alpha, path_alpha))
+        overfit = fit(max_experts, path_template)
+        omega = float(np.sqrt(n)) if omega is None else float(omega)
         tree = dendrogram(overfit.standardized_params_)
         if path == "tree":
             models = [
@@ -211,7 +257,7 @@ def select_n_experts(
                     _user_scale(merge(atoms, i, j), parent)
                     for i, j in combinations(range(atoms.n_experts), 2)
                 ]
-                models.append(fit(atoms.n_experts - 1, starts))
+                models.append(fit(atoms.n_experts - 1, path_template, starts))
             models = models[::-1]
             heights = np.array(
                 [0.0] + [dissimilarities(m.standardized_params_).min() for m in models[1:]]
@@ -219,20 +265,25 @@ def select_n_experts(
         loglik = np.array([m.loglik(X, y, sample_weight) for m in models])
         height_term = np.log1p(heights) if height_scale == "log1p" else heights
         criterion = -(height_term + omega * loglik)
+        best = int(np.argmin(criterion))
+        selected = models[best]
+        if path_template.alpha != template.alpha:
+            selected = fit(best + 1, template, selected.params_)
         extra = {"heights_": heights, "linkage_": tree.linkage, "omega_": omega}
     else:
-        models = [fit(k) for k in sizes]
+        models = [fit(k, template) for k in sizes]
         loglik = np.array([m.loglik(X, y, sample_weight) for m in models])
         criterion = information_criterion(models, loglik, X, y, method)
+        best = int(np.argmin(criterion))
+        selected = models[best]
         extra = {}
-    best = int(np.argmin(criterion))
     return SelectionResult(
         method=method,
         n_experts_=int(sizes[best]),
         sizes_=sizes,
         criterion_=criterion,
         loglik_=loglik,
-        model_=models[best],
+        model_=selected,
         models_=models,
         wall_time_=time.perf_counter() - started,
         **extra,
