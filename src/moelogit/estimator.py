@@ -335,33 +335,13 @@ class MoEClassifier(ClassifierMixin, BaseEstimator):
                 f"weight, got {np.count_nonzero(weights)}"
             )
 
-        # Constant columns carry no information beyond the intercept and would
-        # make the curvature singular: they stay out of the design (zero slopes).
         positive = weights > 0
-        used = np.ptp(X[positive], axis=0) > 0
-        if self.standardize:
-            mean = np.average(X, axis=0, weights=weights)
-            scale = np.sqrt(np.average((X - mean) ** 2, axis=0, weights=weights))
-            scale[~used] = 1.0
-        else:
-            mean, scale = np.zeros(X.shape[1]), np.ones(X.shape[1])
+        mean, scale, used = self._standardization(X, weights)
         Z = np.column_stack([np.ones(n_samples), (X[:, used] - mean[used]) / scale[used]])
         dims = Dims(Z.shape[1], self.n_experts, n_classes)
-
         mm = BohningMM(Z, codes, weights, dims, alpha=self.alpha, curvature=self.curvature)
-        warm_starts = self._warm_starts()
-        for start in warm_starts:
-            if (start.n_features, start.n_classes) != (X.shape[1], n_classes):
-                raise ValueError(
-                    f"a warm start in init has {start.n_features} features and "
-                    f"{start.n_classes} classes; the data have {X.shape[1]} and {n_classes}"
-                )
-        if warm_starts:
-            design_rows = np.r_[0, 1 + np.flatnonzero(used)]  # intercept, used features
-            starts = []
-            for start in warm_starts:
-                gate_coef, expert_coef = start.to_design(mean, scale)
-                starts.append(pack(gate_coef[design_rows], expert_coef[:, design_rows]))
+        if self._warm_starts():
+            starts = self._warm_start_points(X.shape[1], n_classes, mean, scale, used)
         else:
             starts = self._starting_points(Z, codes, weights, dims)
         best = self._search(mm, starts)
@@ -400,6 +380,34 @@ class MoEClassifier(ClassifierMixin, BaseEstimator):
             )
         self.fit_time_ = time.perf_counter() - started
         return self
+
+    def _standardization(self, X, weights):
+        """Weighted centre and scale of every feature, and which features enter the design.
+
+        Constant columns carry no information beyond the intercept and would
+        make the curvature singular: they stay out of the design (zero slopes).
+        """
+        used = np.ptp(X[weights > 0], axis=0) > 0
+        if not self.standardize:
+            return np.zeros(X.shape[1]), np.ones(X.shape[1]), used
+        mean = np.average(X, axis=0, weights=weights)
+        scale = np.sqrt(np.average((X - mean) ** 2, axis=0, weights=weights))
+        scale[~used] = 1.0
+        return mean, scale, used
+
+    def _warm_start_points(self, n_features, n_classes, mean, scale, used):
+        """The warm starts of ``init`` as parameter vectors of the design."""
+        design_rows = np.r_[0, 1 + np.flatnonzero(used)]  # intercept, used features
+        points = []
+        for start in self._warm_starts():
+            if (start.n_features, start.n_classes) != (n_features, n_classes):
+                raise ValueError(
+                    f"a warm start in init has {start.n_features} features and "
+                    f"{start.n_classes} classes; the data have {n_features} and {n_classes}"
+                )
+            gate_coef, expert_coef = start.to_design(mean, scale)
+            points.append(pack(gate_coef[design_rows], expert_coef[:, design_rows]))
+        return points
 
     def _fit_selected(self, X, y, sample_weight, started):
         """Choose the number of experts, then take on the selected model's state."""
