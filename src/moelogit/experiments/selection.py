@@ -17,8 +17,10 @@ drawn from a second, independent random truth.
 
 from __future__ import annotations
 
+import json
 import time
 import warnings
+from itertools import product
 
 import numpy as np
 import pandas as pd
@@ -64,7 +66,9 @@ def _replicate_quietly(K0, n, replicate, scenario, contamination, estimator):
     max_experts = K0 + EXTRA_EXPERTS
     rows = []
 
-    def row(method, selected, seconds):
+    def row(method, selected, seconds, loglik, criterion, heights=None):
+        # Per-size evidence kept as JSON lists, so that other criteria can be
+        # evaluated later without refitting.
         rows.append(
             {
                 "scenario": scenario,
@@ -74,23 +78,48 @@ def _replicate_quietly(K0, n, replicate, scenario, contamination, estimator):
                 "method": method,
                 "selected": selected,
                 "seconds": seconds,
+                "loglik": json.dumps(np.round(loglik, 7).tolist()),
+                "criterion": json.dumps(np.round(criterion, 7).tolist()),
+                "heights": json.dumps(None if heights is None else np.round(heights, 7).tolist()),
             }
         )
 
     started = time.perf_counter()
     dsc = select_n_experts(X, y, max_experts, "dsc", estimator=estimator)
-    row("DSC", dsc.n_experts_, time.perf_counter() - started)
-    plain = select_n_experts(
-        X, y, max_experts, "dsc", estimator=estimator, path="tree", height_scale="raw"
+    row(
+        "DSC",
+        dsc.n_experts_,
+        time.perf_counter() - started,
+        dsc.loglik_,
+        dsc.criterion_,
+        dsc.heights_,
     )
-    row("DSC (plain)", plain.n_experts_, plain.wall_time_)
+    plain = select_n_experts(
+        X,
+        y,
+        max_experts,
+        "dsc",
+        estimator=estimator,
+        path="tree",
+        path_alpha=0.0,
+        height_scale="raw",
+        omega=np.log(n),
+    )
+    row(
+        "DSC (plain)",
+        plain.n_experts_,
+        plain.wall_time_,
+        plain.loglik_,
+        plain.criterion_,
+        plain.heights_,
+    )
     started = time.perf_counter()
     sweep = select_n_experts(X, y, max_experts, "bic", estimator=estimator)
     sweep_time = time.perf_counter() - started
     for method in ("aic", "bic", "icl"):
         # One sweep serves all three criteria; each is charged the sweep's time.
         scores = information_criterion(sweep.models_, sweep.loglik_, X, y, method)
-        row(method.upper(), int(np.argmin(scores)) + 1, sweep_time)
+        row(method.upper(), int(np.argmin(scores)) + 1, sweep_time, sweep.loglik_, scores)
     return rows
 
 
@@ -143,17 +172,28 @@ def plot_summary(summary: pd.DataFrame, path):
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    panels = summary[["scenario", "K0"]].drop_duplicates().values.tolist()
-    fig, axes = plt.subplots(1, len(panels), figsize=(4 * len(panels), 3.4), squeeze=False)
-    for ax, (scenario, K0) in zip(axes[0], panels):
+    scenarios = sorted(summary["scenario"].unique(), reverse=True)  # well-specified first
+    K0s = sorted(summary["K0"].unique())
+    fig, axes = plt.subplots(
+        len(scenarios),
+        len(K0s),
+        figsize=(3.6 * len(K0s), 3.0 * len(scenarios)),
+        squeeze=False,
+        sharex=True,
+        sharey=True,
+    )
+    for (i, scenario), (j, K0) in product(enumerate(scenarios), enumerate(K0s)):
+        ax = axes[i][j]
         cell = summary[(summary["scenario"] == scenario) & (summary["K0"] == K0)]
         for method, lines in cell.groupby("method"):
             ax.plot(lines["n"], lines["correct_pct"], marker="o", label=method)
         ax.set_xscale("log")
         ax.set_ylim(-5, 105)
-        ax.set_title(f"{scenario}, K0 = {K0}")
-        ax.set_xlabel("n")
-    axes[0][0].set_ylabel("% replicates selecting K0")
+        ax.set_title(f"{scenario}, K0 = {K0}", fontsize=10)
+        if i == len(scenarios) - 1:
+            ax.set_xlabel("n")
+        if j == 0:
+            ax.set_ylabel("% selecting K0")
     axes[0][-1].legend(frameon=False, fontsize=8)
     fig.tight_layout()
     fig.savefig(path, dpi=120)

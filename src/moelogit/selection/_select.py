@@ -174,7 +174,10 @@ def select_n_experts(
 
     With these defaults, on 5 fresh truths of the same kind, DSC picked K0
     in 5 of 5 and the BIC sweep in 3 of 5, the DSC path taking a median 9.7 s
-    against 22.5 s for the sweep.
+    against 22.5 s for the sweep. On a wider reduced grid (K0 in {2, 3, 4},
+    n up to 10,000, 5 replicates) it matched or beat BIC for K0 = 2 and 4
+    but trailed it for K0 = 3 (docs/selection-validation.md): not yet a
+    replacement for the sweep.
 
     Parameters
     ----------
