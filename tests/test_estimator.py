@@ -89,6 +89,11 @@ def test_probabilities_and_scores(fitted, simulated):
     assert fitted.score(X, y) == pytest.approx(np.mean(fitted.predict(X) == y))
     assert fitted.loglik(X, y) == pytest.approx(mean_loglik_of(proba, y), rel=1e-12)
     np.testing.assert_allclose(fitted.gate_proba(X).sum(axis=1), 1.0)
+    resp = fitted.responsibilities(X, y)
+    np.testing.assert_allclose(resp.sum(axis=1), 1.0)
+    # Bayes: tau_ik = pi_ik eta_k(y_i | x_i) / p(y_i | x_i).
+    own = fitted.params_.expert_proba(X)[np.arange(len(y)), :, y]
+    np.testing.assert_allclose(resp, fitted.gate_proba(X) * own / proba[np.arange(len(y)), y, None])
     p = fitted.n_parameters()
     assert p == 4 * 2 + 3 * 4 * 2
     n = len(y)

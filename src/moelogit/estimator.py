@@ -16,7 +16,7 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 
 from .init import INITS, initial_theta
 from .mm import CURVATURES, BohningMM
-from .model import Dims, pack, responsibilities, unpack
+from .model import Dims, pack, unpack
 from .params import MoEParams
 from .solver import maximize, resume
 
@@ -530,8 +530,7 @@ class MoEClassifier(ClassifierMixin, BaseEstimator):
         codes = self._encode_labels(y)
         if codes.shape[0] != X.shape[0]:
             raise ValueError(f"X has {X.shape[0]} rows but y has {codes.shape[0]}")
-        Z = np.column_stack([np.ones(X.shape[0]), X])
-        return responsibilities(Z, codes, *self.params_.to_design())
+        return self.params_.responsibilities(X, codes)
 
     # -- likelihood and information criteria ----------------------------------
 

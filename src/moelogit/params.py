@@ -133,6 +133,14 @@ class MoEParams:
         """``p(y = m | x)`` for every row of ``X``, shape ``(n, n_classes)``."""
         return np.exp(self.log_class_proba(X))
 
+    def expert_proba(self, X) -> np.ndarray:
+        """Every expert's class probabilities ``eta_k(m | x)``, ``(n, n_experts, n_classes)``."""
+        return np.exp(model.log_experts(self._design(X), self.to_design()[1]))
+
+    def responsibilities(self, X, codes) -> np.ndarray:
+        """Posterior expert probabilities given class codes ``0 .. n_classes - 1``, ``(n, K)``."""
+        return model.responsibilities(self._design(X), np.asarray(codes), *self.to_design())
+
     def sample_labels(self, X, random_state=None) -> np.ndarray:
         """Draw one label ``0 .. n_classes - 1`` per row of ``X`` from ``p(y | x)``."""
         rng = np.random.default_rng(random_state)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import numpy as np
 
-from .. import model
 from ..params import MoEParams
 
 __all__ = ["make_moe_classification", "random_params"]
@@ -18,8 +17,7 @@ _CHECK_ROWS = 4000
 
 def _expert_total_variation(params: MoEParams, X: np.ndarray) -> np.ndarray:
     """Mean over ``X`` of the total-variation distance between every pair of experts."""
-    Z = np.column_stack([np.ones(len(X)), X])
-    experts = np.exp(model.log_experts(Z, params.to_design()[1]))  # (n, K, M)
+    experts = params.expert_proba(X)  # (n, K, M)
     diff = np.abs(experts[:, :, None, :] - experts[:, None, :, :]).sum(axis=-1) / 2
     return diff.mean(axis=0)
 
