@@ -20,7 +20,7 @@ def _with_zero_reference(free: np.ndarray) -> np.ndarray:
     return np.concatenate([free, np.zeros(free.shape[:-1] + (1,))], axis=-1)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)  # arrays: identity, not an ambiguous elementwise ==
 class MoEParams:
     """Parameters of a softmax-gated multinomial-logistic mixture of experts.
 
