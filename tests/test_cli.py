@@ -62,3 +62,31 @@ def test_selection_experiment_quick(tmp_path):
     assert summary["correct_pct"].between(0, 100).all()
     assert (tmp_path / "accuracy.png").stat().st_size > 10_000
     assert "correct_pct" in result.stdout
+
+
+def test_rates_experiment_quick(tmp_path):
+    result = run("experiment", "rates", "--quick", "--out", str(tmp_path))
+    assert result.returncode == 0, result.stderr
+    import pandas as pd
+
+    runs = pd.read_csv(tmp_path / "runs.csv")
+    assert len(runs) == 3 * 3 * 3  # sizes x replicates x fit types
+    assert set(runs["fit"]) == {"exact", "over", "merged"}
+    sizes = runs.groupby("fit")["n_experts"].unique().map(list).to_dict()
+    assert sizes == {"exact": [3], "merged": [3], "over": [5]}
+    losses = runs[["density", "D1", "D2"]]
+    assert losses.notna().all().all() and (losses > 0).all().all()
+    assert runs["density"].lt(1).all()
+    # The tolerance check ran on the first replicate of every size.
+    assert runs["D1_tight"].notna().sum() == 3 * 3
+    slopes = pd.read_csv(tmp_path / "slopes.csv")
+    assert len(slopes) == 9 and (slopes["ci_low"] <= slopes["ci_high"]).all()
+    assert (tmp_path / "rates.png").stat().st_size > 10_000
+    assert "theory" in result.stdout and "tightened tenfold" in result.stdout
+
+
+def test_rates_experiment_refuses_an_empty_range(tmp_path):
+    result = run(
+        "experiment", "rates", "--n-min", "5000", "--n-max", "1000", "--out", str(tmp_path)
+    )
+    assert result.returncode == 2 and "--n-min" in result.stderr

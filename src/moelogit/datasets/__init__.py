@@ -1,5 +1,5 @@
 """Data sets: the SGMLMoE simulator."""
 
-from ._simulate import make_moe_classification
+from ._simulate import make_moe_classification, random_params
 
-__all__ = ["make_moe_classification"]
+__all__ = ["make_moe_classification", "random_params"]

@@ -1,11 +1,12 @@
 """Choosing the number of experts: dendrogram of mixing measures, DSC, AIC/BIC/ICL."""
 
-from ._dendrogram import Dendrogram, dendrogram, dissimilarities, merge
+from ._dendrogram import Dendrogram, atoms, dendrogram, dissimilarities, merge
 from ._select import SelectionResult, information_criterion, select_n_experts
 
 __all__ = [
     "Dendrogram",
     "SelectionResult",
+    "atoms",
     "dendrogram",
     "dissimilarities",
     "information_criterion",

@@ -23,7 +23,7 @@ from scipy.special import softmax
 
 from ..params import MoEParams
 
-__all__ = ["Dendrogram", "dendrogram", "dissimilarities", "merge"]
+__all__ = ["Dendrogram", "atoms", "dendrogram", "dissimilarities", "merge"]
 
 
 @dataclass(frozen=True)
@@ -59,17 +59,28 @@ def _experts(params: MoEParams) -> np.ndarray:
     return np.concatenate([params.expert_intercept[:, :, None], params.expert_coef], axis=2)
 
 
-def dissimilarities(params: MoEParams) -> np.ndarray:
-    """``d(i, j) = p_i p_j / (p_i + p_j) ||theta_i - theta_j||^2`` for every pair of atoms.
+def atoms(params: MoEParams) -> tuple[np.ndarray, np.ndarray]:
+    """The mixing measure as weights ``p (K,)`` and atoms ``theta (K, d + M (d + 1))``.
 
-    ``theta_k`` stacks the gate slopes and the class-centred expert parameters
-    (intercepts included). The diagonal is ``inf``.
+    ``theta_k`` stacks the gate slopes, centred so that their ``p``-weighted
+    mean is zero (the gate's common-shift ambiguity fixed the same way for
+    any two measures), and the expert parameters (intercepts first) centred
+    across classes (so that no class is singled out as the reference).
     """
     weights = _weights(params)
     experts = _experts(params)
     centred = experts - experts.mean(axis=1, keepdims=True)
-    atoms = np.hstack([params.gate_coef, centred.reshape(len(centred), -1)])
-    sq = np.sum((atoms[:, None, :] - atoms[None, :, :]) ** 2, axis=-1)
+    slopes = params.gate_coef - weights @ params.gate_coef
+    return weights, np.hstack([slopes, centred.reshape(len(centred), -1)])
+
+
+def dissimilarities(params: MoEParams) -> np.ndarray:
+    """``d(i, j) = p_i p_j / (p_i + p_j) ||theta_i - theta_j||^2`` for every pair of atoms.
+
+    ``theta_k`` are the :func:`atoms`. The diagonal is ``inf``.
+    """
+    weights, theta = atoms(params)
+    sq = np.sum((theta[:, None, :] - theta[None, :, :]) ** 2, axis=-1)
     d = np.outer(weights, weights) / np.add.outer(weights, weights) * sq
     np.fill_diagonal(d, np.inf)
     return d

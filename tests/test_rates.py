@@ -1,0 +1,77 @@
+"""The rates experiment: starts, slopes with intervals, the tolerance check."""
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from moelogit.experiments.rates import (
+    default_truth,
+    fit_slopes,
+    split_truth,
+    tolerance_check,
+)
+from moelogit.losses import voronoi_cells, voronoi_losses
+from moelogit.selection import atoms
+
+
+def test_default_truth_is_well_separated():
+    weights, theta = atoms(default_truth())
+    np.testing.assert_allclose(weights, 1 / 3)
+    gaps = np.linalg.norm(theta[:, None] - theta[None], axis=-1)[np.triu_indices(3, 1)]
+    assert gaps.min() > 3.9
+
+
+def test_split_truth_keeps_every_cells_weight():
+    truth = default_truth()
+    start = split_truth(truth, 5, random_state=0)
+    assert start.n_experts == 5
+    np.testing.assert_array_equal(voronoi_cells(start, truth), [0, 1, 2, 0, 1])
+    weights, _ = atoms(start)
+    np.testing.assert_allclose(weights, [1 / 6, 1 / 6, 1 / 3, 1 / 6, 1 / 6])
+    # Only the jitter (sd 0.1 per coefficient) separates the start from the truth.
+    assert 0 < voronoi_losses(start, truth)["D1"] < 0.5
+
+
+def synthetic_runs(slope, ns=(1000, 3000, 10_000, 30_000), replicates=20, noise=0.2, seed=0):
+    rng = np.random.default_rng(seed)
+    rows = [
+        {
+            "n": n,
+            "replicate": r,
+            "fit": fit,
+            **{
+                loss: 5.0 * n**slope * np.exp(noise * rng.normal())
+                for loss in ("density", "D1", "D2")
+            },
+        }
+        for n in ns
+        for r in range(replicates)
+        for fit in ("exact", "over", "merged")
+    ]
+    return pd.DataFrame(rows)
+
+
+@pytest.mark.parametrize("slope", [-0.5, -0.25])
+def test_fitted_slopes_cover_a_known_slope(slope):
+    slopes = fit_slopes(synthetic_runs(slope), n_boot=500)
+    assert len(slopes) == 9
+    assert (slopes["ci_low"] < slopes["slope"]).all() and (
+        slopes["slope"] < slopes["ci_high"]
+    ).all()
+    # With lognormal noise sd 0.2 and 80 runs per line the slope is tight.
+    np.testing.assert_allclose(slopes["slope"], slope, atol=0.05)
+    assert ((slopes["ci_high"] - slopes["ci_low"]) < 0.15).all()
+    # The interval is honest: it excludes a slope 0.1 away.
+    assert ((slopes["ci_low"] > slope - 0.1) & (slopes["ci_high"] < slope + 0.1)).all()
+
+
+def test_tolerance_check_reports_the_largest_relative_change():
+    runs = synthetic_runs(-0.5, replicates=2)
+    for loss in ("density", "D1", "D2"):
+        runs[f"{loss}_tight"] = runs[loss]
+    runs.loc[runs.index[4], "D1_tight"] = runs.loc[runs.index[4], "D1"] * 1.03
+    runs.loc[runs.index[5:], [f"{loss}_tight" for loss in ("density", "D1", "D2")]] = np.nan
+    table = tolerance_check(runs)
+    fit = runs.loc[runs.index[4], "fit"]
+    assert table.loc[fit, "D1"] == pytest.approx(0.03)
+    assert table.to_numpy().sum() == pytest.approx(0.03)
