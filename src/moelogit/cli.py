@@ -261,8 +261,10 @@ class _ExpertsType(click.ParamType):
     name = "K|" + "|".join(SELECTION_METHODS)
 
     def convert(self, value, param, ctx):
-        if isinstance(value, int) or value in SELECTION_METHODS:
+        if isinstance(value, int):
             return value
+        if value.lower() in SELECTION_METHODS:
+            return value.lower()
         try:
             number = int(value)
         except ValueError:
