@@ -11,7 +11,7 @@ from click.testing import CliRunner
 
 from moelogit import cli
 from moelogit._tabular import DataError, atomic_path, read_table
-from moelogit.io import load_model
+from moelogit.io import load_model, save_model
 
 from .test_cli import run
 
@@ -135,6 +135,7 @@ def bad_folder(folder):
     (folder / "broken.zip").write_bytes((folder / "model.zip").read_bytes()[:500])
     (folder / "existing.csv").write_text("previous content\n")
     train.assign(label="a").to_csv(folder / "one-class.csv", index=False)
+    save_model(load_model(folder / "model.zip"), folder / "no-label.zip")  # as from Python
     return folder
 
 
@@ -178,6 +179,14 @@ ERROR_CASES = {
     "corrupted model": (
         ["predict", "broken.zip", "train-new.csv", "-o", "out.csv"],
         "broken.zip",
+    ),
+    "unwritable output": (
+        ["report", "model.zip", "-o", "no-such-folder/report.html"],
+        "No such file or directory",
+    ),
+    "report without a label name": (
+        ["report", "no-label.zip", "--data", "train-new.csv", "-o", "out.html"],
+        "records no label column: name it with --label",
     ),
     "one class only": (
         ["fit", "one-class.csv", "--label", "label", "-o", "out.zip"],

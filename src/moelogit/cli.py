@@ -241,7 +241,8 @@ def _user_errors():
         raise InputError(str(exc)) from None
     # The estimator's own validation (one class only, too few rows, ...) speaks
     # to the user; its messages need no traceback.
-    except (ValueError, TypeError) as exc:
+    # So does the system's refusal to write an output (no such folder, no permission).
+    except (ValueError, TypeError, OSError) as exc:
         raise InputError(" ".join(str(exc).split())) from None
 
 
@@ -438,9 +439,12 @@ def _model_rows(
 ):
     """Read DATA for a saved model: its feature columns by name, labels checked against it."""
     names = getattr(model, "feature_names_in_", None)
+    label = label or metadata.get("label")
+    if label_required and label is None:
+        raise DataError("the model file records no label column: name it with --label")
     table = _read(
         data,
-        label=label or metadata.get("label"),
+        label=label,
         features=None if names is None else list(names),
         id_column=id_column,
         drop_missing=drop_missing,
@@ -586,6 +590,7 @@ def report(model_path, data, label, drop_missing, output):
         model, metadata = load_model(model_path, return_metadata=True)
         held_out = {}
         if data is not None:
+            label = label or metadata.get("label")
             table = _model_rows(
                 model, metadata, data, label=label, label_required=True, drop_missing=drop_missing
             )
