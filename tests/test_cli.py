@@ -12,14 +12,15 @@ _BESIDE = Path(sys.executable).parent / "moelogit"
 COMMAND = str(_BESIDE) if _BESIDE.exists() else shutil.which("moelogit")
 
 
-def run(*args):
+def run(*args, cwd=None):
     cmd = [COMMAND, *args] if COMMAND else [sys.executable, "-m", "moelogit.cli", *args]
-    return subprocess.run(cmd, capture_output=True, text=True, timeout=300, check=False)
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=300, check=False, cwd=cwd)
 
 
-def test_demo_prints_a_summary():
-    result = run("demo", "--n-samples", "800", "--seed", "3")
+def test_demo_prints_a_summary(tmp_path):
+    result = run("demo", "--n-samples", "800", "--seed", "3", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
+    assert (tmp_path / "demo-report.html").stat().st_size > 10_000
     for field in (
         "fit time",
         "objective trace length",

@@ -140,7 +140,7 @@ def test_every_solver_variant_reaches_a_good_fit(simulated, fitted, init, curvat
 
 def test_restarts_screen_every_start_and_finish_the_best(simulated, capsys):
     X, y, _ = simulated
-    model = MoEClassifier(3, n_init=4, init_iter=5, init="random", verbose=1, random_state=0)
+    model = MoEClassifier(3, n_init=4, init_iter=5, init="random", verbose=2, random_state=0)
     model.fit(X, y)
     lines = [line for line in capsys.readouterr().out.splitlines() if line.startswith("start")]
     screened = [float(line.split("objective ")[1].split()[0]) for line in lines]
@@ -249,7 +249,7 @@ def test_convergence_warning_when_max_iter_ends_the_fit(simulated):
 
 def test_verbose_reports_starts(simulated, capsys):
     X, y, _ = simulated
-    MoEClassifier(2, n_init=2, verbose=2, random_state=0).fit(X, y)
+    MoEClassifier(2, n_init=2, verbose=3, random_state=0).fit(X, y)
     out = capsys.readouterr().out
     assert "start 1/2" in out and "start 2/2" in out and "iteration 10" in out
     assert "best start: objective" in out
@@ -260,4 +260,13 @@ def test_silent_by_default(simulated, capsys):
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         MoEClassifier(2, random_state=0).fit(X, y)
-    assert capsys.readouterr().out == ""
+    captured = capsys.readouterr()
+    assert captured.out == "" and captured.err == ""
+
+
+def test_verbose_1_shows_a_progress_bar_over_the_starts(simulated, capsys):
+    X, y, _ = simulated
+    MoEClassifier(2, n_init=3, verbose=1, random_state=0).fit(X, y)
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert "starts:" in captured.err and "/3 " in captured.err

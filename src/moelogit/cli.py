@@ -3,13 +3,19 @@
 from __future__ import annotations
 
 import time
+import warnings
+from contextlib import contextmanager
+from pathlib import Path
 
 import click
 import numpy as np
+import pandas as pd
 
 from . import __version__
+from ._tabular import DataError, check_known_labels, prepare, read_table, summarize, write_table
 from .datasets import make_moe_classification
-from .estimator import MoEClassifier
+from .estimator import SELECTION_METHODS, MoEClassifier
+from .io import ModelFileError
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -50,21 +56,43 @@ def main():
 @click.option(
     "--seed", default=0, show_default=True, type=int, help="Seed of the simulation and of the fit."
 )
-def demo(n_samples, n_features, n_experts, n_classes, seed):
+@click.option(
+    "--report",
+    "report_path",
+    default="demo-report.html",
+    show_default=True,
+    type=click.Path(dir_okay=False),
+    help="HTML report on the fit, evaluated on the test rows.",
+)
+@click.option(
+    "--write-example-csv",
+    "example_path",
+    type=click.Path(dir_okay=False),
+    help="Instead of fitting, write the simulated training rows to this file (columns id, "
+    "x1.., label with classes a, b, ...) and the test rows beside it as <name>-new<suffix>, "
+    "for trying fit, predict, select and report.",
+)
+def demo(n_samples, n_features, n_experts, n_classes, seed, report_path, example_path):
     """Simulate a mixture-of-experts data set, fit it, and summarise the fit.
 
     The truth has coefficients drawn N(0, 2^2) and features x ~ N(0, I). The
-    summary compares the fitted model with the truth on fresh data.
+    summary compares the fitted model with the truth on fresh data, and the
+    report (--report) shows the fit in full.
     """
     X, y, truth = make_moe_classification(
         2 * n_samples, n_features, n_experts, n_classes, random_state=seed
     )
+    if example_path is not None:
+        with _user_errors():
+            written = _write_example(X, y, n_samples, example_path)
+        click.echo(f"Wrote {written[0]} ({n_samples} rows) and {written[1]} ({n_samples} rows).")
+        return
     X_train, y_train, X_test, y_test = X[:n_samples], y[:n_samples], X[n_samples:], y[n_samples:]
     click.echo(
         f"Simulated {n_samples} training and {n_samples} test rows: d={n_features}, "
         f"K={n_experts} experts, M={n_classes} classes (seed {seed})."
     )
-    model = MoEClassifier(n_experts=n_experts, random_state=seed)
+    model = MoEClassifier(n_experts=n_experts, random_state=seed, verbose=1)
     started = time.perf_counter()
     model.fit(X_train, y_train)
     fit_time = time.perf_counter() - started
@@ -90,6 +118,46 @@ def demo(n_samples, n_features, n_experts, n_classes, seed):
     width = max(len(name) for name, _ in lines)
     for name, value in lines:
         click.echo(f"  {name:<{width}}  {value}")
+    with _user_errors():
+        _write_demo_report(report_path, model, X_train, y_train, X_test, y_test)
+    click.echo(f"Wrote the report to {report_path}.")
+
+
+def _demo_frame(X, y) -> pd.DataFrame:
+    """Simulated rows as a table: features x1.., then the label column."""
+    frame = pd.DataFrame(X, columns=[f"x{j + 1}" for j in range(X.shape[1])])
+    frame["label"] = y
+    return frame
+
+
+def _write_demo_report(path, model, X_train, y_train, X_test, y_test) -> None:
+    from .report import write_report
+
+    def summary(X, y, source):
+        return summarize(prepare(_demo_frame(X, y), label="label"), source=source, label="label")
+
+    write_report(
+        path,
+        model,
+        metadata={"data_summary": summary(X_train, y_train, "simulated training rows")},
+        X_test=X_test,
+        y_test=y_test,
+        test_summary=summary(X_test, y_test, "simulated test rows"),
+        title="moelogit demo report",
+    )
+
+
+def _write_example(X, y, n_train, path) -> tuple[Path, Path]:
+    """The example files of ``demo --write-example-csv``: training rows, then new rows."""
+    path = Path(path)
+    frame = _demo_frame(X, np.array([chr(ord("a") + code) for code in y]))
+    frame.insert(0, "id", np.arange(1, len(frame) + 1))
+    new_path = path.with_name(
+        f"{path.name.removesuffix(''.join(path.suffixes))}-new{''.join(path.suffixes)}"
+    )
+    write_table(frame.iloc[:n_train], path)
+    write_table(frame.iloc[n_train:], new_path)
+    return path, new_path
 
 
 def _replicates_option(unit):
@@ -240,6 +308,390 @@ def experiment_rates(
         + ", ".join(f"{fit} {share:.0%}" for fit, share in converged.items())
     )
     click.echo(f"\nWrote runs.csv, slopes.csv, tolerance.csv and rates.png to {out}.")
+
+
+# -- working with the user's files: fit, predict, select, report -------------------------
+#
+# Data flow one way: read and validate a file (moelogit._tabular), fit or load
+# a model, then save, predict or report. Every problem with the user's files
+# or data ends in InputError: one line on stderr, exit status 2, no output file.
+
+
+class InputError(click.ClickException):
+    """A problem with the user's files or data: one line on stderr, exit status 2."""
+
+    exit_code = 2
+
+
+@contextmanager
+def _user_errors():
+    """Turn the errors a user's data can cause into one-line :class:`InputError`."""
+    try:
+        yield
+    except (DataError, ModelFileError) as exc:
+        raise InputError(str(exc)) from None
+    # The estimator's own validation (one class only, too few rows, ...) speaks
+    # to the user; its messages need no traceback.
+    # So does the system's refusal to write an output (no such folder, no permission).
+    except (ValueError, TypeError, OSError) as exc:
+        raise InputError(" ".join(str(exc).split())) from None
+
+
+@contextmanager
+def _warnings_as_lines():
+    """Show every distinct warning once, as one line on stderr, after the block."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        yield
+    for message in dict.fromkeys(f"{w.category.__name__}: {w.message}" for w in caught):
+        click.echo(f"warning: {message}", err=True)
+
+
+class _ExpertsType(click.ParamType):
+    """A number of experts (an integer >= 1) or a selection method's name."""
+
+    name = "K|" + "|".join(SELECTION_METHODS)
+
+    def convert(self, value, param, ctx):
+        if isinstance(value, int):
+            return value
+        if value.lower() in SELECTION_METHODS:
+            return value.lower()
+        try:
+            number = int(value)
+        except ValueError:
+            number = 0
+        if number < 1:
+            self.fail(f"{value!r} is neither an integer >= 1 nor one of {SELECTION_METHODS}")
+        return number
+
+
+def _split(values) -> list[str] | None:
+    """Column names given comma-separated, repeated, or both; None when none given."""
+    names = [name.strip() for value in values for name in value.split(",") if name.strip()]
+    return names or None
+
+
+def _read(path, *, label, features=None, id_column=None, drop_missing=False, label_required=True):
+    """Read and validate DATA, telling the user how many rows were dropped."""
+    table = prepare(
+        read_table(path),
+        label=label,
+        features=features,
+        id_column=id_column,
+        label_required=label_required,
+        drop_missing=drop_missing,
+        source=str(path),
+    )
+    if table.n_dropped:
+        click.echo(f"Dropped {table.n_dropped} rows with missing values from {path}.", err=True)
+    return table
+
+
+def _data_options(command):
+    """DATA and the options that pick its columns (fit and select)."""
+    options = [
+        click.argument("data", type=click.Path(dir_okay=False)),
+        click.option(
+            "--label",
+            required=True,
+            help="Name of the label column (the classes to predict; any values).",
+        ),
+        click.option(
+            "--features",
+            multiple=True,
+            metavar="COLS",
+            help="Feature columns, comma-separated or repeated (default: every column but the "
+            "label and --id). They must be numeric.",
+        ),
+        click.option(
+            "--id", "id_column", metavar="COL", help="An identifier column, not a feature."
+        ),
+        click.option(
+            "--drop-missing",
+            is_flag=True,
+            help="Drop rows with missing values (and say how many) instead of stopping.",
+        ),
+    ]
+    for option in reversed(options):
+        command = option(command)
+    return command
+
+
+def _fit_options(command):
+    """The fitting options shared by fit and select."""
+    options = [
+        click.option(
+            "--max-experts",
+            default=6,
+            show_default=True,
+            type=click.IntRange(min=1),
+            help="Largest number of experts a selection method considers (DSC: the over-fitted "
+            "size).",
+        ),
+        click.option(
+            "--n-init",
+            default=20,
+            show_default=True,
+            type=click.IntRange(min=1),
+            help="Random starts per fit (the likelihood has local optima; fewer is faster).",
+        ),
+        click.option("--seed", default=0, show_default=True, type=int, help="Seed of the starts."),
+        click.option("--quiet", is_flag=True, help="No progress bars."),
+    ]
+    for option in reversed(options):
+        command = option(command)
+    return command
+
+
+def _output_option(help_text: str, required: bool = True):
+    return click.option(
+        "-o", "--output", required=required, type=click.Path(dir_okay=False), help=help_text
+    )
+
+
+def _estimator(n_experts, max_experts, n_init, seed, quiet) -> MoEClassifier:
+    return MoEClassifier(
+        n_experts,
+        max_experts=max_experts,
+        n_init=n_init,
+        random_state=seed,
+        verbose=0 if quiet else 1,
+    )
+
+
+def _echo_selection(selection) -> None:
+    from .report import selection_table
+
+    table = selection_table(selection)
+    click.echo(table.to_string(index=False, float_format=lambda v: f"{v:.5g}"))
+
+
+@main.command()
+@_data_options
+@click.option(
+    "--n-experts",
+    default="2",
+    show_default=True,
+    type=_ExpertsType(),
+    help="Number of experts K, or a method that chooses it among 1..--max-experts: dsc (one "
+    "over-fitted fit and its dendrogram), aic, bic or icl (a fit per size).",
+)
+@_fit_options
+@_output_option("Model file to write (a zip of JSON and NumPy arrays; .zip is customary).")
+def fit(
+    data,
+    label,
+    features,
+    id_column,
+    drop_missing,
+    n_experts,
+    max_experts,
+    n_init,
+    seed,
+    quiet,
+    output,
+):
+    """Fit a mixture of experts to DATA (CSV, TSV or Parquet) and save it to a model file.
+
+    Every column but --label and --id is a feature unless --features says
+    otherwise. The model file records the feature names, the label column and
+    a summary of the data, for predict and report.
+    """
+    from .io import save_model
+
+    with _user_errors():
+        table = _read(
+            data,
+            label=label,
+            features=_split(features),
+            id_column=id_column,
+            drop_missing=drop_missing,
+        )
+        model = _estimator(n_experts, max_experts, n_init, seed, quiet)
+        with _warnings_as_lines():
+            model.fit(table.X, table.y)
+        summary = summarize(table, source=str(data), label=label)
+        save_model(model, output, label=label, data_summary=summary)
+    if hasattr(model, "selection_"):
+        _echo_selection(model.selection_)
+    state = "converged" if model.converged_ else "NOT converged"
+    click.echo(
+        f"Fitted {model.n_experts_} experts to {table.X.shape[0]} rows, {model.n_features_in_} "
+        f"features, {model.classes_.size} classes: {model.n_iter_} iterations ({state}), "
+        f"train accuracy {model.score(table.X, table.y):.4f}, "
+        f"train mean log-likelihood {model.loglik(table.X, table.y):.5f}."
+    )
+    click.echo(f"Saved the model to {output}.")
+
+
+def _model_rows(
+    model, metadata, data, *, label, label_required, id_column=None, drop_missing=False
+):
+    """Read DATA for a saved model: its feature columns by name, labels checked against it."""
+    names = getattr(model, "feature_names_in_", None)
+    label = label or metadata.get("label")
+    if label_required and label is None:
+        raise DataError("the model file records no label column: name it with --label")
+    table = _read(
+        data,
+        label=label,
+        features=None if names is None else list(names),
+        id_column=id_column,
+        drop_missing=drop_missing,
+        label_required=label_required,
+    )
+    if names is None and table.X.shape[1] != model.n_features_in_:
+        raise DataError(
+            f"{data} has {table.X.shape[1]} feature columns, the model expects "
+            f"{model.n_features_in_} (it records no feature names)"
+        )
+    if table.y is not None:
+        check_known_labels(table.y, model.classes_, str(data))
+    return table
+
+
+@main.command()
+@click.argument("model_path", metavar="MODEL", type=click.Path(dir_okay=False))
+@click.argument("data", type=click.Path(dir_okay=False))
+@_output_option("File for the predictions (CSV, TSV or Parquet, by suffix).")
+@click.option("--id", "id_column", metavar="COL", help="Copy this column of DATA to the output.")
+@click.option(
+    "--drop-missing",
+    is_flag=True,
+    help="Drop rows with missing feature values (and say how many) instead of stopping.",
+)
+def predict(model_path, data, output, id_column, drop_missing):
+    """Predict the rows of DATA with a saved MODEL.
+
+    The output has one column proba_<class> per class, with p(class | x), and
+    the column predicted, the most probable class (after the --id column if
+    given). Features are taken from DATA by the names recorded in the model.
+    If DATA has the model's label column, its labels must be classes the model
+    knows.
+    """
+    from .io import load_model
+
+    with _user_errors():
+        model, metadata = load_model(model_path, return_metadata=True)
+        table = _model_rows(
+            model,
+            metadata,
+            data,
+            label=None,
+            label_required=False,
+            id_column=id_column,
+            drop_missing=drop_missing,
+        )
+        proba = model.predict_proba(table.X)
+        out = pd.DataFrame(proba, columns=[f"proba_{c}" for c in model.classes_])
+        out["predicted"] = model.classes_[np.argmax(proba, axis=1)]
+        if table.ids is not None:
+            out.insert(0, id_column, table.ids)
+        write_table(out, output)
+    click.echo(f"Wrote predictions for {len(out)} rows to {output}.")
+
+
+@main.command()
+@_data_options
+@_fit_options
+@click.option(
+    "--method",
+    default="dsc",
+    show_default=True,
+    type=click.Choice(SELECTION_METHODS),
+    help="dsc: one over-fitted fit and its dendrogram; aic, bic, icl: a fit per size.",
+)
+@click.option(
+    "--out",
+    "out_dir",
+    default=".",
+    show_default=True,
+    type=click.Path(file_okay=False),
+    help="Folder for criterion.png and (dsc) dendrogram.png.",
+)
+def select(
+    data,
+    label,
+    features,
+    id_column,
+    drop_missing,
+    max_experts,
+    n_init,
+    seed,
+    quiet,
+    method,
+    out_dir,
+):
+    """Choose the number of experts for DATA among 1..--max-experts and show the evidence.
+
+    Prints, for every number of experts, the training mean log-likelihood,
+    the merge height (dsc) and the criterion (lowest wins), and writes the
+    criterion curve and, for dsc, the dendrogram of the over-fitted model.
+    """
+    from .report import write_selection_figures
+    from .selection import select_n_experts
+
+    with _user_errors():
+        table = _read(
+            data,
+            label=label,
+            features=_split(features),
+            id_column=id_column,
+            drop_missing=drop_missing,
+        )
+        template = _estimator(1, max_experts, n_init, seed, quiet)
+        with _warnings_as_lines():
+            result = select_n_experts(table.X, table.y, max_experts, method, estimator=template)
+        Path(out_dir).mkdir(parents=True, exist_ok=True)
+        written = write_selection_figures(result, out_dir)
+    _echo_selection(result)
+    click.echo(f"{method.upper()} chose {result.n_experts_} experts.")
+    click.echo(f"Wrote {' and '.join(map(str, written))}.")
+
+
+@main.command()
+@click.argument("model_path", metavar="MODEL", type=click.Path(dir_okay=False))
+@click.option(
+    "--data",
+    type=click.Path(dir_okay=False),
+    help="Held-out data with the label column: adds accuracy, log loss, Brier score and a "
+    "reliability diagram.",
+)
+@click.option("--label", help="Label column of --data (default: the one the model was fitted on).")
+@click.option(
+    "--drop-missing",
+    is_flag=True,
+    help="Drop rows of --data with missing values (and say how many) instead of stopping.",
+)
+@_output_option("HTML file to write (default: MODEL with the suffix .html).", required=False)
+def report(model_path, data, label, drop_missing, output):
+    """Write a self-contained HTML report on a saved MODEL.
+
+    The report shows the training data summary, the objective trace, the
+    selection evidence (criterion curve, dendrogram) when the number of
+    experts was chosen, and the gate and expert coefficients; with --data,
+    also held-out accuracy, log loss, Brier score and a reliability diagram.
+    """
+    from .io import load_model
+    from .report import write_report
+
+    output = output or str(Path(model_path).with_suffix(".html"))
+    with _user_errors():
+        model, metadata = load_model(model_path, return_metadata=True)
+        held_out = {}
+        if data is not None:
+            label = label or metadata.get("label")
+            table = _model_rows(
+                model, metadata, data, label=label, label_required=True, drop_missing=drop_missing
+            )
+            held_out = {
+                "X_test": table.X,
+                "y_test": table.y,
+                "test_summary": summarize(table, source=str(data), label=label),
+            }
+        write_report(output, model, metadata=metadata, **held_out)
+    click.echo(f"Wrote the report to {output}.")
 
 
 if __name__ == "__main__":  # pragma: no cover

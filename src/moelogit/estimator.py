@@ -14,6 +14,7 @@ from sklearn.utils import check_random_state, check_scalar, column_or_1d
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
 
+from ._progress import progress, say
 from .init import INITS, initial_theta
 from .mm import CURVATURES, BohningMM
 from .model import Dims, pack, unpack
@@ -145,8 +146,9 @@ class MoEClassifier(ClassifierMixin, BaseEstimator):
     random_state : None, int or numpy.random.RandomState, default=None
         Seeds the starts; an int makes the fit reproducible bit for bit.
     verbose : int, default=0
-        0 is silent, 1 prints one line per start, 2 also prints the
-        objective every 10 iterations.
+        0 is silent; 1 shows progress bars (on stderr) over the starts and,
+        when ``n_experts`` names a method, over the sizes; 2 also prints one
+        line per start; 3 also prints the objective every 10 iterations.
 
     Attributes
     ----------
@@ -452,15 +454,17 @@ class MoEClassifier(ClassifierMixin, BaseEstimator):
         options = {
             "tol": self.tol,
             "acceleration": self.acceleration,
-            "callback": self._progress if self.verbose >= 2 else None,
+            "callback": self._report_iteration if self.verbose >= 3 else None,
         }
         starts = list(starts)
         budget = self.max_iter if len(starts) == 1 else min(self.init_iter, self.max_iter)
         best = None
-        for number, theta0 in enumerate(starts, start=1):
+        numbered = enumerate(starts, start=1)
+        bar = progress(numbered, total=len(starts), desc="starts", enabled=self.verbose >= 1)
+        for number, theta0 in bar:
             result = maximize(mm, theta0, max_iter=budget, **options)
-            if self.verbose:
-                print(
+            if self.verbose >= 2:
+                say(
                     f"start {number}/{len(starts)}: objective {result.objective:.8f} "
                     f"after {result.n_iter} iterations"
                 )
@@ -468,17 +472,17 @@ class MoEClassifier(ClassifierMixin, BaseEstimator):
                 best = result
         if not best.converged and best.n_iter < self.max_iter:
             best = resume(mm, best, max_iter=self.max_iter - best.n_iter + 1, **options)
-        if self.verbose:
+        if self.verbose >= 2:
             state = "converged" if best.converged else "not converged"
-            print(
+            say(
                 f"best start: objective {best.objective:.8f} after {best.n_iter} iterations ({state})"
             )
         return best
 
     @staticmethod
-    def _progress(iteration: int, value: float) -> None:
+    def _report_iteration(iteration: int, value: float) -> None:
         if iteration % 10 == 0:
-            print(f"  iteration {iteration}: objective {value:.10f}")
+            say(f"  iteration {iteration}: objective {value:.10f}")
 
     # -- prediction -------------------------------------------------------------
 

@@ -9,6 +9,7 @@ from itertools import combinations
 import numpy as np
 from sklearn.base import clone
 
+from .._progress import progress
 from ..estimator import SELECTION_METHODS as METHODS
 from ..estimator import MoEClassifier
 from ..params import MoEParams
@@ -188,7 +189,8 @@ def select_n_experts(
     method : {"dsc", "aic", "bic", "icl"}, default="dsc"
     estimator : MoEClassifier, optional
         Settings for every fit (restarts, tolerance, ridge, seed, ...);
-        ``n_experts`` is overridden. Default ``MoEClassifier()``.
+        ``n_experts`` is overridden. Default ``MoEClassifier()``. With its
+        ``verbose >= 1``, progress bars follow the sizes and every fit's starts.
     path : {"refit", "tree"}, default="refit"
         DSC only. ``"tree"``: the levels are the merged measures of the
         over-fitted fit's dendrogram, evaluated as they are, and ``h(k)`` are
@@ -231,6 +233,7 @@ def select_n_experts(
     template = MoEClassifier() if estimator is None else estimator
     sizes = np.arange(1, max_experts + 1)
     n = np.shape(X)[0]
+    show_progress = template.verbose >= 1
 
     def fit(k, settings, init=None):
         params = {"n_experts": int(k)} | ({} if init is None else {"init": init})
@@ -252,7 +255,8 @@ def select_n_experts(
             heights = tree.heights
         else:
             models = [overfit]
-            while models[-1].n_experts_ > 1:
+            levels = range(max_experts - 1, 0, -1)
+            for _ in progress(levels, total=len(levels), desc="DSC path", enabled=show_progress):
                 parent = models[-1]
                 atoms = parent.standardized_params_
                 # Every pair's merge is a warm start; the screening keeps the best.
@@ -274,7 +278,8 @@ def select_n_experts(
             selected = fit(best + 1, template, selected.params_)
         extra = {"heights_": heights, "linkage_": tree.linkage, "omega_": omega}
     else:
-        models = [fit(k, template) for k in sizes]
+        swept = progress(sizes, total=sizes.size, desc="sizes", enabled=show_progress)
+        models = [fit(k, template) for k in swept]
         loglik = np.array([m.loglik(X, y, sample_weight) for m in models])
         criterion = information_criterion(models, loglik, X, y, method)
         best = int(np.argmin(criterion))

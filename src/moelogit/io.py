@@ -1,0 +1,296 @@
+"""Saving and loading fitted models in a safe file format.
+
+A model file is a zip archive holding ``metadata.json`` (format and package
+versions, estimator settings, scalar fitted state, feature names, the
+label column's name, an optional training-data summary) and one ``.npy``
+file per array, written and read with ``allow_pickle=False``. Loading
+therefore never executes code from the file, unlike pickle or joblib, and
+the metadata can be read with any zip tool (``unzip -p model.zip
+metadata.json``).
+"""
+
+from __future__ import annotations
+
+import json
+import zipfile
+
+import numpy as np
+from sklearn.utils.validation import check_is_fitted
+
+from . import __version__
+from ._tabular import atomic_path
+from .estimator import MoEClassifier
+from .params import MoEParams
+from .selection import SelectionResult
+from .selection._select import _classifier_from
+
+__all__ = ["FORMAT_VERSION", "ModelFileError", "load_model", "save_model"]
+
+FORMAT_NAME = "moelogit-model"
+#: Version of the file layout; :func:`load_model` reads files up to this version.
+FORMAT_VERSION = 1
+
+_ARRAYS = (
+    "classes_",
+    "gate_coef_",
+    "gate_intercept_",
+    "expert_coef_",
+    "expert_intercept_",
+    "loglik_trace_",
+    "feature_mean_",
+    "feature_scale_",
+)
+_SCALARS = (
+    "n_features_in_",
+    "n_experts_",
+    "n_iter_",
+    "converged_",
+    "objective_",
+    "perfectly_separated_",
+    "fit_time_",
+    "_n_design_columns",
+)
+_SELECTION_ARRAYS = ("sizes_", "criterion_", "loglik_", "heights_", "linkage_")
+_PARAM_FIELDS = ("gate_coef", "gate_intercept", "expert_coef", "expert_intercept")
+
+
+class ModelFileError(ValueError):
+    """A model file cannot be written or read; the message says why."""
+
+
+def _plain(value):
+    """A numpy scalar as the Python value JSON can hold."""
+    return value.item() if isinstance(value, np.generic) else value
+
+
+def _storable(array: np.ndarray, name: str) -> np.ndarray:
+    """``array`` without object dtype, which ``.npy`` files hold only as pickles."""
+    if array.dtype != object:
+        return array
+    values = array.tolist()
+    if all(isinstance(v, str) for v in values):
+        return np.array(values, dtype=str)
+    if all(isinstance(v, (bool, int, float, np.number, np.bool_)) for v in values):
+        return np.array(values)
+    kinds = sorted({type(v).__name__ for v in values})
+    raise ModelFileError(
+        f"cannot save {name} holding values of type {kinds}: use numbers or strings"
+    )
+
+
+def _json_params(model: MoEClassifier) -> tuple[dict, list]:
+    """Constructor settings as JSON; those JSON cannot hold fall back to the default."""
+    defaults = MoEClassifier().get_params()
+    params, replaced = {}, []
+    for name, value in model.get_params(deep=False).items():
+        value = _plain(value)
+        if value is None or isinstance(value, (str, int, float, bool)):
+            params[name] = value
+        else:  # a RandomState, or MoEParams as warm starts: not needed to predict
+            params[name] = defaults[name]
+            replaced.append(name)
+    return params, replaced
+
+
+def save_model(model: MoEClassifier, path, *, label=None, data_summary=None) -> None:
+    """Save a fitted :class:`~moelogit.MoEClassifier` to one file.
+
+    The file is written beside ``path`` under a temporary name and moved into
+    place when complete, so a failure never leaves a partial file.
+
+    Parameters
+    ----------
+    model : MoEClassifier
+        A fitted model. With ``n_experts`` a selection method, the selection
+        evidence (criterion, log-likelihoods, heights, linkage, and the
+        parameters of the models compared) is saved too.
+    path : str or path-like
+        Where to write; the ``.zip`` suffix is customary.
+    label : str, optional
+        Name of the label column the model predicts, for the command line.
+    data_summary : dict, optional
+        A JSON-able summary of the training data, for reports.
+
+    Raises
+    ------
+    ModelFileError
+        When the model holds class labels that are neither numbers nor
+        strings, or the file cannot be written.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> import numpy as np
+    >>> from moelogit import MoEClassifier
+    >>> from moelogit.datasets import make_moe_classification
+    >>> from moelogit.io import load_model, save_model
+    >>> X, y, _ = make_moe_classification(500, n_features=2, n_experts=2, random_state=0)
+    >>> model = MoEClassifier(2, n_init=2, random_state=0).fit(X, y)
+    >>> path = pathlib.Path(tempfile.mkdtemp()) / "model.zip"
+    >>> save_model(model, path)
+    >>> bool(np.array_equal(load_model(path).predict_proba(X), model.predict_proba(X)))
+    True
+    """
+    check_is_fitted(model)
+    params, replaced = _json_params(model)
+    arrays = {name: _storable(np.asarray(getattr(model, name)), name) for name in _ARRAYS}
+    names = getattr(model, "feature_names_in_", None)
+    metadata = {
+        "format": FORMAT_NAME,
+        "format_version": FORMAT_VERSION,
+        "moelogit_version": __version__,
+        "estimator": type(model).__name__,
+        "params": params,
+        "params_not_saved": replaced,
+        "fitted": {name: _plain(getattr(model, name)) for name in _SCALARS},
+        "classes_object_dtype": bool(np.asarray(model.classes_).dtype == object),
+        "feature_names": None if names is None else [str(v) for v in names],
+        "label": label,
+        "data_summary": data_summary,
+        "selection": None,
+    }
+    selection = getattr(model, "selection_", None)
+    if selection is not None:
+        metadata["selection"] = {
+            "method": selection.method,
+            "n_experts_": int(selection.n_experts_),
+            "omega_": _plain(selection.omega_),
+            "wall_time_": float(selection.wall_time_),
+            "n_models": len(selection.models_),
+        }
+        for name in _SELECTION_ARRAYS:
+            if getattr(selection, name) is not None:
+                arrays[f"selection/{name}"] = np.asarray(getattr(selection, name))
+        for k, fitted in enumerate(selection.models_):
+            for field in _PARAM_FIELDS:
+                arrays[f"selection/models/{k}/{field}"] = getattr(fitted.params_, field)
+    metadata["arrays"] = sorted(arrays)
+    try:
+        with (
+            atomic_path(path) as temporary,
+            zipfile.ZipFile(temporary, "w", compression=zipfile.ZIP_DEFLATED) as archive,
+        ):
+            archive.writestr("metadata.json", json.dumps(metadata, indent=1))
+            for name, array in arrays.items():
+                with archive.open(f"{name}.npy", "w") as member:
+                    np.lib.format.write_array(member, array, allow_pickle=False)
+    except OSError as exc:
+        raise ModelFileError(f"cannot write {path}: {exc}") from exc
+
+
+def _read_metadata(archive: zipfile.ZipFile, path) -> dict:
+    try:
+        metadata = json.loads(archive.read("metadata.json"))
+    except KeyError:
+        raise ModelFileError(f"{path} is not a moelogit model file (no metadata.json)") from None
+    if not isinstance(metadata, dict) or metadata.get("format") != FORMAT_NAME:
+        raise ModelFileError(f"{path} is not a moelogit model file")
+    version = metadata.get("format_version")
+    if not isinstance(version, int) or version > FORMAT_VERSION:
+        raise ModelFileError(
+            f"{path} has model format version {version!r}, written by moelogit "
+            f"{metadata.get('moelogit_version', '?')}; this moelogit ({__version__}) reads "
+            f"format versions up to {FORMAT_VERSION}: upgrade moelogit"
+        )
+    return metadata
+
+
+def _rebuild(metadata: dict, arrays: dict) -> MoEClassifier:
+    model = MoEClassifier(**metadata["params"])
+    for name in _ARRAYS:
+        setattr(model, name, arrays[name])
+    if metadata["classes_object_dtype"]:
+        model.classes_ = model.classes_.astype(object)
+    for name, value in metadata["fitted"].items():
+        setattr(model, name, value)
+    if metadata["feature_names"] is not None:
+        model.feature_names_in_ = np.array(metadata["feature_names"], dtype=object)
+    # Checks the shapes of the coefficient arrays against each other.
+    params = model.params_
+    if params.n_features != model.n_features_in_ or params.n_classes != model.classes_.size:
+        raise ValueError("coefficient shapes disagree with the number of features or classes")
+    selection = metadata["selection"]
+    if selection is not None:
+        path_models = [
+            _classifier_from(
+                model,
+                MoEParams(*(arrays[f"selection/models/{k}/{field}"] for field in _PARAM_FIELDS)),
+            )
+            for k in range(selection["n_models"])
+        ]
+        model.selection_ = SelectionResult(
+            method=selection["method"],
+            n_experts_=selection["n_experts_"],
+            model_=model,
+            models_=path_models,
+            omega_=selection["omega_"],
+            wall_time_=selection["wall_time_"],
+            **{name: arrays.get(f"selection/{name}") for name in _SELECTION_ARRAYS},
+        )
+    return model
+
+
+def load_model(path, *, return_metadata: bool = False):
+    """Load a model written by :func:`save_model`.
+
+    Only JSON and plain numeric or string arrays are read (``allow_pickle=False``):
+    loading never executes code from the file.
+
+    Parameters
+    ----------
+    path : str or path-like
+    return_metadata : bool, default=False
+        Also return the file's metadata (versions, feature names, label
+        column, training-data summary).
+
+    Returns
+    -------
+    model : MoEClassifier
+        Predicts exactly as the saved model did. With a selection method as
+        ``n_experts``, ``selection_`` holds the saved evidence; its
+        ``models_`` hold the parameters of the models compared, without their
+        objective traces.
+    metadata : dict
+        Only when ``return_metadata`` is true.
+
+    Raises
+    ------
+    ModelFileError
+        When the file is missing, not a moelogit model, corrupted, or written
+        in a newer format version than this moelogit reads.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> from moelogit.io import ModelFileError, load_model
+    >>> path = pathlib.Path(tempfile.mkdtemp()) / "model.zip"
+    >>> _ = path.write_text("not a model")
+    >>> try:
+    ...     load_model(path)
+    ... except ModelFileError as error:
+    ...     print("not a moelogit model file" in str(error))
+    True
+    """
+    try:
+        with zipfile.ZipFile(path) as archive:
+            metadata = _read_metadata(archive, path)
+            arrays = {}
+            for name in metadata["arrays"]:
+                with archive.open(f"{name}.npy") as member:
+                    arrays[name] = np.lib.format.read_array(member, allow_pickle=False)
+    except zipfile.BadZipFile as exc:
+        if "CRC" in str(exc) or "Bad magic" in str(exc):
+            raise ModelFileError(f"{path} is corrupted: {exc}") from exc
+        raise ModelFileError(f"{path} is not a moelogit model file (not a zip archive)") from exc
+    except ModelFileError:
+        raise
+    except OSError as exc:
+        raise ModelFileError(f"cannot read {path}: {exc}") from exc
+    # Anything else (a missing member, bad JSON, a truncated array) is damage.
+    except (KeyError, ValueError, TypeError, EOFError) as exc:
+        raise ModelFileError(f"{path} is corrupted: {exc}") from exc
+    try:
+        model = _rebuild(metadata, arrays)
+    except (KeyError, ValueError, TypeError) as exc:
+        raise ModelFileError(f"{path} is corrupted: {exc}") from exc
+    return (model, metadata) if return_metadata else model

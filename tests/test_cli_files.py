@@ -1,0 +1,244 @@
+"""End to end: the installed ``moelogit`` command on the user's own files."""
+
+import re
+import sys
+
+import click
+import numpy as np
+import pandas as pd
+import pytest
+from click.testing import CliRunner
+
+from moelogit import cli
+from moelogit._tabular import DataError, atomic_path, read_table
+from moelogit.io import load_model, save_model
+
+from .test_cli import run
+
+FIT_FAST = ("--n-init", "2", "--seed", "0")
+
+
+@pytest.fixture(scope="module")
+def folder(tmp_path_factory):
+    """The example files and a model fitted with DSC, shared by the tests."""
+    folder = tmp_path_factory.mktemp("files")
+    result = run("demo", "--n-samples", "300", "--write-example-csv", "train.csv", cwd=folder)
+    assert result.returncode == 0, result.stderr
+    assert "train.csv" in result.stdout and "train-new.csv" in result.stdout
+    result = run(
+        "fit", "train.csv", "--label", "label", "--id", "id", "--n-experts", "dsc",
+        "--max-experts", "3", *FIT_FAST, "-o", "model.zip", cwd=folder,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    return folder
+
+
+def test_example_files(folder):
+    train, new = pd.read_csv(folder / "train.csv"), pd.read_csv(folder / "train-new.csv")
+    assert list(train.columns) == ["id", "x1", "x2", "x3", "x4", "label"]
+    assert len(train) == len(new) == 300 and set(train["label"]) == {"a", "b", "c"}
+    assert train["id"].tolist() == list(range(1, 301))
+
+
+def test_fit_saves_a_model_with_names_and_evidence(folder):
+    model, metadata = load_model(folder / "model.zip", return_metadata=True)
+    assert metadata["feature_names"] == ["x1", "x2", "x3", "x4"]  # not the id
+    assert metadata["label"] == "label" and metadata["data_summary"]["n_rows"] == 300
+    assert model.selection_.method == "dsc" and model.selection_.linkage_.shape == (2, 4)
+    assert model.n_experts_ == model.selection_.n_experts_
+    np.testing.assert_array_equal(model.classes_, ["a", "b", "c"])
+
+
+def test_predict_writes_probabilities_and_classes(folder):
+    result = run(
+        "predict", "model.zip", "train-new.csv", "--id", "id", "-o", "pred.csv", cwd=folder
+    )
+    assert result.returncode == 0, result.stderr
+    assert "300 rows" in result.stdout
+    pred = pd.read_csv(folder / "pred.csv")
+    assert list(pred.columns) == ["id", "proba_a", "proba_b", "proba_c", "predicted"]
+    new = pd.read_csv(folder / "train-new.csv")
+    assert pred["id"].tolist() == new["id"].tolist()
+    proba = pred[["proba_a", "proba_b", "proba_c"]].to_numpy()
+    np.testing.assert_allclose(proba.sum(axis=1), 1.0)
+    model = load_model(folder / "model.zip")
+    np.testing.assert_allclose(proba, model.predict_proba(new[["x1", "x2", "x3", "x4"]]))
+    assert (pred["predicted"] == np.array(["a", "b", "c"])[proba.argmax(axis=1)]).all()
+
+
+def test_tsv_and_parquet_in_and_out(folder):
+    new = pd.read_csv(folder / "train-new.csv")
+    # Columns in another order: predict selects the model's features by name.
+    new[["label", "x4", "x3", "x2", "x1", "id"]].to_csv(folder / "new.tsv", sep="\t", index=False)
+    new.to_parquet(folder / "new.parquet")
+    model = load_model(folder / "model.zip")
+    expected = model.predict_proba(new[["x1", "x2", "x3", "x4"]])
+    for source, target in (("new.tsv", "pred.parquet"), ("new.parquet", "pred.tsv")):
+        result = run("predict", "model.zip", source, "--id", "id", "-o", target, cwd=folder)
+        assert result.returncode == 0, result.stderr
+        pred = read_table(folder / target)
+        assert list(pred.columns) == ["id", "proba_a", "proba_b", "proba_c", "predicted"]
+        np.testing.assert_allclose(pred[["proba_a", "proba_b", "proba_c"]], expected)
+    result = run("fit", "new.parquet", "--label", "label", "--id", "id", *FIT_FAST,
+                 "-o", "parquet-model.zip", "--quiet", cwd=folder)  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert result.stderr == ""  # --quiet: no progress bars
+
+
+def test_select_prints_the_table_and_writes_figures(folder):
+    result = run(
+        "select", "train.csv", "--label", "label", "--id", "id", "--max-experts", "3",
+        *FIT_FAST, "--out", "selection", cwd=folder,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    rows = [line.split() for line in result.stdout.splitlines() if re.match(r"\s+[123]\s", line)]
+    assert [row[0] for row in rows] == ["1", "2", "3"]
+    assert "merge height" in result.stdout and "DSC chose" in result.stdout
+    assert "starts" in result.stderr and "DSC path" in result.stderr  # progress bars
+    for name in ("criterion.png", "dendrogram.png"):
+        image = (folder / "selection" / name).read_bytes()
+        assert image.startswith(b"\x89PNG") and len(image) > 10_000
+
+
+def test_report_with_held_out_data(folder):
+    result = run("report", "model.zip", "--data", "train-new.csv", cwd=folder)
+    assert result.returncode == 0, result.stderr
+    page = (folder / "model.html").read_text()
+    assert "Held-out evaluation" in page and "300 rows from train-new.csv" in page
+    assert page.count("data:image/png;base64,") == 4
+
+
+def test_drop_missing_drops_and_counts(folder):
+    train = pd.read_csv(folder / "train.csv")
+    train.loc[[5, 9, 11], "x2"] = np.nan
+    train.to_csv(folder / "gaps.csv", index=False)
+    result = run("fit", "gaps.csv", "--label", "label", "--id", "id", *FIT_FAST, "--drop-missing",
+                 "-o", "gaps.zip", cwd=folder)  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert "Dropped 3 rows with missing values" in result.stderr
+    assert "297 rows" in result.stdout
+
+
+@pytest.fixture(scope="module")
+def bad_folder(folder):
+    """The example folder with the files the error cases use."""
+    train = pd.read_csv(folder / "train.csv")
+    train.assign(city="Oslo").to_csv(folder / "text.csv", index=False)
+    gaps = train.copy()
+    gaps.loc[[5, 9, 11], "x2"] = np.nan
+    gaps.to_csv(folder / "gaps.csv", index=False)
+    unseen = pd.read_csv(folder / "train-new.csv")
+    unseen.loc[[0, 1], "label"] = "zebra"
+    unseen.to_csv(folder / "unseen.csv", index=False)
+    train.drop(columns="x3").to_csv(folder / "no-x3.csv", index=False)
+    (folder / "garbage.parquet").write_bytes(b"\x00\x01 not parquet at all")
+    (folder / "broken.zip").write_bytes((folder / "model.zip").read_bytes()[:500])
+    (folder / "existing.csv").write_text("previous content\n")
+    train.assign(label="a").to_csv(folder / "one-class.csv", index=False)
+    save_model(load_model(folder / "model.zip"), folder / "no-label.zip")  # as from Python
+    return folder
+
+
+ERROR_CASES = {
+    "missing label column": (
+        ["fit", "train.csv", "--label", "nope", "-o", "out.zip"],
+        "no label column 'nope'",
+    ),
+    "non-numeric feature": (
+        ["fit", "text.csv", "--label", "label", "-o", "out.zip"],
+        "non-numeric feature columns 'city'",
+    ),
+    "missing values": (
+        ["fit", "gaps.csv", "--label", "label", "-o", "out.zip"],
+        "3 of 300 rows have missing values .*--drop-missing",
+    ),
+    "unseen class at predict": (  # also: the existing output file stays as it was
+        ["predict", "model.zip", "unseen.csv", "-o", "existing.csv"],
+        "labels the model never saw: 'zebra'",
+    ),
+    "unseen class at report": (
+        ["report", "model.zip", "--data", "unseen.csv", "-o", "out.html"],
+        "labels the model never saw: 'zebra'",
+    ),
+    "missing feature at predict": (
+        ["predict", "model.zip", "no-x3.csv", "-o", "out.csv"],
+        "no feature column 'x3'",
+    ),
+    "unreadable data file": (
+        ["predict", "model.zip", "garbage.parquet", "-o", "out.csv"],
+        "cannot read garbage.parquet",
+    ),
+    "missing data file": (
+        ["select", "nothere.csv", "--label", "label", "--out", "out"],
+        "cannot read nothere.csv",
+    ),
+    "unknown suffix": (
+        ["fit", "train.xlsx", "--label", "label", "-o", "out.zip"],
+        "format of train.xlsx",
+    ),
+    "corrupted model": (
+        ["predict", "broken.zip", "train-new.csv", "-o", "out.csv"],
+        "broken.zip",
+    ),
+    "unwritable output": (
+        ["report", "model.zip", "-o", "no-such-folder/report.html"],
+        "No such file or directory",
+    ),
+    "report without a label name": (
+        ["report", "no-label.zip", "--data", "train-new.csv", "-o", "out.html"],
+        "records no label column: name it with --label",
+    ),
+    "one class only": (
+        ["fit", "one-class.csv", "--label", "label", "-o", "out.zip"],
+        "at least 2 classes",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", ERROR_CASES)
+def test_errors_are_one_line_with_status_2_and_no_output(case, bad_folder):
+    folder = bad_folder
+    args, message = ERROR_CASES[case]
+    before = sorted(p.name for p in folder.rglob("*"))
+    result = run(*args, cwd=folder)
+    assert result.returncode == 2, (result.stdout, result.stderr)
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("Error: "), result.stderr
+    assert re.search(message, lines[0]), lines[0]
+    assert "Traceback" not in result.stderr and result.stdout == ""
+    # Nothing written: no output file, no temporary file left behind.
+    assert sorted(p.name for p in folder.rglob("*")) == before
+    assert (folder / "existing.csv").read_text() == "previous content\n"
+
+
+def test_every_option_is_explained():
+    # In-process: the help text is click's, and starting the command per page is slow.
+    runner = CliRunner()
+    for name, command in cli.main.commands.items():
+        if isinstance(command, click.Group):
+            continue
+        result = runner.invoke(cli.main, [name, "--help"], terminal_width=200)
+        assert result.exit_code == 0 and command.help.split("\n")[0][:40] in result.output
+        for param in command.params:
+            if isinstance(param, click.Option):
+                assert param.help, f"{name} {param.opts} has no help text"
+                assert param.opts[-1] in result.output
+
+
+def test_atomic_path_leaves_nothing_on_failure(tmp_path):
+    target = tmp_path / "out.csv"
+    with pytest.raises(RuntimeError), atomic_path(target) as temporary:
+        temporary.write_text("half of it")
+        raise RuntimeError("interrupted")
+    assert list(tmp_path.iterdir()) == []
+    with atomic_path(target) as temporary:
+        temporary.write_text("all of it")
+    assert target.read_text() == "all of it" and list(tmp_path.iterdir()) == [target]
+
+
+def test_parquet_without_pyarrow_says_what_to_install(tmp_path, monkeypatch):
+    pd.DataFrame({"x": [1.0]}).to_parquet(tmp_path / "a.parquet")
+    for module in ("pyarrow", "fastparquet"):
+        monkeypatch.setitem(sys.modules, module, None)  # import fails
+    with pytest.raises(DataError, match=r'pip install "moelogit\[parquet\]"'):
+        read_table(tmp_path / "a.parquet")
