@@ -7,10 +7,8 @@ import pytest
 from moelogit.experiments.rates import (
     default_truth,
     fit_slopes,
-    split_truth,
     tolerance_check,
 )
-from moelogit.losses import voronoi_cells, voronoi_losses
 from moelogit.selection import atoms
 
 
@@ -19,17 +17,6 @@ def test_default_truth_is_well_separated():
     np.testing.assert_allclose(weights, 1 / 3)
     gaps = np.linalg.norm(theta[:, None] - theta[None], axis=-1)[np.triu_indices(3, 1)]
     assert gaps.min() > 3.9
-
-
-def test_split_truth_keeps_every_cells_weight():
-    truth = default_truth()
-    start = split_truth(truth, 5, random_state=0)
-    assert start.n_experts == 5
-    np.testing.assert_array_equal(voronoi_cells(start, truth), [0, 1, 2, 0, 1])
-    weights, _ = atoms(start)
-    np.testing.assert_allclose(weights, [1 / 6, 1 / 6, 1 / 3, 1 / 6, 1 / 6])
-    # Only the jitter (sd 0.1 per coefficient) separates the start from the truth.
-    assert 0 < voronoi_losses(start, truth)["D1"] < 0.5
 
 
 def synthetic_runs(slope, ns=(1000, 3000, 10_000, 30_000), replicates=20, noise=0.2, seed=0):
