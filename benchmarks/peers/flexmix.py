@@ -1,0 +1,68 @@
+"""R's flexmix, the established EM fitter of gated mixtures, driven through ``Rscript``.
+
+The model: multinomial-logit experts ``FLXMRmultinom()`` with a
+multinomial-logit gate ``concomitant = FLXPmultinom(~ x)``; every component
+kept (``minprior = 0``). Each M-step fits weighted multinomial logits with
+``nnet::multinom`` (BFGS), so flexmix is an EM with approximate M-steps.
+Install with ``apt-get install r-base-core r-cran-flexmix``; where R or
+flexmix is missing, :func:`flexmix_available` says why and the benchmark
+skips it.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+SCRIPT = Path(__file__).with_name("flexmix_fit.R")
+
+
+def flexmix_available() -> tuple[bool, str]:
+    """Whether ``Rscript`` and the flexmix package can be used, and why not."""
+    if shutil.which("Rscript") is None:
+        return False, "Rscript not found (apt-get install r-base-core r-cran-flexmix)"
+    probe = subprocess.run(
+        ["Rscript", "-e", "suppressPackageStartupMessages(library(flexmix))"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if probe.returncode != 0:
+        return False, "the R package flexmix is not installed (apt-get install r-cran-flexmix)"
+    return True, ""
+
+
+def fit_flexmix(X, y, n_experts, *, start_resp=None, tol=1e-8, max_iter=10_000) -> dict:
+    """Fit with flexmix; ``start_resp (n, K)`` are initial posterior probabilities.
+
+    Returns
+    -------
+    dict
+        ``loglik`` (mean per row), ``n_iter``, ``seconds`` (the flexmix call
+        alone, timed inside R) and ``converged``.
+    """
+    with tempfile.TemporaryDirectory() as folder:
+        data_path = Path(folder, "data.csv")
+        table = pd.DataFrame(X, columns=[f"x{j + 1}" for j in range(X.shape[1])])
+        table["y"] = np.asarray(y)
+        table.to_csv(data_path, index=False)
+        command = ["Rscript", str(SCRIPT), str(data_path), str(n_experts), str(tol), str(max_iter)]
+        if start_resp is not None:
+            start_path = Path(folder, "start.csv")
+            np.savetxt(start_path, start_resp, delimiter=",")
+            command.append(str(start_path))
+        done = subprocess.run(command, capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        raise RuntimeError(f"flexmix failed: {done.stderr.strip()[-500:]}")
+    loglik, n_iter, seconds, converged = done.stdout.split()
+    return {
+        "loglik": float(loglik) / len(y),
+        "n_iter": int(n_iter),
+        "seconds": float(seconds),
+        "converged": converged == "TRUE",
+    }
