@@ -165,6 +165,12 @@ def experiment_selection(quick, replicates, n_jobs, out_dir):
     help="A smoke test: 1,200 pairs, 3 folds, four models, small grids.",
 )
 @click.option(
+    "--subsample",
+    type=click.IntRange(min=100),
+    default=None,
+    help="Use a stratified random subsample of this many pairs (default: all; --quick: 1200).",
+)
+@click.option(
     "--n-jobs",
     default=2,
     show_default=True,
@@ -179,13 +185,15 @@ def experiment_selection(quick, replicates, n_jobs, out_dir):
     type=click.Path(file_okay=False),
     help="Folder for the tables (Markdown, CSV) and the figures.",
 )
-def experiment_ppi(data_dir, quick, n_jobs, out_dir):
+def experiment_ppi(data_dir, quick, subsample, n_jobs, out_dir):
     """PPI prediction: the MoE against baselines under pair-level and protein-disjoint CV.
 
     Writes results.md, summary.csv, folds.csv, comparison.csv, predictions.csv,
     reliability.png, dendrogram.png and experts.csv to --out, and prints the
     Markdown results.
     """
+    from dataclasses import replace
+
     from .datasets.ppi import PPIFormatError, load_ppi
     from .experiments.ppi import PPIConfig, run_ppi_experiment, write_report
 
@@ -194,6 +202,8 @@ def experiment_ppi(data_dir, quick, n_jobs, out_dir):
     except (PPIFormatError, FileNotFoundError) as exc:
         raise click.ClickException(str(exc)) from exc
     config = PPIConfig.quick() if quick else PPIConfig()
+    if subsample is not None:
+        config = replace(config, subsample=subsample)
     results = run_ppi_experiment(data, config, n_jobs=n_jobs)
     click.echo(write_report(results, out_dir, data_report=data.report))
     click.echo(f"\nWrote the results to {out_dir}.")

@@ -27,6 +27,7 @@ import numpy as np
 import pandas as pd
 from joblib import Parallel, delayed
 from sklearn.base import clone
+from sklearn.calibration import CalibratedClassifierCV
 from sklearn.decomposition import PCA
 from sklearn.ensemble import HistGradientBoostingClassifier, RandomForestClassifier
 from sklearn.exceptions import ConvergenceWarning
@@ -220,8 +221,10 @@ MODELS = {
         None,
     ),
     "svm": (
-        lambda c: SVC(probability=True, random_state=c.seed),
-        {"C": [1.0, 10.0]},
+        # Platt scaling: a sigmoid on 5-fold cross-validated decision values,
+        # as SVC(probability=True) did before scikit-learn 1.9 deprecated it.
+        lambda c: CalibratedClassifierCV(SVC(), method="sigmoid", cv=5, ensemble=False),
+        {"estimator__C": [1.0, 10.0]},
         100,
     ),
     "forest": (
