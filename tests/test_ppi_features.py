@@ -139,14 +139,15 @@ def test_guo_features_are_fast(ppi_data):
     from moelogit.datasets.ppi import load_ppi
 
     data = load_ppi(ppi_data / "guo2008-yeast")
-    started = time.perf_counter()
+    # CPU time, not wall time: the shared test machine is often loaded.
+    started = time.process_time()
     features, names = protein_descriptors(
         list(data.sequences.values()), ("aac", "dpc", "ctriad", "ac", "moran")
     )
-    seconds = time.perf_counter() - started
+    seconds = time.process_time() - started
     assert features.shape == (2497, 1183) and len(names) == 1183
     assert np.isfinite(features).all()
-    assert seconds < 10, f"{seconds:.1f} s"  # about 3 s on the project's 2-core machine
+    assert seconds < 10, f"{seconds:.1f} s"  # 3.0-3.7 s wall time on an idle 2-core machine
 
 
 @pytest.mark.parametrize("encoding", ["sum-absdiff", "sum-product"])
