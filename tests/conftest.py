@@ -30,3 +30,19 @@ def simulated_problem(seed, n=2000, d=2, K=2, M=3):
     Z = np.column_stack([np.ones(n), X])
     start = 0.1 * np.random.default_rng(seed).normal(size=Dims(d + 1, K, M).n_params)
     return Z, y, np.full(n, 1.0 / n), Dims(d + 1, K, M), start
+
+
+@pytest.fixture(scope="session")
+def ppi_data():
+    """The shared PPI benchmarks folder: $MOELOGIT_PPI_DATA, <repo>/../shared/data/ppi,
+    or /work/shared/data/ppi; the test is skipped when none exists."""
+    import os
+    from pathlib import Path
+
+    repo = Path(__file__).resolve().parents[1]
+    candidates = [os.environ.get("MOELOGIT_PPI_DATA"), repo.parent / "shared" / "data" / "ppi"]
+    candidates.append("/work/shared/data/ppi")
+    for candidate in candidates:
+        if candidate and (Path(candidate) / "guo2008-yeast" / "pairs.tsv").exists():
+            return Path(candidate)
+    pytest.skip("PPI benchmarks not found: set MOELOGIT_PPI_DATA or place them in ../shared")

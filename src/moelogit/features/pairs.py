@@ -1,0 +1,156 @@
+"""Features of protein pairs: a scikit-learn transformer from id pairs to a matrix."""
+
+from __future__ import annotations
+
+import numpy as np
+from sklearn.base import BaseEstimator, TransformerMixin
+from sklearn.utils.validation import check_is_fitted
+
+from .descriptors import protein_descriptors
+
+__all__ = ["ENCODINGS", "PairFeatures", "encode_pairs"]
+
+
+def _sum_absdiff(a, b):
+    return np.hstack([a + b, np.abs(a - b)])
+
+
+def _sum_product(a, b):
+    return np.hstack([a + b, a * b])
+
+
+def _concat(a, b):
+    return np.hstack([a, b])
+
+
+#: name -> (function of the two proteins' rows, suffixes of the feature names, order-invariant)
+ENCODINGS = {
+    "sum-absdiff": (_sum_absdiff, ("sum", "absdiff"), True),
+    "sum-product": (_sum_product, ("sum", "product"), True),
+    "concat": (_concat, ("a", "b"), False),
+}
+
+
+def encode_pairs(a, b, encoding="sum-absdiff"):
+    """Combine the descriptor rows of the two proteins of every pair.
+
+    ``"sum-absdiff"`` gives ``[a + b, |a - b|]`` and ``"sum-product"`` gives
+    ``[a + b, a * b]``: both are the same for (a, b) and (b, a), as the label
+    of a pair is. ``"concat"`` gives ``[a, b]`` and depends on the order.
+
+    Examples
+    --------
+    >>> a, b = np.array([[1.0, 2.0]]), np.array([[3.0, 1.0]])
+    >>> encode_pairs(a, b).tolist(), encode_pairs(b, a).tolist()
+    ([[4.0, 3.0, 2.0, 1.0]], [[4.0, 3.0, 2.0, 1.0]])
+    """
+    if encoding not in ENCODINGS:
+        raise ValueError(f"encoding must be one of {list(ENCODINGS)}, got {encoding!r}")
+    return ENCODINGS[encoding][0](a, b)
+
+
+class PairFeatures(TransformerMixin, BaseEstimator):
+    """Descriptors of protein pairs from their sequences.
+
+    ``X`` is an array of protein-id pairs, shape ``(n_pairs, 2)``; the
+    output has one row per pair. The transformer learns nothing from the
+    pairs (``fit`` computes the descriptors of every protein in
+    ``sequences``), so it can run once before cross-validation without
+    leaking anything from test folds, or sit first in a ``Pipeline``.
+
+    Parameters
+    ----------
+    sequences : dict of str to str
+        Sequence of every protein that pairs may name.
+    descriptors : tuple of str, default=("aac", "ctriad", "ac")
+        Per-protein descriptors, names in
+        :data:`moelogit.features.descriptors.DESCRIPTORS`.
+    encoding : {"sum-absdiff", "sum-product", "concat"}, default="sum-absdiff"
+        How the two proteins' descriptors are combined (see
+        :func:`encode_pairs`); the first two are order-invariant.
+    max_lag : int, default=30
+        Largest lag of the ``"ac"`` and ``"moran"`` descriptors.
+
+    Attributes
+    ----------
+    protein_features_ : ndarray of shape (n_proteins, n_protein_features)
+        Descriptors of every protein, rows in ``proteins_`` order.
+    proteins_ : ndarray of str
+    n_features_in_ : int
+        Always 2: the columns of ``X``.
+
+    Examples
+    --------
+    >>> from sklearn.pipeline import make_pipeline
+    >>> from sklearn.preprocessing import StandardScaler
+    >>> from sklearn.linear_model import LogisticRegression
+    >>> sequences = {"P1": "MKVLAAGG", "P2": "GGSSTTWW", "P3": "MKKLLEEDD"}
+    >>> pairs = [["P1", "P2"], ["P2", "P3"], ["P3", "P1"], ["P1", "P1"]]
+    >>> features = PairFeatures(sequences, descriptors=("aac", "ac"), max_lag=3)
+    >>> features.fit_transform(pairs).shape
+    (4, 82)
+    >>> model = make_pipeline(features, StandardScaler(), LogisticRegression())
+    >>> model.fit(pairs, [1, 0, 1, 0]).predict([["P2", "P1"]]).shape
+    (1,)
+    """
+
+    def __init__(
+        self,
+        sequences=None,
+        descriptors=("aac", "ctriad", "ac"),
+        encoding="sum-absdiff",
+        max_lag=30,
+    ):
+        self.sequences = sequences
+        self.descriptors = descriptors
+        self.encoding = encoding
+        self.max_lag = max_lag
+
+    def fit(self, X=None, y=None):
+        """Compute the descriptors of every protein in ``sequences``."""
+        if not self.sequences:
+            raise ValueError("PairFeatures needs sequences: a dict of protein id to sequence")
+        if self.encoding not in ENCODINGS:
+            raise ValueError(f"encoding must be one of {list(ENCODINGS)}, got {self.encoding!r}")
+        if not isinstance(self.max_lag, int | np.integer) or self.max_lag < 1:
+            raise ValueError(f"max_lag must be an integer >= 1, got {self.max_lag!r}")
+        self.proteins_ = np.array(sorted(self.sequences), dtype=str)
+        self.protein_features_, self._protein_names = protein_descriptors(
+            [self.sequences[p] for p in self.proteins_], tuple(self.descriptors), self.max_lag
+        )
+        self.n_features_in_ = 2
+        return self
+
+    def _rows(self, X):
+        """Rows in ``protein_features_`` of the two proteins of every pair."""
+        pairs = np.asarray(X, dtype=str)
+        if pairs.ndim != 2 or pairs.shape[1] != 2:
+            raise ValueError(f"X must hold pairs of protein ids, shape (n, 2); got {pairs.shape}")
+        rows = np.searchsorted(self.proteins_, pairs).clip(max=len(self.proteins_) - 1)
+        unknown = self.proteins_[rows] != pairs
+        if unknown.any():
+            names = np.unique(pairs[unknown])
+            raise ValueError(
+                f"{names.size} protein ids have no sequence, e.g. {names[:5].tolist()}"
+            )
+        return rows
+
+    def transform(self, X):
+        """The encoded descriptors of every pair, shape (n_pairs, n_features)."""
+        check_is_fitted(self)
+        rows = self._rows(X)
+        table = self.protein_features_
+        return encode_pairs(table[rows[:, 0]], table[rows[:, 1]], self.encoding)
+
+    def get_feature_names_out(self, input_features=None):
+        """Names such as ``ac_polarity_lag3_absdiff``."""
+        check_is_fitted(self)
+        suffixes = ENCODINGS[self.encoding][1]
+        return np.array([f"{n}_{s}" for s in suffixes for n in self._protein_names], dtype=object)
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.two_d_array = False
+        tags.input_tags.string = True
+        tags.requires_fit = True
+        return tags

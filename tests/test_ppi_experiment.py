@@ -1,0 +1,124 @@
+"""PPI evaluation protocols and the experiment runner."""
+
+import numpy as np
+import pytest
+
+from moelogit.experiments.ppi import make_folds
+
+
+def random_pairs(n_proteins=60, n_pairs=400, seed=0):
+    rng = np.random.default_rng(seed)
+    pairs = np.array([f"p{i}" for i in range(n_proteins)])[
+        rng.integers(0, n_proteins, (n_pairs, 2))
+    ]
+    return pairs, rng.integers(0, 2, n_pairs)
+
+
+def test_protein_disjoint_folds_share_no_protein_and_report_drops():
+    pairs, labels = random_pairs()
+    folds, report = make_folds("proteins", pairs, labels, n_splits=5, seed=3)
+    tested = np.zeros(len(labels), dtype=bool)
+    for train, test in folds:
+        assert set(pairs[test].ravel()).isdisjoint(pairs[train].ravel())
+        assert len(np.intersect1d(train, test)) == 0
+        tested[test] = True
+    assert report["never_tested"] == int((~tested).sum()) > 0
+    # With 5 groups a pair is tested only when both proteins share a group (about 1/5).
+    assert 0.1 < 1 - report["never_tested"] / len(labels) < 0.35
+    assert report["mean_unused_per_fold"] > 0
+
+
+def test_pair_folds_partition_and_stratify():
+    pairs, labels = random_pairs()
+    folds, report = make_folds("pairs", pairs, labels, n_splits=5, seed=0)
+    tests = np.concatenate([test for _, test in folds])
+    assert sorted(tests.tolist()) == list(range(len(labels)))
+    assert report["never_tested"] == 0 and report["mean_unused_per_fold"] == 0
+    rates = [labels[test].mean() for _, test in folds]
+    assert max(rates) - min(rates) < 0.05
+
+
+def test_folds_are_reproducible_and_protocol_checked():
+    pairs, labels = random_pairs()
+    a, _ = make_folds("proteins", pairs, labels, seed=1)
+    b, _ = make_folds("proteins", pairs, labels, seed=1)
+    assert all(np.array_equal(x[1], y[1]) for x, y in zip(a, b, strict=True))
+    with pytest.raises(ValueError, match="protocol must be one of"):
+        make_folds("random", pairs, labels)
+
+
+def test_compare_picks_the_best_other_model_per_metric():
+    import pandas as pd
+
+    from moelogit.experiments.ppi import compare, summarize
+    from moelogit.metrics import METRICS
+
+    rows = []
+    for fold in range(3):
+        for model, accuracy, ece in [
+            ("moe-dsc", 0.7, 0.05),
+            ("logreg", 0.6, 0.02),
+            ("forest", 0.8, 0.1),
+        ]:
+            metrics = dict.fromkeys(METRICS, 0.5) | {"accuracy": accuracy + 0.01 * fold, "ece": ece}
+            rows.append({"protocol": "pairs", "fold": fold, "model": model, "n_train": 80,
+                         "n_test": 20, "seconds": 1.0, "n_experts": 2 if model == "moe-dsc" else np.nan,
+                         **metrics})  # fmt: skip
+    folds = pd.DataFrame(rows)
+    table = compare(folds).set_index("metric")
+    assert table.loc["accuracy", "best_other"] == "forest"  # higher is better
+    assert table.loc["ece", "best_other"] == "logreg"  # lower is better
+    assert table.loc["accuracy", "mean"] == pytest.approx(-0.1)
+    assert table.loc["ece", "mean"] == pytest.approx(0.03)
+    summary = summarize(folds).set_index("model")
+    assert summary.loc["moe-dsc", "n_experts_mean"] == 2
+    assert summary.loc["forest", "accuracy_std"] == pytest.approx(0.01)
+
+
+def test_unknown_model_is_an_error():
+    from moelogit.experiments.ppi import PPIConfig, build_model
+
+    with pytest.raises(ValueError, match="unknown model 'xgb'"):
+        build_model("xgb", PPIConfig())
+
+
+def test_quick_command_writes_tables_and_figures(ppi_data, tmp_path):
+    import pandas as pd
+    from click.testing import CliRunner
+
+    from moelogit.cli import main
+
+    data = ppi_data / "martin2005-hpylori"
+    result = CliRunner().invoke(
+        main, ["experiment", "ppi", "--data", str(data), "--quick", "--out", str(tmp_path)]
+    )
+    assert result.exit_code == 0, result.output
+    folds = pd.read_csv(tmp_path / "folds.csv")
+    assert set(folds["protocol"]) == {"pairs", "proteins"}
+    assert set(folds["model"]) == {"moe-dsc", "logreg-pca", "logreg", "boosting"}
+    assert len(folds) == 2 * 3 * 4  # protocols x folds x models
+    assert folds["accuracy"].between(0, 1).all() and folds["ece"].between(0, 1).all()
+    assert folds.loc[folds["model"] == "moe-dsc", "n_experts"].between(1, 3).all()
+    predictions = pd.read_csv(tmp_path / "predictions.csv")
+    pair_level = predictions[
+        (predictions["protocol"] == "pairs") & (predictions["model"] == "logreg")
+    ]
+    assert sorted(pair_level["pair"]) == list(range(1200))  # every pair tested once
+    comparison = pd.read_csv(tmp_path / "comparison.csv")
+    assert len(comparison) == 2 * 6 and (comparison["low"] <= comparison["high"]).all()
+    for figure in ("reliability.png", "dendrogram.png"):
+        assert (tmp_path / figure).stat().st_size > 10_000
+    text = (tmp_path / "results.md").read_text()
+    assert "### Protocol: proteins" in text and "pairs never tested" in text
+    assert "Final moe-dsc model" in result.output
+
+
+def test_command_reports_bad_data_cleanly(tmp_path):
+    from click.testing import CliRunner
+
+    from moelogit.cli import main
+
+    (tmp_path / "pairs.tsv").write_text("P1\tP2\t1\n")
+    (tmp_path / "sequences.tsv").write_text("P1\tMK\n")
+    result = CliRunner().invoke(main, ["experiment", "ppi", "--data", str(tmp_path), "--quick"])
+    assert result.exit_code == 2 and "'P2' has no sequence" in result.output
