@@ -30,3 +30,19 @@ def test_every_peer_reaches_moelogits_optimum(small_problem):
         assert peer.objective == pytest.approx(ours.objective, abs=1e-7)
     # Generalised EM keeps ascent too; it is the fair, monotone peer.
     assert np.all(np.diff(em.trace) >= -1e-12 * np.abs(em.trace[:-1]))
+
+
+def test_flexmix_reaches_moelogits_optimum(small_problem):
+    from benchmarks.peers.flexmix import fit_flexmix, flexmix_available
+
+    available, why = flexmix_available()
+    if not available:
+        pytest.skip(f"flexmix peer not checked: {why}")
+    from moelogit.model import responsibilities, unpack
+
+    Z, y, weights, dims, start = small_problem
+    ours = maximize(BohningMM(Z, y, weights, dims, curvature="expert"), start, tol=1e-11)
+    start_resp = responsibilities(Z, y, *unpack(start, dims))
+    theirs = fit_flexmix(Z[:, 1:], y, dims.K, start_resp=start_resp, tol=1e-10)
+    # flexmix's M-steps stop at nnet's own tolerance: close, not to the last digit.
+    assert theirs["loglik"] == pytest.approx(ours.objective, abs=1e-4)
