@@ -238,3 +238,13 @@ def test_pickle_round_trip():
     features = PairFeatures(sequences).fit()
     again = pickle.loads(pickle.dumps(features))
     np.testing.assert_array_equal(again.transform([["a", "b"]]), features.transform([["a", "b"]]))
+
+
+def test_hydrophilicity_is_hopp_woods():
+    # Hopp & Woods 1981, typed independently of descriptors.py (A C D ... W Y order).
+    from moelogit.features.descriptors import GUO_PROPERTIES
+
+    hopp_woods = {"A": -0.5, "C": -1.0, "D": 3.0, "E": 3.0, "F": -2.5, "G": 0.0, "H": -0.5,
+                  "I": -1.8, "K": 3.0, "L": -1.8, "M": -1.3, "N": 0.2, "P": 0.0, "Q": 0.2,
+                  "R": 3.0, "S": 0.3, "T": -0.4, "V": -1.5, "W": -3.4, "Y": -2.3}  # fmt: skip
+    assert GUO_PROPERTIES["hydrophilicity"] == list(hopp_woods.values())
