@@ -4,7 +4,11 @@ Pair features are computed once for all pairs
 (:class:`moelogit.features.PairFeatures` learns nothing from the pairs, so
 this leaks nothing); every model is a ``Pipeline`` that starts with
 ``StandardScaler`` and is tuned by inner cross-validation on the training
-fold only (:data:`MODELS`).
+fold only (:data:`MODELS`). By default the features are the concatenation
+``[a, b]`` and every pipeline is wrapped in
+:class:`moelogit.features.SymmetricPairClassifier`: trained on both orders of
+every pair, predicting the mean of both orders, so order-invariant without
+the information that ``[a + b, |a - b|]`` loses.
 
 Two protocols, the same folds for every model:
 
@@ -41,7 +45,7 @@ from threadpoolctl import threadpool_limits
 from tqdm.auto import tqdm
 
 from ..estimator import MoEClassifier, SeparationWarning
-from ..features import PairFeatures
+from ..features import PairFeatures, SymmetricPairClassifier
 from ..metrics import METRICS, binary_metrics, paired_comparison, reliability_curve
 
 __all__ = [
@@ -135,6 +139,11 @@ class PPIConfig:
     ----------
     descriptors, encoding, max_lag
         Passed to :class:`moelogit.features.PairFeatures`.
+    symmetric : bool
+        With ``encoding="concat"``, wrap every pipeline in
+        :class:`moelogit.features.SymmetricPairClassifier` (trained on both
+        orders of every pair, predicting their mean). Ignored by the
+        order-invariant encodings.
     n_splits : int
         Outer folds of both protocols.
     inner_splits : int
@@ -158,8 +167,9 @@ class PPIConfig:
     """
 
     descriptors: tuple = ("aac", "ctriad", "ac")
-    encoding: str = "sum-absdiff"
+    encoding: str = "concat"
     max_lag: int = 30
+    symmetric: bool = True
     n_splits: int = 5
     inner_splits: int = 3
     tune_rows: int = 3000
@@ -250,11 +260,14 @@ MODELS = {
 
 
 def build_model(name, config):
-    """The pipeline of a model and its grid (on the ``clf`` step).
+    """The model (a pipeline, wrapped if symmetric) and its grid on the ``clf`` step.
 
     Examples
     --------
-    >>> model, grid = build_model("moe-dsc", PPIConfig())
+    >>> model, grid = build_model("logreg", PPIConfig())
+    >>> type(model).__name__, [step for step, _ in model.estimator.steps], grid
+    ('SymmetricPairClassifier', ['scale', 'clf'], {'estimator__clf__C': [0.001, 0.01, 0.1]})
+    >>> model, grid = build_model("moe-dsc", PPIConfig(encoding="sum-absdiff"))
     >>> [step for step, _ in model.steps], grid
     (['scale', 'pca', 'clf'], {})
     """
@@ -266,7 +279,16 @@ def build_model(name, config):
         n_components = config.n_components if pca == "config" else pca
         steps.append(("pca", PCA(n_components, random_state=config.seed)))
     steps.append(("clf", factory(config)))
-    return Pipeline(steps), {f"clf__{key}": values for key, values in grid.items()}
+    grid = {f"clf__{key}": values for key, values in grid.items()}
+    if config.symmetric and config.encoding == "concat":
+        wrapped = SymmetricPairClassifier(Pipeline(steps))
+        return wrapped, {f"estimator__{key}": values for key, values in grid.items()}
+    return Pipeline(steps), grid
+
+
+def _pipeline(model):
+    """The fitted pipeline of a model from :func:`build_model` (unwrapped)."""
+    return model.estimator_ if isinstance(model, SymmetricPairClassifier) else model
 
 
 def _tuned_fit(name, config, X, y):
@@ -299,7 +321,7 @@ def _fold(protocol, fold, name, config, X, y, train, test):
         model, params = _tuned_fit(name, config, X[train], y[train])
         seconds = time.perf_counter() - started
     proba = model.predict_proba(X[test])[:, list(model.classes_).index(1)]
-    clf = model.named_steps["clf"]
+    clf = _pipeline(model).named_steps["clf"]
     row = {
         "protocol": protocol,
         "fold": fold,
@@ -308,7 +330,7 @@ def _fold(protocol, fold, name, config, X, y, train, test):
         "n_test": len(test),
         "seconds": seconds,
         "n_experts": getattr(clf, "n_experts_", np.nan),
-        "params": str({k.removeprefix("clf__"): v for k, v in params.items()}),
+        "params": str({k.split("clf__")[-1]: v for k, v in params.items()}),
         **binary_metrics(y[test], proba),
     }
     predictions = pd.DataFrame(
@@ -479,18 +501,19 @@ def explain_final_model(results, path_dendrogram, top=5):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         model = build_model("moe-dsc", config)[0].fit(X, y)
-    moe = model.named_steps["clf"]
+    pipeline = _pipeline(model)
+    moe = pipeline.named_steps["clf"]
     fig, ax = plt.subplots(figsize=(6, 4))
     plot_dendrogram(moe.selection_, ax=ax)
     fig.tight_layout()
     fig.savefig(path_dendrogram, dpi=120)
     plt.close(fig)
 
-    Z = model[:-1].transform(X)
+    Z = pipeline[:-1].transform(X)
     gate = moe.gate_proba(Z)
     dominant = gate.argmax(axis=1)
     names = results["features"].get_feature_names_out()
-    loadings = moe.gate_coef_ @ model.named_steps["pca"].components_  # (K, n_features)
+    loadings = moe.gate_coef_ @ pipeline.named_steps["pca"].components_  # (K, n_features)
     positive = moe.params_.expert_proba(Z)[:, :, list(moe.classes_).index(1)]  # (n, K)
     rows = []
     for k in range(moe.n_experts_):
@@ -598,7 +621,7 @@ def write_report(results, out_dir, *, data_report=None, explain=True):
     if explain and "moe-dsc" in config.models:
         model, experts = explain_final_model(results, out / "dendrogram.png")
         experts.to_csv(out / "experts.csv", index=False)
-        moe = model.named_steps["clf"]
+        moe = _pipeline(model).named_steps["clf"]
         text += [
             f"## Final moe-dsc model (all pairs): {moe.n_experts_} experts",
             "",

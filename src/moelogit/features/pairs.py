@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import numpy as np
-from sklearn.base import BaseEstimator, TransformerMixin
-from sklearn.utils.validation import check_is_fitted
+from sklearn.base import BaseEstimator, ClassifierMixin, MetaEstimatorMixin, TransformerMixin, clone
+from sklearn.utils.validation import check_array, check_is_fitted, check_X_y
 
 from .descriptors import protein_descriptors
 
-__all__ = ["ENCODINGS", "PairFeatures", "encode_pairs"]
+__all__ = ["ENCODINGS", "PairFeatures", "SymmetricPairClassifier", "encode_pairs", "swap_halves"]
 
 
 def _sum_absdiff(a, b):
@@ -36,7 +36,10 @@ def encode_pairs(a, b, encoding="sum-absdiff"):
 
     ``"sum-absdiff"`` gives ``[a + b, |a - b|]`` and ``"sum-product"`` gives
     ``[a + b, a * b]``: both are the same for (a, b) and (b, a), as the label
-    of a pair is. ``"concat"`` gives ``[a, b]`` and depends on the order.
+    of a pair is, but they lose which protein carries which values.
+    ``"concat"`` gives ``[a, b]``: it keeps everything but depends on the
+    order; :class:`SymmetricPairClassifier` makes a classifier on it
+    order-invariant (the experiments' default).
 
     Examples
     --------
@@ -67,7 +70,10 @@ class PairFeatures(TransformerMixin, BaseEstimator):
         :data:`moelogit.features.descriptors.DESCRIPTORS`.
     encoding : {"sum-absdiff", "sum-product", "concat"}, default="sum-absdiff"
         How the two proteins' descriptors are combined (see
-        :func:`encode_pairs`); the first two are order-invariant.
+        :func:`encode_pairs`); the first two are order-invariant but lose
+        information. ``"concat"`` followed by a classifier wrapped in
+        :class:`SymmetricPairClassifier` is order-invariant and loses
+        nothing; the PPI experiment uses it.
     max_lag : int, default=30
         Largest lag of the ``"ac"`` and ``"moran"`` descriptors.
 
@@ -154,3 +160,103 @@ class PairFeatures(TransformerMixin, BaseEstimator):
         tags.input_tags.string = True
         tags.requires_fit = True
         return tags
+
+
+def swap_halves(X):
+    """``[b, a]`` from ``[a, b]``: the two halves of the columns exchanged.
+
+    Examples
+    --------
+    >>> swap_halves(np.array([[1.0, 2.0, 3.0, 4.0]])).tolist()
+    [[3.0, 4.0, 1.0, 2.0]]
+    """
+    X = np.asarray(X)
+    half = X.shape[1] // 2
+    return np.hstack([X[:, half:], X[:, :half]])
+
+
+class SymmetricPairClassifier(MetaEstimatorMixin, ClassifierMixin, BaseEstimator):
+    """Make a classifier on concatenated pair features ``[a, b]`` order-invariant.
+
+    "Symmetrised concatenation": ``fit`` trains a clone of ``estimator`` on
+    both orders of every pair, ``[a, b]`` and ``[b, a]`` with the label (and
+    sample weight) repeated; ``predict_proba`` averages the probabilities of
+    the two orders. Predictions are therefore exactly the same for (a, b)
+    and (b, a), and unlike ``[a + b, |a - b|]`` nothing is lost about which
+    protein carries which values.
+
+    Parameters
+    ----------
+    estimator : classifier with ``predict_proba``
+        Fitted on the rows of ``X`` and their swapped copies: put scaling or
+        PCA inside it (a ``Pipeline``), not in front of this wrapper, so that
+        the swap acts on the concatenated features themselves.
+
+    Attributes
+    ----------
+    estimator_ : classifier
+        The clone fitted on both orders.
+    classes_ : ndarray
+    n_features_in_ : int
+        Even: the first half of the columns describes protein a, the second b.
+
+    Notes
+    -----
+    The cost of fitting is that of ``estimator`` on twice the rows, and of
+    predicting twice the rows. Cross-validation must split the pairs before
+    this wrapper duplicates them (as ``GridSearchCV`` or ``cross_val_score``
+    on the wrapper do), so that the two orders of a pair never fall on both
+    sides of a split.
+
+    Examples
+    --------
+    >>> from sklearn.linear_model import LogisticRegression
+    >>> rng = np.random.default_rng(0)
+    >>> X = rng.normal(size=(200, 4))  # columns 0-1: protein a, 2-3: protein b
+    >>> y = (X[:, 0] * X[:, 2] > 0).astype(int)
+    >>> model = SymmetricPairClassifier(LogisticRegression()).fit(X, y)
+    >>> bool(np.array_equal(model.predict_proba(X), model.predict_proba(swap_halves(X))))
+    True
+    >>> model.estimator_.n_features_in_, model.classes_.tolist()
+    (4, [0, 1])
+    """
+
+    def __init__(self, estimator=None):
+        self.estimator = estimator
+
+    def fit(self, X, y, sample_weight=None, **fit_params):
+        """Fit a clone of ``estimator`` on ``[X; swap_halves(X)]`` and ``[y; y]``."""
+        if self.estimator is None:
+            raise ValueError("SymmetricPairClassifier needs an estimator")
+        X, y = check_X_y(X, y)
+        if X.shape[1] % 2:
+            raise ValueError(
+                f"X must hold the two proteins' features side by side (an even number of "
+                f"columns), got {X.shape[1]}"
+            )
+        if sample_weight is not None:
+            fit_params["sample_weight"] = np.concatenate([sample_weight, sample_weight])
+        self.estimator_ = clone(self.estimator).fit(
+            np.vstack([X, swap_halves(X)]), np.concatenate([y, y]), **fit_params
+        )
+        self.classes_ = self.estimator_.classes_
+        self.n_features_in_ = X.shape[1]
+        return self
+
+    def _checked(self, X):
+        check_is_fitted(self)
+        X = check_array(X)
+        if X.shape[1] != self.n_features_in_:
+            raise ValueError(f"X has {X.shape[1]} features, expected {self.n_features_in_}")
+        return X
+
+    def predict_proba(self, X):
+        """Mean of the probabilities of ``[a, b]`` and ``[b, a]``."""
+        X = self._checked(X)
+        return (
+            self.estimator_.predict_proba(X) + self.estimator_.predict_proba(swap_halves(X))
+        ) / 2
+
+    def predict(self, X):
+        """The class with the largest averaged probability."""
+        return self.classes_[np.argmax(self.predict_proba(X), axis=1)]
