@@ -14,18 +14,45 @@ def random_pairs(n_proteins=60, n_pairs=400, seed=0):
     return pairs, rng.integers(0, 2, n_pairs)
 
 
-def test_protein_disjoint_folds_share_no_protein_and_report_drops():
+@pytest.mark.parametrize("n_groups", [3, 4, 5])
+def test_group_pair_folds_test_every_pair_once_without_shared_proteins(n_groups):
     pairs, labels = random_pairs()
-    folds, report = make_folds("proteins", pairs, labels, n_splits=5, seed=3)
-    tested = np.zeros(len(labels), dtype=bool)
+    pairs[:5, 1] = pairs[:5, 0]  # self-pairs too
+    folds, report = make_folds("proteins", pairs, labels, n_splits=n_groups, seed=3)
+    assert len(folds) == report["folds"] == n_groups * (n_groups + 1) // 2
+    tests = np.concatenate([test for _, test in folds])
+    assert sorted(tests.tolist()) == list(range(len(labels)))  # every pair exactly once
+    assert report["never_tested"] == 0 and report["coverage"] == 1.0
     for train, test in folds:
         assert set(pairs[test].ravel()).isdisjoint(pairs[train].ravel())
-        assert len(np.intersect1d(train, test)) == 0
-        tested[test] = True
-    assert report["never_tested"] == int((~tested).sum()) > 0
-    # With 5 groups a pair is tested only when both proteins share a group (about 1/5).
-    assert 0.1 < 1 - report["never_tested"] / len(labels) < 0.35
+        assert len(train) > 0
     assert report["mean_unused_per_fold"] > 0
+    with pytest.raises(ValueError, match="at least 3 protein groups"):
+        make_folds("proteins", pairs, labels, n_splits=2)
+
+
+def test_inner_tuning_folds_are_protein_disjoint(monkeypatch):
+    from moelogit.experiments import ppi
+
+    pairs, labels = random_pairs(n_proteins=80, n_pairs=600)
+    folds = ppi.inner_protein_folds(pairs, labels, 3, seed=1)
+    assert len(folds) == 3
+    for train, validate in folds:
+        assert set(pairs[validate].ravel()).isdisjoint(pairs[train].ravel())
+    # The runner uses them under the proteins protocol only.
+    seen = []
+    original = ppi.inner_protein_folds
+    monkeypatch.setattr(
+        ppi, "inner_protein_folds", lambda *a, **k: seen.append(a[0]) or original(*a, **k)
+    )
+    X = np.random.default_rng(0).normal(size=(600, 4))
+    config = ppi.PPIConfig(tune_rows=300, models=("logreg",))
+    folds, _ = make_folds("proteins", pairs, labels, 3, seed=0)
+    train, test = folds[0]
+    ppi._fold("pairs", 0, "logreg", config, X, labels, train, test, pairs)
+    assert seen == []
+    ppi._fold("proteins", 0, "logreg", config, X, labels, train, test, pairs)
+    assert len(seen) == 1 and set(map(tuple, seen[0])) <= set(map(tuple, pairs[train]))
 
 
 def test_pair_folds_partition_and_stratify():
@@ -96,7 +123,7 @@ def test_quick_command_writes_tables_and_figures(ppi_data, tmp_path):
     folds = pd.read_csv(tmp_path / "folds.csv")
     assert set(folds["protocol"]) == {"pairs", "proteins"}
     assert set(folds["model"]) == {"moe-dsc", "logreg-pca", "logreg", "boosting"}
-    assert len(folds) == 2 * 3 * 4  # protocols x folds x models
+    assert len(folds) == (3 + 6) * 4  # (pair folds + protein group-pair folds) x models
     assert folds["accuracy"].between(0, 1).all() and folds["ece"].between(0, 1).all()
     assert folds.loc[folds["model"] == "moe-dsc", "n_experts"].between(1, 3).all()
     predictions = pd.read_csv(tmp_path / "predictions.csv")
@@ -104,12 +131,16 @@ def test_quick_command_writes_tables_and_figures(ppi_data, tmp_path):
         (predictions["protocol"] == "pairs") & (predictions["model"] == "logreg")
     ]
     assert sorted(pair_level["pair"]) == list(range(1200))  # every pair tested once
+    disjoint = predictions[
+        (predictions["protocol"] == "proteins") & (predictions["model"] == "logreg")
+    ]
+    assert sorted(disjoint["pair"]) == list(range(1200))  # under both protocols
     comparison = pd.read_csv(tmp_path / "comparison.csv")
     assert len(comparison) == 2 * 6 and (comparison["low"] <= comparison["high"]).all()
     for figure in ("reliability.png", "dendrogram.png"):
         assert (tmp_path / figure).stat().st_size > 10_000
     text = (tmp_path / "results.md").read_text()
-    assert "### Protocol: proteins" in text and "pairs never tested" in text
+    assert "### Protocol: proteins" in text and "100% of the pairs tested" in text
     assert "Final moe-dsc model" in result.output
 
 

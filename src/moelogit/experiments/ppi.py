@@ -14,11 +14,16 @@ Two protocols, the same folds for every model:
 
 * ``"pairs"``: stratified k-fold over pairs. A protein usually appears in
   training and test pairs, which inflates accuracy (Park & Marcotte 2012).
-* ``"proteins"``: protein-disjoint k-fold. Proteins are split at random into
-  k groups; fold g tests the pairs whose two proteins both lie in group g and
-  trains on the pairs whose two proteins both lie outside it. Pairs with one
-  protein inside and one outside are used by neither side of that fold, and
-  pairs whose proteins lie in different groups are never tested.
+* ``"proteins"``: protein-disjoint group pairs. Proteins are split at random
+  into G groups; there is one fold for every pair of groups g <= h (G(G+1)/2
+  folds: 15 for G = 5). Fold (g, h) tests the pairs with one protein in g and
+  the other in h (both in g when g = h) and trains on the pairs with neither
+  protein in g or h. Every pair is tested exactly once, and no test protein
+  appears in its fold's training pairs; pairs touching g or h but not tested
+  in that fold are used by neither side of it. Training folds hold about
+  (1 - 2/G)^2 of the pairs (36% for G = 5) when g != h and (1 - 1/G)^2 (64%)
+  when g = h. Models are tuned by protein-disjoint inner folds
+  (:func:`inner_protein_folds`).
 """
 
 from __future__ import annotations
@@ -54,6 +59,7 @@ __all__ = [
     "PPIConfig",
     "build_model",
     "compare",
+    "inner_protein_folds",
     "make_folds",
     "run_ppi_experiment",
     "summarize",
@@ -68,17 +74,57 @@ def _pair_folds(labels, n_splits, seed):
     return list(splitter.split(np.zeros(len(labels)), labels))
 
 
-def _protein_folds(pairs, n_splits, seed):
+def _protein_groups(pairs, n_groups, seed):
+    """Group (0 .. n_groups - 1) of both proteins of every pair, proteins assigned at random."""
     proteins, index = np.unique(pairs, return_inverse=True)
-    index = index.reshape(pairs.shape)
-    group = np.random.default_rng(seed).permutation(len(proteins)) % n_splits
-    pair_groups = group[index]
+    group = np.random.default_rng(seed).permutation(len(proteins)) % n_groups
+    return group[index.reshape(pairs.shape)]
+
+
+def _protein_folds(pairs, n_groups, seed):
+    if n_groups < 3:
+        raise ValueError(f"the proteins protocol needs at least 3 protein groups, got {n_groups}")
+    pair_groups = np.sort(_protein_groups(pairs, n_groups, seed), axis=1)
+    folds = []
+    for g in range(n_groups):
+        for h in range(g, n_groups):
+            test = np.flatnonzero((pair_groups[:, 0] == g) & (pair_groups[:, 1] == h))
+            train = np.flatnonzero(~np.isin(pair_groups, [g, h]).any(axis=1))
+            if len(test):
+                folds.append((train, test))
+    return folds
+
+
+def inner_protein_folds(pairs, labels, n_splits=3, seed=0):
+    """Protein-disjoint folds for tuning inside a protein-disjoint training fold.
+
+    Proteins are split at random into ``n_splits`` groups; fold g validates
+    on the pairs with both proteins in group g and trains on the pairs with
+    neither protein in it, so validation proteins are never seen in training,
+    as in the outer protocol. (Only about 1/n_splits^2 of the pairs are
+    validated per fold: enough to rank grid points, cheaper than the outer
+    group-pair scheme.) Folds whose training or validation pairs hold one
+    class only are left out.
+
+    Examples
+    --------
+    >>> rng = np.random.default_rng(0)
+    >>> pairs = rng.choice([f"p{i}" for i in range(40)], size=(300, 2))
+    >>> folds = inner_protein_folds(pairs, rng.integers(0, 2, 300), 3)
+    >>> len(folds), all(set(pairs[v].ravel()).isdisjoint(pairs[t].ravel()) for t, v in folds)
+    (3, True)
+    """
+    pairs, labels = np.asarray(pairs), np.asarray(labels)
+    inside_groups = _protein_groups(pairs, n_splits, seed)
     folds = []
     for g in range(n_splits):
-        inside = pair_groups == g
-        test = np.flatnonzero(inside.all(axis=1))
+        inside = inside_groups == g
+        validate = np.flatnonzero(inside.all(axis=1))
         train = np.flatnonzero(~inside.any(axis=1))
-        folds.append((train, test))
+        if len(np.unique(labels[validate])) == 2 and len(np.unique(labels[train])) == 2:
+            folds.append((train, validate))
+    if not folds:
+        raise ValueError("no protein-disjoint inner fold holds both classes: too few pairs")
     return folds
 
 
@@ -91,20 +137,26 @@ def make_folds(protocol, pairs, labels, n_splits=5, seed=0):
     pairs : ndarray of str, shape (n, 2)
     labels : ndarray of shape (n,)
     n_splits : int, default=5
+        Folds of ``"pairs"``; protein groups G of ``"proteins"`` (at least 3),
+        which gives G(G+1)/2 folds (fewer if a pair of groups has no pairs).
     seed : int, default=0
 
     Returns
     -------
     folds : list of (train, test) index arrays
     report : dict
-        ``never_tested``: pairs in no test fold; ``mean_unused_per_fold``:
-        pairs neither in training nor test of a fold, on average;
-        ``test_sizes`` and ``train_sizes`` per fold.
+        ``folds``; ``never_tested``: pairs in no test fold; ``coverage``: the
+        share of pairs tested; ``mean_unused_per_fold``: pairs neither in
+        training nor test of a fold, on average; ``test_sizes`` and
+        ``train_sizes`` per fold.
 
     Examples
     --------
-    >>> pairs = np.array([["a", "b"], ["a", "c"], ["b", "c"], ["d", "e"], ["c", "d"], ["e", "a"]])
-    >>> folds, report = make_folds("proteins", pairs, np.array([1, 0, 1, 0, 1, 0]), 2)
+    >>> rng = np.random.default_rng(0)
+    >>> pairs = rng.choice([f"p{i}" for i in range(30)], size=(200, 2))
+    >>> folds, report = make_folds("proteins", pairs, rng.integers(0, 2, 200), 4)
+    >>> report["folds"], report["coverage"]
+    (10, 1.0)
     >>> all(set(pairs[te].ravel()).isdisjoint(pairs[tr].ravel()) for tr, te in folds)
     True
     """
@@ -123,7 +175,9 @@ def make_folds(protocol, pairs, labels, n_splits=5, seed=0):
     report = {
         "protocol": protocol,
         "pairs": n,
+        "folds": len(folds),
         "never_tested": int(n - tested.sum()),
+        "coverage": float(tested.mean()),
         "mean_unused_per_fold": float(np.mean([n - len(tr) - len(te) for tr, te in folds])),
         "test_sizes": [len(te) for _, te in folds],
         "train_sizes": [len(tr) for tr, _ in folds],
@@ -145,7 +199,8 @@ class PPIConfig:
         orders of every pair, predicting their mean). Ignored by the
         order-invariant encodings.
     n_splits : int
-        Outer folds of both protocols.
+        Outer folds of the pair-level protocol, and protein groups G of the
+        protein-disjoint one (G(G+1)/2 folds: 15 for G = 5, 6 for G = 3).
     inner_splits : int
         Folds of the inner grid search.
     tune_rows : int
@@ -190,7 +245,7 @@ class PPIConfig:
 
     @classmethod
     def quick(cls, **changes):
-        """A small configuration: 1,200 pairs, 3 folds, four models, small grids."""
+        """A small configuration: 1,200 pairs, 3 folds (6 protein-disjoint), four models."""
         settings = {
             "n_splits": 3,
             "tune_rows": 400,
@@ -291,8 +346,13 @@ def _pipeline(model):
     return model.estimator_ if isinstance(model, SymmetricPairClassifier) else model
 
 
-def _tuned_fit(name, config, X, y):
-    """Fit the model on (X, y), its grid searched on a subsample of at most tune_rows."""
+def _tuned_fit(name, config, X, y, pairs=None):
+    """Fit the model on (X, y), its grid searched on a subsample of at most tune_rows.
+
+    With ``pairs`` (the protein-disjoint protocol) the inner folds are
+    protein-disjoint too (:func:`inner_protein_folds`); without, stratified
+    over pairs.
+    """
     model, grid = build_model(name, config)
     params = {}
     if grid:
@@ -301,7 +361,10 @@ def _tuned_fit(name, config, X, y):
             rows, _ = train_test_split(
                 rows, train_size=config.tune_rows, stratify=y, random_state=config.seed
             )
-        inner = StratifiedKFold(config.inner_splits, shuffle=True, random_state=config.seed)
+        if pairs is None:
+            inner = StratifiedKFold(config.inner_splits, shuffle=True, random_state=config.seed)
+        else:
+            inner = inner_protein_folds(pairs[rows], y[rows], config.inner_splits, config.seed)
         search = GridSearchCV(model, grid, scoring="neg_log_loss", cv=inner, error_score="raise")
         search.fit(X[rows], y[rows])
         params = search.best_params_
@@ -309,7 +372,7 @@ def _tuned_fit(name, config, X, y):
     return model.fit(X, y), params
 
 
-def _fold(protocol, fold, name, config, X, y, train, test):
+def _fold(protocol, fold, name, config, X, y, train, test, pairs=None):
     # One BLAS/OpenMP thread per job: the jobs are the parallelism, and
     # nested threads on a loaded 2-core machine made fits 50 times slower.
     with warnings.catch_warnings(), threadpool_limits(1):
@@ -318,7 +381,8 @@ def _fold(protocol, fold, name, config, X, y, train, test):
         warnings.simplefilter("ignore", ConvergenceWarning)
         warnings.simplefilter("ignore", SeparationWarning)
         started = time.perf_counter()
-        model, params = _tuned_fit(name, config, X[train], y[train])
+        inner_pairs = pairs[train] if protocol == "proteins" else None
+        model, params = _tuned_fit(name, config, X[train], y[train], inner_pairs)
         seconds = time.perf_counter() - started
     proba = model.predict_proba(X[test])[:, list(model.classes_).index(1)]
     clf = _pipeline(model).named_steps["clf"]
@@ -396,7 +460,7 @@ def run_ppi_experiment(data, config=None, *, n_jobs=2, progress=True):
     jobs.sort(key=lambda job: job[2] not in ("svm", "moe-bic", "moe-dsc"))
     runner = Parallel(n_jobs=n_jobs, return_as="generator_unordered")
     results = runner(
-        delayed(_fold)(protocol, fold, name, config, X, y, train, test)
+        delayed(_fold)(protocol, fold, name, config, X, y, train, test, pairs)
         for protocol, fold, name, train, test in jobs
     )
     rows, predictions = [], []
@@ -613,9 +677,10 @@ def write_report(results, out_dir, *, data_report=None, explain=True):
     text.append("")
     for report in results["protocols"]:
         text.append(
-            f"- protocol {report['protocol']}: test folds of {report['test_sizes']} pairs, "
-            f"training folds of {report['train_sizes']}; {report['never_tested']} pairs never "
-            f"tested, {report['mean_unused_per_fold']:.0f} pairs per fold used by neither side."
+            f"- protocol {report['protocol']}: {report['folds']} folds, test folds of "
+            f"{report['test_sizes']} pairs, training folds of {report['train_sizes']}; "
+            f"{report['coverage']:.0%} of the pairs tested ({report['never_tested']} pairs never "
+            f"tested), {report['mean_unused_per_fold']:.0f} pairs per fold used by neither side."
         )
     text += ["", _markdown_table(summary, comparison), "![reliability](reliability.png)", ""]
     if explain and "moe-dsc" in config.models:
