@@ -28,8 +28,14 @@ def test_guo_benchmark_as_documented(ppi_data, caplog):
 
 def test_martin_benchmark_as_documented(ppi_data):
     data = load_ppi(ppi_data / "martin2005-hpylori")  # CRLF line endings
-    assert data.report["pairs"] == 2878 and data.report["self_pairs"] == 62
-    assert data.report["proteins"] == 1414
+    assert data.report["self_pairs"] == data.report["self_pairs_removed"] == 62
+    assert data.report["self_pairs_interacting"] == 0  # all negatives: a shortcut
+    assert data.report["pairs"] == 2878 - 62 and len(data.labels) == 2816
+    assert not (data.pairs[:, 0] == data.pairs[:, 1]).any()
+    kept = load_ppi(ppi_data / "martin2005-hpylori", keep_self_pairs=True)
+    assert kept.report["pairs"] == 2878 and kept.report["self_pairs_removed"] == 0
+    assert (kept.pairs[:, 0] == kept.pairs[:, 1]).sum() == 62
+    assert kept.report["proteins"] >= data.report["proteins"]
     assert 0 < data.report["ambiguous_residues"]["X"] <= 16
     assert set(data.labels) == {0, 1}
 
@@ -98,3 +104,14 @@ def test_empty_files_are_errors(tmp_path):
         load_ppi(tmp_path)
     with pytest.raises(PPIFormatError, match="no sequences"):
         read_sequences(tmp_path / "pairs.tsv")
+
+
+def test_self_pairs_removed_by_default(tmp_path, caplog):
+    write(tmp_path, "P1\tP1\t0\nP1\tP2\t1\nP2\tP2\t1\n", "P1\tMK\nP2\tKM\n")
+    with caplog.at_level(logging.WARNING):
+        data = load_ppi(tmp_path)
+    assert data.pairs.tolist() == [["P1", "P2"]] and data.labels.tolist() == [1]
+    assert data.report["self_pairs_removed"] == 2 and data.report["self_pairs_interacting"] == 1
+    assert "removed 2 self-pairs" in caplog.text
+    kept = load_ppi(tmp_path, keep_self_pairs=True)
+    assert kept.labels.tolist() == [0, 1, 1] and kept.report["self_pairs_removed"] == 0

@@ -153,3 +153,18 @@ def test_command_reports_bad_data_cleanly(tmp_path):
     (tmp_path / "sequences.tsv").write_text("P1\tMK\n")
     result = CliRunner().invoke(main, ["experiment", "ppi", "--data", str(tmp_path), "--quick"])
     assert result.exit_code == 2 and "'P2' has no sequence" in result.output
+
+
+def test_command_keeps_self_pairs_on_request(tmp_path, monkeypatch):
+    from click.testing import CliRunner
+
+    from moelogit.cli import main
+    from moelogit.experiments import ppi
+
+    seen = []
+    monkeypatch.setattr(ppi, "run_ppi_experiment", lambda data, *a, **k: seen.append(data) or 1 / 0)
+    (tmp_path / "pairs.tsv").write_text("P1\tP1\t0\nP1\tP2\t1\n")
+    (tmp_path / "sequences.tsv").write_text("P1\tMK\nP2\tKM\n")
+    for flag, n in [([], 1), (["--keep-self-pairs"], 2)]:
+        CliRunner().invoke(main, ["experiment", "ppi", "--data", str(tmp_path), *flag])
+        assert len(seen[-1].labels) == n

@@ -337,6 +337,11 @@ def experiment_rates(
     help="Parallel (protocol, fold, model) fits (joblib).",
 )
 @click.option(
+    "--keep-self-pairs",
+    is_flag=True,
+    help="Keep pairs of a protein with itself (removed and counted by default).",
+)
+@click.option(
     "--out",
     "out_dir",
     default="ppi-results",
@@ -344,7 +349,7 @@ def experiment_rates(
     type=click.Path(file_okay=False),
     help="Folder for the tables (Markdown, CSV) and the figures.",
 )
-def experiment_ppi(data_dir, quick, subsample, n_jobs, out_dir):
+def experiment_ppi(data_dir, quick, subsample, n_jobs, keep_self_pairs, out_dir):
     """PPI prediction: the MoE against baselines under pair-level and protein-disjoint CV.
 
     Writes results.md, summary.csv, folds.csv, comparison.csv, predictions.csv,
@@ -357,7 +362,7 @@ def experiment_ppi(data_dir, quick, subsample, n_jobs, out_dir):
     from .experiments.ppi import PPIConfig, run_ppi_experiment, write_report
 
     try:
-        data = load_ppi(data_dir)
+        data = load_ppi(data_dir, keep_self_pairs=keep_self_pairs)
     except (PPIFormatError, FileNotFoundError) as exc:
         raise InputError(str(exc)) from None
     config = PPIConfig.quick() if quick else PPIConfig()

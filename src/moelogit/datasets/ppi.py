@@ -63,7 +63,8 @@ class PPIDataset:
         What loading found: ``pairs_read``, ``duplicates_removed`` (pairs
         repeating an earlier one once order is ignored),
         ``conflicting_duplicates`` (of those, how many carried the other
-        label), ``self_pairs``, ``proteins``, ``sequences_unused`` (sequences
+        label), ``self_pairs`` (a protein paired with itself, after removing
+        repeats), ``self_pairs_interacting``, ``self_pairs_removed``, ``proteins``, ``sequences_unused`` (sequences
         no pair names), ``ambiguous_residues`` (counts of X, B, Z, U, O in
         the used sequences) and ``proteins_with_ambiguous``.
     """
@@ -233,7 +234,7 @@ def _find(folder, names):
     raise FileNotFoundError(f"{folder} has none of {', '.join(names)}")
 
 
-def load_ppi(path=None, *, pairs=None, sequences=None) -> PPIDataset:
+def load_ppi(path=None, *, pairs=None, sequences=None, keep_self_pairs=False) -> PPIDataset:
     """Load a PPI benchmark, remove repeated pairs and report what was found.
 
     Parameters
@@ -243,14 +244,18 @@ def load_ppi(path=None, *, pairs=None, sequences=None) -> PPIDataset:
         ``sequences.fasta`` / ``sequences.fa``).
     pairs, sequences : str or Path, optional
         The files themselves; they override the folder's.
+    keep_self_pairs : bool, default=False
+        Keep pairs of a protein with itself. They are removed by default
+        (counted in ``report["self_pairs_removed"]``): in Martin's set all 62
+        are negatives, a shortcut a model can learn from ``a == b``.
 
     Returns
     -------
     PPIDataset
         Pairs that repeat an earlier pair once order is ignored are removed
         (the first is kept; a warning is logged with the count, and
-        ``report`` says how many carried the other label). Sequences that no
-        pair names are left out.
+        ``report`` says how many carried the other label), then self-pairs
+        unless ``keep_self_pairs``. Sequences that no pair names are left out.
 
     Raises
     ------
@@ -304,6 +309,16 @@ def load_ppi(path=None, *, pairs=None, sequences=None) -> PPIDataset:
             conflicting,
         )
     pair_ids, labels = pair_ids[keep], labels[keep]
+    self_pairs = pair_ids[:, 0] == pair_ids[:, 1]
+    n_self, n_self_positive = int(self_pairs.sum()), int(labels[self_pairs].sum())
+    if n_self and not keep_self_pairs:
+        logger.warning(
+            "%s: removed %d self-pairs (%d interacting); keep_self_pairs=True keeps them",
+            pairs,
+            n_self,
+            n_self_positive,
+        )
+        pair_ids, labels = pair_ids[~self_pairs], labels[~self_pairs]
     used = {name: known[name] for name in np.unique(pair_ids)}
     joined = "".join(used.values())
     ambiguous = {r: joined.count(r) for r in AMBIGUOUS_RESIDUES if r in joined}
@@ -314,7 +329,9 @@ def load_ppi(path=None, *, pairs=None, sequences=None) -> PPIDataset:
         "pairs": len(labels),
         "positives": int(labels.sum()),
         "negatives": int(len(labels) - labels.sum()),
-        "self_pairs": int(np.count_nonzero(pair_ids[:, 0] == pair_ids[:, 1])),
+        "self_pairs": n_self,
+        "self_pairs_interacting": n_self_positive,
+        "self_pairs_removed": 0 if keep_self_pairs else n_self,
         "proteins": len(used),
         "sequences_unused": len(known) - len(used),
         "ambiguous_residues": ambiguous,
