@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import zipfile
+from contextlib import contextmanager
 
 import numpy as np
 from sklearn.utils.validation import check_is_fitted
@@ -24,9 +25,21 @@ from .params import MoEParams
 from .selection import SelectionResult
 from .selection._select import _classifier_from
 
-__all__ = ["FORMAT_VERSION", "ModelFileError", "load_model", "save_model"]
+__all__ = [
+    "FORMAT_VERSION",
+    "ModelFileError",
+    "load_model",
+    "load_ppi_model",
+    "save_model",
+    "save_ppi_model",
+]
 
 FORMAT_NAME = "moelogit-model"
+PPI_FORMAT_NAME = "moelogit-ppi-model"
+_FORMAT_WHAT = {
+    FORMAT_NAME: "a moelogit model file",
+    PPI_FORMAT_NAME: "a moelogit PPI model file",
+}
 #: Version of the file layout; :func:`load_model` reads files up to this version.
 FORMAT_VERSION = 1
 
@@ -131,22 +144,24 @@ def save_model(model: MoEClassifier, path, *, label=None, data_summary=None) -> 
     >>> bool(np.array_equal(load_model(path).predict_proba(X), model.predict_proba(X)))
     True
     """
+    metadata, arrays = _moe_entries(model)
+    metadata.update(label=label, data_summary=data_summary)
+    _write_archive(path, FORMAT_NAME, metadata, arrays)
+
+
+def _moe_entries(model: MoEClassifier) -> tuple[dict, dict]:
+    """Metadata and arrays of a fitted MoEClassifier (what :func:`_rebuild` reads)."""
     check_is_fitted(model)
     params, replaced = _json_params(model)
     arrays = {name: _storable(np.asarray(getattr(model, name)), name) for name in _ARRAYS}
     names = getattr(model, "feature_names_in_", None)
     metadata = {
-        "format": FORMAT_NAME,
-        "format_version": FORMAT_VERSION,
-        "moelogit_version": __version__,
         "estimator": type(model).__name__,
         "params": params,
         "params_not_saved": replaced,
         "fitted": {name: _plain(getattr(model, name)) for name in _SCALARS},
         "classes_object_dtype": bool(np.asarray(model.classes_).dtype == object),
         "feature_names": None if names is None else [str(v) for v in names],
-        "label": label,
-        "data_summary": data_summary,
         "selection": None,
     }
     selection = getattr(model, "selection_", None)
@@ -164,7 +179,18 @@ def save_model(model: MoEClassifier, path, *, label=None, data_summary=None) -> 
         for k, fitted in enumerate(selection.models_):
             for field in _PARAM_FIELDS:
                 arrays[f"selection/models/{k}/{field}"] = getattr(fitted.params_, field)
-    metadata["arrays"] = sorted(arrays)
+    return metadata, arrays
+
+
+def _write_archive(path, format_name: str, metadata: dict, arrays: dict) -> None:
+    """One zip: ``metadata.json`` (with format and versions first) and one ``.npy`` per array."""
+    metadata = {
+        "format": format_name,
+        "format_version": FORMAT_VERSION,
+        "moelogit_version": __version__,
+        **metadata,
+        "arrays": sorted(arrays),
+    }
     try:
         with (
             atomic_path(path) as temporary,
@@ -178,13 +204,16 @@ def save_model(model: MoEClassifier, path, *, label=None, data_summary=None) -> 
         raise ModelFileError(f"cannot write {path}: {exc}") from exc
 
 
-def _read_metadata(archive: zipfile.ZipFile, path) -> dict:
+def _read_metadata(archive: zipfile.ZipFile, path, format_name: str) -> dict:
+    what = _FORMAT_WHAT[format_name]
     try:
         metadata = json.loads(archive.read("metadata.json"))
     except KeyError:
-        raise ModelFileError(f"{path} is not a moelogit model file (no metadata.json)") from None
-    if not isinstance(metadata, dict) or metadata.get("format") != FORMAT_NAME:
-        raise ModelFileError(f"{path} is not a moelogit model file")
+        raise ModelFileError(f"{path} is not {what} (no metadata.json)") from None
+    if not isinstance(metadata, dict) or metadata.get("format") != format_name:
+        found = metadata.get("format") if isinstance(metadata, dict) else None
+        hint = f" but a {_FORMAT_WHAT[found][2:]}" if found in _FORMAT_WHAT else ""
+        raise ModelFileError(f"{path} is not {what}{hint}")
     version = metadata.get("format_version")
     if not isinstance(version, int) or version > FORMAT_VERSION:
         raise ModelFileError(
@@ -271,26 +300,141 @@ def load_model(path, *, return_metadata: bool = False):
     ...     print("not a moelogit model file" in str(error))
     True
     """
+    metadata, arrays = _read_archive(path, FORMAT_NAME)
+    with _damage_is_corruption(path):
+        model = _rebuild(metadata, arrays)
+    return (model, metadata) if return_metadata else model
+
+
+@contextmanager
+def _damage_is_corruption(path):
+    """A missing member, bad JSON, a truncated or misshapen array: the file is damaged."""
+    try:
+        yield
+    except (KeyError, ValueError, TypeError, EOFError) as exc:
+        raise ModelFileError(f"{path} is corrupted: {exc}") from exc
+
+
+def _read_archive(path, format_name: str) -> tuple[dict, dict]:
+    """Metadata and arrays of a file written by :func:`_write_archive`, checked."""
     try:
         with zipfile.ZipFile(path) as archive:
-            metadata = _read_metadata(archive, path)
+            metadata = _read_metadata(archive, path, format_name)
             arrays = {}
-            for name in metadata["arrays"]:
-                with archive.open(f"{name}.npy") as member:
-                    arrays[name] = np.lib.format.read_array(member, allow_pickle=False)
+            with _damage_is_corruption(path):
+                for name in metadata["arrays"]:
+                    with archive.open(f"{name}.npy") as member:
+                        arrays[name] = np.lib.format.read_array(member, allow_pickle=False)
     except zipfile.BadZipFile as exc:
         if "CRC" in str(exc) or "Bad magic" in str(exc):
             raise ModelFileError(f"{path} is corrupted: {exc}") from exc
-        raise ModelFileError(f"{path} is not a moelogit model file (not a zip archive)") from exc
+        raise ModelFileError(f"{path} is not {_FORMAT_WHAT[format_name]} (not a zip archive)") from exc
     except ModelFileError:
         raise
     except OSError as exc:
         raise ModelFileError(f"cannot read {path}: {exc}") from exc
-    # Anything else (a missing member, bad JSON, a truncated array) is damage.
-    except (KeyError, ValueError, TypeError, EOFError) as exc:
+    except (KeyError, ValueError, TypeError, EOFError) as exc:  # bad JSON
         raise ModelFileError(f"{path} is corrupted: {exc}") from exc
-    try:
-        model = _rebuild(metadata, arrays)
-    except (KeyError, ValueError, TypeError) as exc:
-        raise ModelFileError(f"{path} is corrupted: {exc}") from exc
+    return metadata, arrays
+
+
+def save_ppi_model(model, path, *, data_report=None) -> None:
+    """Save a fitted :class:`moelogit.ppi.PPIPredictor` to one file (the same safe format).
+
+    Besides the mixture (as :func:`save_model` writes it, under
+    ``classifier/``), the file holds the descriptor settings and the fitted
+    scaling and principal components.
+
+    Parameters
+    ----------
+    model : PPIPredictor
+    path : str or path-like
+    data_report : dict, optional
+        What loading the training data found (JSON-able), for the record.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> from moelogit.ppi import PPIPredictor
+    >>> rng = np.random.default_rng(0)
+    >>> sequences = {f"P{i}": "".join(rng.choice(list("ACDEFGHIKLMNPQRSTVWY"), 50))
+    ...              for i in range(30)}
+    >>> pairs = rng.choice(sorted(sequences), size=(120, 2))
+    >>> model = PPIPredictor(n_experts=1, max_lag=4, n_components=3, n_init=1)
+    >>> model = model.fit(pairs, rng.integers(0, 2, 120), sequences)
+    >>> path = pathlib.Path(tempfile.mkdtemp()) / "ppi.zip"
+    >>> save_ppi_model(model, path)
+    >>> loaded = load_ppi_model(path)
+    >>> bool(np.array_equal(loaded.predict_proba(pairs, sequences),
+    ...                     model.predict_proba(pairs, sequences)))
+    True
+    """
+    check_is_fitted(model)
+    pipeline = model.classifier_.estimator_
+    scale, pca = pipeline.named_steps["scale"], pipeline.named_steps["pca"]
+    moe_metadata, moe_arrays = _moe_entries(pipeline.named_steps["clf"])
+    settings = {
+        name: _plain(getattr(model, name))
+        for name in ("max_lag", "n_components", "n_experts", "max_experts", "alpha", "n_init")
+    }
+    metadata = {
+        "predictor": {**settings, "descriptors": list(model.descriptors)},
+        "n_pairs": int(model.n_pairs_),
+        "data_report": data_report,
+        "classifier": moe_metadata,
+    }
+    arrays = {
+        "scale/mean_": scale.mean_,
+        "scale/scale_": scale.scale_,
+        "pca/mean_": pca.mean_,
+        "pca/components_": pca.components_,
+        "pca/explained_variance_": pca.explained_variance_,
+        "feature_names": _storable(np.asarray(model.feature_names_), "feature_names"),
+        **{f"classifier/{name}": array for name, array in moe_arrays.items()},
+    }
+    _write_archive(path, PPI_FORMAT_NAME, metadata, arrays)
+
+
+def load_ppi_model(path, *, return_metadata: bool = False):
+    """Load a model written by :func:`save_ppi_model`; it predicts exactly as the saved one.
+
+    Raises
+    ------
+    ModelFileError
+        As :func:`load_model`, also for a plain model file (written by
+        :func:`save_model`) given in place of a PPI model file.
+    """
+    from sklearn.decomposition import PCA
+    from sklearn.pipeline import Pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    from .features import SymmetricPairClassifier
+    from .ppi import PPIPredictor
+
+    metadata, arrays = _read_archive(path, PPI_FORMAT_NAME)
+    prefix = "classifier/"
+    with _damage_is_corruption(path):
+        moe = _rebuild(
+            metadata["classifier"],
+            {name[len(prefix) :]: a for name, a in arrays.items() if name.startswith(prefix)},
+        )
+        model = PPIPredictor(**metadata["predictor"])
+        scale = StandardScaler()
+        scale.mean_, scale.scale_ = arrays["scale/mean_"], arrays["scale/scale_"]
+        scale.var_ = scale.scale_**2
+        pca = PCA(model.n_components)
+        pca.mean_, pca.components_ = arrays["pca/mean_"], arrays["pca/components_"]
+        pca.explained_variance_ = arrays["pca/explained_variance_"]
+        pca.n_components_ = pca.components_.shape[0]
+        n_features = pca.components_.shape[1]
+        if scale.mean_.shape != (n_features,) or moe.n_features_in_ != pca.n_components_:
+            raise ValueError("the scaling, the components and the mixture disagree in shape")
+        scale.n_features_in_ = pca.n_features_in_ = n_features
+        pipeline = Pipeline([("scale", scale), ("pca", pca), ("clf", moe)])
+        classifier = SymmetricPairClassifier(model.classifier().estimator)
+        classifier.estimator_, classifier.classes_ = pipeline, moe.classes_
+        classifier.n_features_in_ = n_features
+        model.classifier_ = classifier
+        model.feature_names_ = arrays["feature_names"]
+        model.n_pairs_ = metadata["n_pairs"]
     return (model, metadata) if return_metadata else model

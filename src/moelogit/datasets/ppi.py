@@ -26,6 +26,7 @@ __all__ = [
     "PPIDataset",
     "PPIFormatError",
     "load_ppi",
+    "read_candidate_pairs",
     "read_pairs",
     "read_sequences",
 ]
@@ -183,13 +184,23 @@ def _label(path, number, text):
     return int(value)
 
 
-def read_pairs(path):
+def read_pairs(path, *, labelled=True):
     """Read a pairs file: ``a<TAB>b<TAB>label`` per line, an optional header.
+
+    Parameters
+    ----------
+    path : str or Path
+    labelled : bool, default=True
+        With ``False``, candidate pairs to score: every line is ``a<TAB>b``,
+        or every line ``a<TAB>b<TAB>label`` (the labels are then read too,
+        for example to evaluate the predictions). A header is recognised
+        only in three-column files (a third field that is not a number).
 
     Returns
     -------
     pairs : ndarray of str, shape (n, 2)
-    labels : ndarray of int, shape (n,)
+    labels : ndarray of int, shape (n,), or None
+        None only for an unlabelled file read with ``labelled=False``.
     lines : ndarray of int, shape (n,)
         The line of every pair, for error messages.
 
@@ -201,22 +212,73 @@ def read_pairs(path):
     >>> pairs, labels, lines = read_pairs(path)
     >>> pairs.tolist(), labels.tolist(), lines.tolist()
     ([['P1', 'P2'], ['P2', 'P3']], [1, 0], [2, 3])
+    >>> _ = path.write_text("P1\\tP2\\nP3\\tP1\\n")
+    >>> pairs, labels, _ = read_pairs(path, labelled=False)
+    >>> pairs.tolist(), labels
+    ([['P1', 'P2'], ['P3', 'P1']], None)
     """
     pairs, labels, numbers = [], [], []
+    columns = None
     for index, (number, line) in enumerate(_lines(path)):
         fields = [f.strip() for f in line.split("\t")]
-        if len(fields) != 3:
-            raise PPIFormatError(
-                path, number, f"expected 'protein_a<TAB>protein_b<TAB>label', got {line[:60]!r}"
-            )
-        if index == 0 and _is_header(fields[2]):
+        if columns is None:
+            columns = len(fields) if not labelled and len(fields) in (2, 3) else 3
+        if len(fields) != columns:
+            expected = "protein_a<TAB>protein_b" + ("<TAB>label" if columns == 3 else "")
+            raise PPIFormatError(path, number, f"expected {expected!r}, got {line[:60]!r}")
+        if index == 0 and columns == 3 and _is_header(fields[2]):
             continue  # only the first line may be a header
         pairs.append(fields[:2])
-        labels.append(_label(path, number, fields[2]))
+        if columns == 3:
+            labels.append(_label(path, number, fields[2]))
         numbers.append(number)
     if not pairs:
         raise PPIFormatError(path, None, "no pairs: the file is empty")
-    return np.array(pairs, dtype=str), np.array(labels, dtype=np.int64), np.array(numbers)
+    labels = np.array(labels, dtype=np.int64) if columns == 3 else None
+    return np.array(pairs, dtype=str), labels, np.array(numbers)
+
+
+def _check_known(path, pairs, lines, known, sequences_path):
+    """A :class:`PPIFormatError` at the first pair naming a protein without a sequence."""
+    missing = ~np.isin(pairs, list(known))
+    if missing.any():
+        row, column = np.argwhere(missing)[0]
+        raise PPIFormatError(
+            path,
+            int(lines[row]),
+            f"protein {str(pairs[row, column])!r} has no sequence in {sequences_path} "
+            f"({np.unique(pairs[missing]).size} proteins without a sequence in all)",
+        )
+
+
+def read_candidate_pairs(path, sequences_path):
+    """Pairs to score, their labels if the file has them, and the sequences they need.
+
+    The pairs file holds ``a<TAB>b`` lines, or ``a<TAB>b<TAB>label`` lines
+    (see :func:`read_pairs` with ``labelled=False``). A two-column file may
+    start with a header: a first line naming two proteins that both lack a
+    sequence is taken as one.
+
+    Returns
+    -------
+    pairs : ndarray of str, shape (n, 2)
+    labels : ndarray of int or None
+    sequences : dict of str to str
+        The sequences of the proteins that ``pairs`` names.
+
+    Raises
+    ------
+    PPIFormatError
+        As :func:`read_pairs` and :func:`read_sequences`, and for a pair
+        naming a protein without a sequence.
+    """
+    pairs, labels, lines = read_pairs(path, labelled=False)
+    known = read_sequences(sequences_path)
+    header = labels is None and lines[0] == 1 and len(pairs) > 1
+    if header and not np.isin(pairs[0], list(known)).any():
+        pairs, lines = pairs[1:], lines[1:]
+    _check_known(path, pairs, lines, known, sequences_path)
+    return pairs, labels, {name: known[name] for name in np.unique(pairs)}
 
 
 def _is_header(text):
@@ -284,15 +346,7 @@ def load_ppi(path=None, *, pairs=None, sequences=None, keep_self_pairs=False) ->
     pair_ids, labels, lines = read_pairs(pairs)
     known = read_sequences(sequences)
 
-    missing = ~np.isin(pair_ids, list(known))
-    if missing.any():
-        row, column = np.argwhere(missing)[0]
-        raise PPIFormatError(
-            pairs,
-            int(lines[row]),
-            f"protein {str(pair_ids[row, column])!r} has no sequence in {sequences} "
-            f"({np.unique(pair_ids[missing]).size} proteins without a sequence in all)",
-        )
+    _check_known(pairs, pair_ids, lines, known, sequences)
     ordered = np.sort(pair_ids, axis=1)
     keys = np.char.add(np.char.add(ordered[:, 0], "\t"), ordered[:, 1])
     _, first, inverse = np.unique(keys, return_index=True, return_inverse=True)

@@ -1,0 +1,168 @@
+"""Interaction probabilities for protein pairs from sequences: the practitioner's model.
+
+:class:`PPIPredictor` is the model that ``moelogit ppi fit`` trains and
+``moelogit ppi predict`` applies: sequence descriptors of both proteins
+side by side (:class:`moelogit.features.PairFeatures`, ``"concat"``),
+standardised, reduced by PCA, and a :class:`~moelogit.MoEClassifier` with
+its number of experts chosen by the DSC, trained on both orders of every
+pair (:class:`moelogit.features.SymmetricPairClassifier`) so that the
+probability of (a, b) is exactly that of (b, a).
+
+The descriptors learn nothing from the training pairs, so new pairs can
+name proteins never seen in training: only their sequences are needed.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from sklearn.base import BaseEstimator
+from sklearn.decomposition import PCA
+from sklearn.pipeline import Pipeline
+from sklearn.preprocessing import StandardScaler
+from sklearn.utils.validation import check_is_fitted
+
+from .estimator import MoEClassifier
+from .features import PairFeatures, SymmetricPairClassifier
+
+__all__ = ["DEFAULTS", "PPIPredictor"]
+
+#: Defaults of :class:`PPIPredictor` that the command line shows too.
+DEFAULTS = {"n_components": 10, "alpha": 1e-4}
+
+
+class PPIPredictor(BaseEstimator):
+    """Predict protein-protein interactions from sequences with a DSC-selected mixture of experts.
+
+    Parameters
+    ----------
+    descriptors : tuple of str, default=("aac", "ctriad", "ac")
+        Per-protein sequence descriptors (:mod:`moelogit.features.descriptors`).
+    max_lag : int, default=30
+        Largest lag of the auto-covariance descriptors.
+    n_components : int, default=10
+        Principal components of the standardised pair features that the
+        mixture sees (its parameters grow as components x experts).
+    n_experts : int or {"dsc", "bic", "aic", "icl"}, default="dsc"
+        Passed to :class:`~moelogit.MoEClassifier`.
+    max_experts : int, default=4
+    alpha : float, default=1e-4
+        Ridge of the mixture (on the mean log-likelihood scale).
+    n_init : int, default=5
+        Starts per fit.
+    random_state : int or None, default=0
+    verbose : int, default=0
+        Progress bars of the mixture's fits on stderr (1) or none (0).
+
+    Attributes
+    ----------
+    classifier_ : SymmetricPairClassifier
+        The fitted classifier on the concatenated pair features.
+    n_experts_ : int
+    feature_names_ : ndarray of str
+        Names of the pair features before PCA.
+    n_pairs_ : int
+        Training pairs.
+
+    Examples
+    --------
+    >>> rng = np.random.default_rng(0)
+    >>> sequences = {f"P{i}": "".join(rng.choice(list("ACDEFGHIKLMNPQRSTVWY"), 60))
+    ...              for i in range(40)}
+    >>> pairs = rng.choice(sorted(sequences), size=(150, 2))
+    >>> labels = (rng.random(150) < 0.5).astype(int)
+    >>> model = PPIPredictor(n_experts=2, max_lag=5, n_components=3, n_init=2)
+    >>> p = model.fit(pairs, labels, sequences).predict_proba(pairs[:3], sequences)
+    >>> p.shape, bool(np.allclose(p, model.predict_proba(pairs[:3, ::-1], sequences)))
+    ((3,), True)
+    """
+
+    def __init__(
+        self,
+        descriptors=("aac", "ctriad", "ac"),
+        max_lag=30,
+        n_components=DEFAULTS["n_components"],
+        n_experts="dsc",
+        max_experts=4,
+        alpha=DEFAULTS["alpha"],
+        n_init=5,
+        random_state=0,
+        verbose=0,
+    ):
+        self.descriptors = descriptors
+        self.max_lag = max_lag
+        self.n_components = n_components
+        self.n_experts = n_experts
+        self.max_experts = max_experts
+        self.alpha = alpha
+        self.n_init = n_init
+        self.random_state = random_state
+        self.verbose = verbose
+
+    def _features(self, sequences) -> PairFeatures:
+        return PairFeatures(sequences, tuple(self.descriptors), "concat", self.max_lag).fit()
+
+    def classifier(self) -> SymmetricPairClassifier:
+        """The unfitted classifier on pair features that :meth:`fit` trains."""
+        moe = MoEClassifier(
+            self.n_experts,
+            max_experts=self.max_experts,
+            alpha=self.alpha,
+            n_init=self.n_init,
+            max_iter=500,
+            random_state=self.random_state,
+            verbose=self.verbose,
+        )
+        steps = [("scale", StandardScaler()), ("pca", PCA(self.n_components)), ("clf", moe)]
+        return SymmetricPairClassifier(Pipeline(steps))
+
+    def __sklearn_is_fitted__(self):
+        return hasattr(self, "classifier_")
+
+    def fit(self, pairs, labels, sequences):
+        """Train on labelled pairs.
+
+        Parameters
+        ----------
+        pairs : array-like of str, shape (n, 2)
+            Protein ids.
+        labels : array-like of {0, 1}, shape (n,)
+            1 for interacting pairs.
+        sequences : dict of str to str
+            The sequence of every protein that ``pairs`` names.
+        """
+        pairs = np.asarray(pairs, dtype=str)
+        labels = np.asarray(labels)
+        if set(np.unique(labels).tolist()) != {0, 1}:
+            raise ValueError("labels must hold both 0 (not interacting) and 1 (interacting)")
+        features = self._features(sequences)
+        X = features.transform(pairs)
+        if not 1 <= self.n_components <= min(X.shape):
+            raise ValueError(
+                f"n_components must be between 1 and {min(X.shape)} (pairs and pair features), "
+                f"got {self.n_components}"
+            )
+        self.classifier_ = self.classifier().fit(X, labels)
+        self.feature_names_ = features.get_feature_names_out()
+        self.n_pairs_ = len(labels)
+        return self
+
+    @property
+    def moe_(self) -> MoEClassifier:
+        """The fitted mixture of experts inside :attr:`classifier_`."""
+        check_is_fitted(self)
+        return self.classifier_.estimator_.named_steps["clf"]
+
+    @property
+    def n_experts_(self) -> int:
+        return self.moe_.n_experts_
+
+    def predict_proba(self, pairs, sequences) -> np.ndarray:
+        """Probability that each pair interacts, shape (n,); the same for (a, b) and (b, a).
+
+        ``sequences`` must hold every protein that ``pairs`` names; they need
+        not be the training proteins.
+        """
+        check_is_fitted(self)
+        X = self._features(sequences).transform(np.asarray(pairs, dtype=str))
+        positive = list(self.classifier_.classes_).index(1)
+        return self.classifier_.predict_proba(X)[:, positive]
