@@ -122,8 +122,8 @@ def test_quick_command_writes_tables_and_figures(ppi_data, tmp_path):
     assert result.exit_code == 0, result.output
     folds = pd.read_csv(tmp_path / "folds.csv")
     assert set(folds["protocol"]) == {"pairs", "proteins"}
-    assert set(folds["model"]) == {"moe-dsc", "logreg-pca", "logreg", "boosting"}
-    assert len(folds) == (3 + 6) * 4  # (pair folds + protein group-pair folds) x models
+    assert set(folds["model"]) == {"moe-dsc", "logreg", "boosting"}
+    assert len(folds) == (3 + 6) * 3  # (pair folds + protein group-pair folds) x models
     assert folds["accuracy"].between(0, 1).all() and folds["ece"].between(0, 1).all()
     assert folds.loc[folds["model"] == "moe-dsc", "n_experts"].between(1, 3).all()
     predictions = pd.read_csv(tmp_path / "predictions.csv")

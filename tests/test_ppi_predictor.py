@@ -32,7 +32,7 @@ def _toy(seed=0, n_proteins=50, n_pairs=300):
 @pytest.fixture(scope="module")
 def fitted():
     pairs, labels, sequences = _toy()
-    model = PPIPredictor(max_lag=5, n_components=6, max_experts=3, n_init=2)
+    model = PPIPredictor(("aac", "ac"), max_lag=5, max_experts=3, n_init=2, max_iter=100)
     return model.fit(pairs, labels, sequences), pairs, labels, sequences
 
 
@@ -54,9 +54,7 @@ def test_predictor_learns_is_order_invariant_and_scores_new_proteins(fitted):
 def test_predictor_rejects_bad_input(fitted):
     model, pairs, labels, sequences = fitted
     with pytest.raises(ValueError, match="both 0"):
-        PPIPredictor(n_components=2).fit(pairs, np.ones(len(pairs), int), sequences)
-    with pytest.raises(ValueError, match="n_components must be between"):
-        PPIPredictor(max_lag=5, n_components=5000).fit(pairs, labels, sequences)
+        PPIPredictor().fit(pairs, np.ones(len(pairs), int), sequences)
     with pytest.raises(ValueError, match="no sequence"):
         model.predict_proba([["P0", "UNKNOWN"]], sequences)
 
@@ -101,7 +99,7 @@ def files(tmp_path_factory):
     (folder / "sequences.fasta").write_text("\n".join(fasta) + "\n")
     (folder / "candidates.tsv").write_text("protein_a\tprotein_b\nP3\tP7\nP7\tP3\nP10\tP11\n")
     result = run(
-        "ppi", "fit", "pairs.tsv", "sequences.fasta", "--n-components", "6",
+        "ppi", "fit", "pairs.tsv", "sequences.fasta", "--max-iter", "100", "--descriptors", "aac",
         "--max-experts", "3", "--n-init", "2", "-o", "ppi.zip", cwd=folder,
     )  # fmt: skip
     assert result.returncode == 0, result.stderr
@@ -138,6 +136,7 @@ def test_ppi_commands_fit_and_score_candidates(files):
         (("predict", "ppi.zip", "candidates.tsv", "nowhere.fasta"), "nowhere.fasta"),
         (("fit", "candidates.tsv", "sequences.fasta"), "expected 'protein_a<TAB>protein_b<TAB>"),
         (("fit", "pairs.tsv", "badseq.tsv"), "not amino acids"),
+        (("fit", "pairs.tsv", "sequences.fasta", "--descriptors", "aac,xyz"), "unknown descr"),
     ],
 )
 def test_ppi_command_errors_are_one_line_and_leave_no_file(files, arguments, message):

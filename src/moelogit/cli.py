@@ -15,6 +15,7 @@ from . import __version__
 from ._tabular import DataError, check_known_labels, prepare, read_table, summarize, write_table
 from .datasets import make_moe_classification
 from .estimator import SELECTION_METHODS, MoEClassifier
+from .features.descriptors import DESCRIPTORS
 from .io import ModelFileError
 from .ppi import DEFAULTS as PPI_DEFAULTS
 
@@ -775,20 +776,29 @@ def ppi():
 )
 @click.option("--max-experts", default=4, show_default=True, type=click.IntRange(min=1))
 @click.option(
-    "--n-components",
-    default=PPI_DEFAULTS["n_components"],
+    "--descriptors",
+    default="aac,ctriad,ac",
     show_default=True,
-    type=click.IntRange(min=1),
-    help="Principal components of the pair features that the mixture sees.",
+    help="Per-protein sequence descriptors, comma-separated, from: "
+    + ", ".join(DESCRIPTORS)
+    + " (amino-acid and dipeptide composition, conjoint triads, Guo's auto-covariance, "
+    "Moran autocorrelation).",
 )
 @click.option(
     "--alpha",
     default=PPI_DEFAULTS["alpha"],
     show_default=True,
     type=click.FloatRange(min=0),
-    help="Ridge penalty of the mixture.",
+    help="Ridge penalty of the mixture (strong: it sees about 1,150 pair features).",
 )
-@click.option("--n-init", default=5, show_default=True, type=click.IntRange(min=1))
+@click.option(
+    "--max-iter",
+    default=PPI_DEFAULTS["max_iter"],
+    show_default=True,
+    type=click.IntRange(min=1),
+    help="Iteration cap of every fit.",
+)
+@click.option("--n-init", default=3, show_default=True, type=click.IntRange(min=1))
 @click.option("--seed", default=0, show_default=True, type=int, help="Seed of the starts.")
 @click.option(
     "--keep-self-pairs",
@@ -802,8 +812,9 @@ def ppi_fit(
     sequences,
     n_experts,
     max_experts,
-    n_components,
+    descriptors,
     alpha,
+    max_iter,
     n_init,
     seed,
     keep_self_pairs,
@@ -816,21 +827,29 @@ def ppi_fit(
     SEQUENCES: id<TAB>sequence lines, or FASTA (the id is the first word of the
     header). Repeated pairs (in either order) are removed and counted. The
     model: amino-acid composition, conjoint triads and auto-covariance of both
-    proteins side by side, standardised, --n-components principal components,
-    and a mixture of experts trained on both orders of every pair.
+    proteins side by side (about 1,150 features), standardised, and a mixture
+    of experts on all of them, trained on both orders of every pair.
     """
     from .datasets.ppi import load_ppi
     from .io import save_ppi_model
     from .metrics import binary_metrics
     from .ppi import PPIPredictor
 
+    names = _split([descriptors]) or []
+    unknown = sorted(set(names) - set(DESCRIPTORS))
+    if unknown or not names:
+        raise click.BadParameter(
+            f"unknown descriptors {unknown}; choose from {list(DESCRIPTORS)}",
+            param_hint="--descriptors",
+        )
     with _user_errors():
         data = load_ppi(pairs=pairs, sequences=sequences, keep_self_pairs=keep_self_pairs)
         model = PPIPredictor(
-            n_components=n_components,
+            descriptors=tuple(names),
             n_experts=n_experts,
             max_experts=max_experts,
             alpha=alpha,
+            max_iter=max_iter,
             n_init=n_init,
             random_state=seed,
             verbose=0 if quiet else 1,
@@ -846,7 +865,8 @@ def ppi_fit(
         f"and {report['self_pairs_removed']} self-pairs."
     )
     click.echo(
-        f"Fitted {model.n_experts_} experts on {n_components} components: train accuracy "
+        f"Fitted {model.n_experts_} experts on {len(model.feature_names_)} pair features: "
+        f"train accuracy "
         f"{train['accuracy']:.4f}, log loss {train['log_loss']:.4f}."
     )
     click.echo(f"Saved the model to {output}.")

@@ -343,7 +343,7 @@ def save_ppi_model(model, path, *, data_report=None) -> None:
 
     Besides the mixture (as :func:`save_model` writes it, under
     ``classifier/``), the file holds the descriptor settings and the fitted
-    scaling and principal components.
+    standardisation of the pair features.
 
     Parameters
     ----------
@@ -360,7 +360,7 @@ def save_ppi_model(model, path, *, data_report=None) -> None:
     >>> sequences = {f"P{i}": "".join(rng.choice(list("ACDEFGHIKLMNPQRSTVWY"), 50))
     ...              for i in range(30)}
     >>> pairs = rng.choice(sorted(sequences), size=(120, 2))
-    >>> model = PPIPredictor(n_experts=1, max_lag=4, n_components=3, n_init=1)
+    >>> model = PPIPredictor(n_experts=1, max_lag=4, n_init=1, max_iter=20)
     >>> model = model.fit(pairs, rng.integers(0, 2, 120), sequences)
     >>> path = pathlib.Path(tempfile.mkdtemp()) / "ppi.zip"
     >>> save_ppi_model(model, path)
@@ -371,11 +371,11 @@ def save_ppi_model(model, path, *, data_report=None) -> None:
     """
     check_is_fitted(model)
     pipeline = model.classifier_.estimator_
-    scale, pca = pipeline.named_steps["scale"], pipeline.named_steps["pca"]
+    scale = pipeline.named_steps["scale"]
     moe_metadata, moe_arrays = _moe_entries(pipeline.named_steps["clf"])
     settings = {
         name: _plain(getattr(model, name))
-        for name in ("max_lag", "n_components", "n_experts", "max_experts", "alpha", "n_init")
+        for name in ("max_lag", "n_experts", "max_experts", "alpha", "n_init", "max_iter")
     }
     metadata = {
         "predictor": {**settings, "descriptors": list(model.descriptors)},
@@ -386,9 +386,6 @@ def save_ppi_model(model, path, *, data_report=None) -> None:
     arrays = {
         "scale/mean_": scale.mean_,
         "scale/scale_": scale.scale_,
-        "pca/mean_": pca.mean_,
-        "pca/components_": pca.components_,
-        "pca/explained_variance_": pca.explained_variance_,
         "feature_names": _storable(np.asarray(model.feature_names_), "feature_names"),
         **{f"classifier/{name}": array for name, array in moe_arrays.items()},
     }
@@ -404,7 +401,6 @@ def load_ppi_model(path, *, return_metadata: bool = False):
         As :func:`load_model`, also for a plain model file (written by
         :func:`save_model`) given in place of a PPI model file.
     """
-    from sklearn.decomposition import PCA
     from sklearn.pipeline import Pipeline
     from sklearn.preprocessing import StandardScaler
 
@@ -422,15 +418,11 @@ def load_ppi_model(path, *, return_metadata: bool = False):
         scale = StandardScaler()
         scale.mean_, scale.scale_ = arrays["scale/mean_"], arrays["scale/scale_"]
         scale.var_ = scale.scale_**2
-        pca = PCA(model.n_components)
-        pca.mean_, pca.components_ = arrays["pca/mean_"], arrays["pca/components_"]
-        pca.explained_variance_ = arrays["pca/explained_variance_"]
-        pca.n_components_ = pca.components_.shape[0]
-        n_features = pca.components_.shape[1]
-        if scale.mean_.shape != (n_features,) or moe.n_features_in_ != pca.n_components_:
-            raise ValueError("the scaling, the components and the mixture disagree in shape")
-        scale.n_features_in_ = pca.n_features_in_ = n_features
-        pipeline = Pipeline([("scale", scale), ("pca", pca), ("clf", moe)])
+        n_features = moe.n_features_in_
+        if scale.mean_.shape != (n_features,) or scale.scale_.shape != (n_features,):
+            raise ValueError("the standardisation and the mixture disagree in shape")
+        scale.n_features_in_ = n_features
+        pipeline = Pipeline([("scale", scale), ("clf", moe)])
         classifier = SymmetricPairClassifier(model.classifier().estimator)
         classifier.estimator_, classifier.classes_ = pipeline, moe.classes_
         classifier.n_features_in_ = n_features

@@ -30,7 +30,9 @@ from __future__ import annotations
 
 import time
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -56,6 +58,7 @@ from ..metrics import METRICS, binary_metrics, paired_comparison, reliability_cu
 __all__ = [
     "MODELS",
     "PROTOCOLS",
+    "ModelSpec",
     "PPIConfig",
     "build_model",
     "compare",
@@ -208,12 +211,10 @@ class PPIConfig:
         stratified subsample); the chosen settings are then refitted on the
         whole training fold. The same budget for every model keeps the run
         within time (an SVM with Platt scaling on 9,000 pairs takes minutes).
-    n_components : int
-        PCA components in front of the MoE models (and ``logreg-pca``): the
-        MoE's parameter count grows as d x K x M, and its starts and MM
-        iterations with it. Fixed, not tuned.
     max_experts : int
         Largest number of experts considered by DSC and BIC.
+    moe_starts, moe_max_iter : int
+        Starts (``n_init``) and iteration cap of every MoE fit.
     models : tuple of str
         Names in :data:`MODELS`.
     subsample : int or None
@@ -228,12 +229,12 @@ class PPIConfig:
     n_splits: int = 5
     inner_splits: int = 3
     tune_rows: int = 3000
-    n_components: int = 10
     max_experts: int = 4
+    moe_starts: int = 2
+    moe_max_iter: int = 200
     models: tuple = (
         "moe-dsc",
         "moe-bic",
-        "logreg-pca",
         "logreg",
         "svm",
         "forest",
@@ -245,73 +246,100 @@ class PPIConfig:
 
     @classmethod
     def quick(cls, **changes):
-        """A small configuration: 1,200 pairs, 3 folds (6 protein-disjoint), four models."""
+        """A small configuration: 1,200 pairs, 3 folds (6 protein-disjoint), three models."""
         settings = {
             "n_splits": 3,
-            "tune_rows": 400,
-            "n_components": 8,
+            "tune_rows": 300,
             "max_experts": 3,
-            "models": ("moe-dsc", "logreg-pca", "logreg", "boosting"),
+            "moe_starts": 1,
+            "moe_max_iter": 60,
+            "models": ("moe-dsc", "logreg", "boosting"),
             "subsample": 1200,
         }
         return cls(**{**settings, **changes})
 
 
 def _moe(n_experts, config):
-    # Fewer starts than the default 20: the folds and the sweep multiply the
-    # fits, and a larger ridge than 1e-6 keeps flat directions of PCA
-    # scores from slowing the MM down.
+    # On all pair features (about 1,150): the gate needs directions that
+    # neither PCA nor PLS keeps (see PPIConfig). Fixed curvature: one
+    # factorisation of the d x d bound per fit instead of K per iteration.
+    # Fewer starts and iterations than the defaults: the folds, the grid and
+    # the DSC path or BIC sweep multiply the fits.
     return MoEClassifier(
         n_experts=n_experts,
         max_experts=config.max_experts,
-        n_init=5,
-        alpha=1e-4,
-        max_iter=500,
+        n_init=config.moe_starts,
+        curvature="fixed",
+        alpha=1e-2,
+        max_iter=config.moe_max_iter,
         random_state=config.seed,
     )
 
 
-#: name -> (classifier factory of the config, grid on its parameters, PCA components in
-#: front: None, "config" for PPIConfig.n_components, or a number). Grids have two or three
-#: points each, searched by the same inner folds on the same tune_rows pairs. The SVM gets
-#: 100 principal components: its kernel cost grows with the dimension and Platt scaling
-#: refits it five times.
+class ModelSpec(NamedTuple):
+    """How the experiment builds and tunes one model.
+
+    Attributes
+    ----------
+    factory : callable
+        PPIConfig -> unfitted classifier.
+    grid : dict
+        Grid on the classifier's parameters (two or three points each),
+        searched by the inner folds on at most ``tune_rows`` pairs.
+    reduction : None or int
+        Principal components in front of the classifier, if any.
+    tune_as : dict
+        Parameters set on the classifier while its grid is searched: a
+        cheaper proxy (the MoE's ridge is tuned with 2 experts, not with the
+        whole DSC path or BIC sweep per grid point and inner fold).
+    """
+
+    factory: Callable
+    grid: dict
+    reduction: int | None = None
+    tune_as: dict = {}
+
+
+#: name -> ModelSpec. The SVM gets 100 principal components: its kernel cost grows
+#: with the dimension and Platt scaling refits it five times.
 MODELS = {
-    "moe-dsc": (lambda c: _moe("dsc", c), {}, "config"),
-    "moe-bic": (lambda c: _moe("bic", c), {}, "config"),
-    "logreg-pca": (lambda c: LogisticRegression(max_iter=2000), {"C": [0.01, 1.0]}, "config"),
-    "logreg": (
-        lambda c: LogisticRegression(max_iter=2000),
-        {"C": [1e-3, 1e-2, 1e-1]},
-        None,
+    "moe-dsc": ModelSpec(
+        lambda c: _moe("dsc", c), {"alpha": [1e-3, 1e-2, 1e-1]}, None, {"n_experts": 2}
     ),
-    "svm": (
+    "moe-bic": ModelSpec(
+        lambda c: _moe("bic", c), {"alpha": [1e-3, 1e-2, 1e-1]}, None, {"n_experts": 2}
+    ),
+    "logreg": ModelSpec(lambda c: LogisticRegression(max_iter=2000), {"C": [1e-3, 1e-2, 1e-1]}),
+    "svm": ModelSpec(
         # Platt scaling: a sigmoid on 5-fold cross-validated decision values,
         # as SVC(probability=True) did before scikit-learn 1.9 deprecated it.
         lambda c: CalibratedClassifierCV(SVC(), method="sigmoid", cv=5, ensemble=False),
         {"estimator__C": [1.0, 10.0]},
         100,
     ),
-    "forest": (
+    "forest": ModelSpec(
         lambda c: RandomForestClassifier(n_estimators=200, random_state=c.seed),
         {"min_samples_leaf": [1, 5]},
-        None,
     ),
-    "boosting": (
+    "boosting": ModelSpec(
         lambda c: HistGradientBoostingClassifier(
             max_iter=200, early_stopping=True, random_state=c.seed
         ),
         {"learning_rate": [0.05, 0.15]},
-        None,
     ),
-    "mlp": (
+    "mlp": ModelSpec(
         lambda c: MLPClassifier(
             hidden_layer_sizes=(128,), early_stopping=True, max_iter=300, random_state=c.seed
         ),
         {"alpha": [1e-3, 1e-1]},
-        None,
     ),
 }
+
+
+def _prefixed(params, model):
+    """``params`` of the ``clf`` step as parameter names of ``model`` (wrapped or not)."""
+    prefix = "estimator__clf__" if isinstance(model, SymmetricPairClassifier) else "clf__"
+    return {f"{prefix}{key}": value for key, value in params.items()}
 
 
 def build_model(name, config):
@@ -322,23 +350,21 @@ def build_model(name, config):
     >>> model, grid = build_model("logreg", PPIConfig())
     >>> type(model).__name__, [step for step, _ in model.estimator.steps], grid
     ('SymmetricPairClassifier', ['scale', 'clf'], {'estimator__clf__C': [0.001, 0.01, 0.1]})
-    >>> model, grid = build_model("moe-dsc", PPIConfig(encoding="sum-absdiff"))
+    >>> model, grid = build_model("svm", PPIConfig(encoding="sum-absdiff"))
     >>> [step for step, _ in model.steps], grid
-    (['scale', 'pca', 'clf'], {})
+    (['scale', 'pca', 'clf'], {'clf__estimator__C': [1.0, 10.0]})
     """
     if name not in MODELS:
         raise ValueError(f"unknown model {name!r}; choose from {list(MODELS)}")
-    factory, grid, pca = MODELS[name]
+    spec = MODELS[name]
     steps = [("scale", StandardScaler())]
-    if pca is not None:
-        n_components = config.n_components if pca == "config" else pca
-        steps.append(("pca", PCA(n_components, random_state=config.seed)))
-    steps.append(("clf", factory(config)))
-    grid = {f"clf__{key}": values for key, values in grid.items()}
+    if spec.reduction is not None:
+        steps.append(("pca", PCA(spec.reduction, random_state=config.seed)))
+    steps.append(("clf", spec.factory(config)))
+    model = Pipeline(steps)
     if config.symmetric and config.encoding == "concat":
-        wrapped = SymmetricPairClassifier(Pipeline(steps))
-        return wrapped, {f"estimator__{key}": values for key, values in grid.items()}
-    return Pipeline(steps), grid
+        model = SymmetricPairClassifier(model)
+    return model, _prefixed(spec.grid, model)
 
 
 def _pipeline(model):
@@ -351,7 +377,8 @@ def _tuned_fit(name, config, X, y, pairs=None):
 
     With ``pairs`` (the protein-disjoint protocol) the inner folds are
     protein-disjoint too (:func:`inner_protein_folds`); without, stratified
-    over pairs.
+    over pairs. The grid is searched on the model with the spec's
+    ``tune_as`` parameters, the chosen point then fitted without them.
     """
     model, grid = build_model(name, config)
     params = {}
@@ -365,7 +392,8 @@ def _tuned_fit(name, config, X, y, pairs=None):
             inner = StratifiedKFold(config.inner_splits, shuffle=True, random_state=config.seed)
         else:
             inner = inner_protein_folds(pairs[rows], y[rows], config.inner_splits, config.seed)
-        search = GridSearchCV(model, grid, scoring="neg_log_loss", cv=inner, error_score="raise")
+        proxy = clone(model).set_params(**_prefixed(MODELS[name].tune_as, model))
+        search = GridSearchCV(proxy, grid, scoring="neg_log_loss", cv=inner, error_score="raise")
         search.fit(X[rows], y[rows])
         params = search.best_params_
         model = clone(model).set_params(**params)
@@ -493,13 +521,13 @@ def compare(folds: pd.DataFrame, moe="moe-dsc") -> pd.DataFrame:
     """The MoE against the best other model on every metric, fold by fold.
 
     The best other model is the one with the best mean on that metric (the
-    ``logreg-pca`` control excluded). Differences are ``moe - best``; the
+    other MoE excluded). Differences are ``moe - best``; the
     interval and p-value use the Nadeau-Bengio corrected paired t-test
     (:func:`moelogit.metrics.paired_comparison`).
     """
     rows = []
     for protocol, part in folds.groupby("protocol", sort=False):
-        others = part[~part["model"].str.startswith("moe") & (part["model"] != "logreg-pca")]
+        others = part[~part["model"].str.startswith("moe")]
         if others.empty or moe not in set(part["model"]):
             continue
         test_fraction = float((part["n_test"] / part["n_train"]).mean())
@@ -539,16 +567,17 @@ def plot_reliability(predictions: pd.DataFrame, path, n_bins=15):
 
 
 def explain_final_model(results, path_dendrogram, top=5):
-    """Fit ``moe-dsc`` on all pairs; draw its dendrogram and describe its experts.
+    """Fit ``moe-dsc`` on all pairs (tuned as in the folds); draw its dendrogram, describe its experts.
 
-    The gate is linear in the PCA scores, so a gate direction maps back to
-    the standardised pair features through the PCA loadings: the features
-    with the largest weights are those that move a pair towards an expert
+    The gate is linear in the standardised pair features: the features with
+    the largest gate weights are those that move a pair towards an expert
     (relative to the last, reference expert).
 
     Returns
     -------
     model : Pipeline
+    params : dict
+        The grid point chosen by the inner folds.
     experts : DataFrame
         Per expert: mean gate weight, share of pairs it dominates, the rate
         of interacting pairs among them, the expert's accuracy on them, and
@@ -564,7 +593,8 @@ def explain_final_model(results, path_dendrogram, top=5):
     config, X, y = results["config"], results["X"], results["y"]
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
-        model = build_model("moe-dsc", config)[0].fit(X, y)
+        warnings.simplefilter("ignore", SeparationWarning)  # proxies on small tuning folds
+        model, params = _tuned_fit("moe-dsc", config, X, y)
     pipeline = _pipeline(model)
     moe = pipeline.named_steps["clf"]
     fig, ax = plt.subplots(figsize=(6, 4))
@@ -577,7 +607,7 @@ def explain_final_model(results, path_dendrogram, top=5):
     gate = moe.gate_proba(Z)
     dominant = gate.argmax(axis=1)
     names = results["features"].get_feature_names_out()
-    loadings = moe.gate_coef_ @ pipeline.named_steps["pca"].components_  # (K, n_features)
+    loadings = moe.gate_coef_  # (K, n_features), on the standardised pair features
     positive = moe.params_.expert_proba(Z)[:, :, list(moe.classes_).index(1)]  # (n, K)
     rows = []
     for k in range(moe.n_experts_):
@@ -598,7 +628,7 @@ def explain_final_model(results, path_dendrogram, top=5):
                 "gate_drivers": drivers,
             }
         )
-    return model, pd.DataFrame(rows)
+    return model, params, pd.DataFrame(rows)
 
 
 def _markdown_table(summary: pd.DataFrame, comparison: pd.DataFrame) -> str:
@@ -684,11 +714,12 @@ def write_report(results, out_dir, *, data_report=None, explain=True):
         )
     text += ["", _markdown_table(summary, comparison), "![reliability](reliability.png)", ""]
     if explain and "moe-dsc" in config.models:
-        model, experts = explain_final_model(results, out / "dendrogram.png")
+        model, params, experts = explain_final_model(results, out / "dendrogram.png")
         experts.to_csv(out / "experts.csv", index=False)
         moe = _pipeline(model).named_steps["clf"]
+        chosen = {key.split("clf__")[-1]: value for key, value in params.items()}
         text += [
-            f"## Final moe-dsc model (all pairs): {moe.n_experts_} experts",
+            f"## Final moe-dsc model (all pairs, {chosen}): {moe.n_experts_} experts",
             "",
             _markdown_rows(experts),
             "",
