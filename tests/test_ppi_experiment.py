@@ -49,10 +49,32 @@ def test_inner_tuning_folds_are_protein_disjoint(monkeypatch):
     config = ppi.PPIConfig(tune_rows=300, models=("logreg",))
     folds, _ = make_folds("proteins", pairs, labels, 3, seed=0)
     train, test = folds[0]
-    ppi._fold("pairs", 0, "logreg", config, X, labels, train, test, pairs)
+    ppi._fold("pairs", 0, ("logreg",), config, X, labels, train, test, pairs)
     assert seen == []
-    ppi._fold("proteins", 0, "logreg", config, X, labels, train, test, pairs)
+    ppi._fold("proteins", 0, ("logreg",), config, X, labels, train, test, pairs)
     assert len(seen) == 1 and set(map(tuple, seen[0])) <= set(map(tuple, pairs[train]))
+
+
+def test_moe_models_share_one_tuning_search(monkeypatch):
+    from moelogit.experiments import ppi
+
+    pairs, labels = random_pairs(n_proteins=60, n_pairs=300)
+    X = np.random.default_rng(0).normal(size=(300, 4)) + labels[:, None]
+    config = ppi.PPIConfig.quick(tune_rows=200)
+    calls = []
+    original = ppi._search
+    monkeypatch.setattr(ppi, "_search", lambda *a: calls.append(a[0]) or original(*a))
+    assert ppi._job_groups(("logreg", "moe-dsc", "svm", "moe-bic")) == [
+        ("moe-dsc", "moe-bic"), ("logreg",), ("svm",)
+    ]
+    train, test = np.arange(200), np.arange(200, 300)
+    results = ppi._fold("pairs", 0, ("moe-dsc", "moe-bic"), config, X, labels, train, test)
+    assert len(calls) == 1  # one search on the 2-expert proxy, used by both
+    assert calls[0].get_params()["estimator__clf__n_experts"] == 2
+    rows = [row for row, _ in results]
+    assert [row["model"] for row in rows] == ["moe-dsc", "moe-bic"]
+    assert rows[0]["params"] == rows[1]["params"] and "alpha" in rows[0]["params"]
+    assert all(1 <= row["n_experts"] <= config.max_experts for row in rows)
 
 
 def test_pair_folds_partition_and_stratify():

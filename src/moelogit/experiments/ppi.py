@@ -228,7 +228,7 @@ class PPIConfig:
     symmetric: bool = True
     n_splits: int = 5
     inner_splits: int = 3
-    tune_rows: int = 3000
+    tune_rows: int = 2000
     max_experts: int = 4
     moe_starts: int = 2
     moe_max_iter: int = 200
@@ -304,10 +304,10 @@ class ModelSpec(NamedTuple):
 #: with the dimension and Platt scaling refits it five times.
 MODELS = {
     "moe-dsc": ModelSpec(
-        lambda c: _moe("dsc", c), {"alpha": [1e-3, 1e-2, 1e-1]}, None, {"n_experts": 2}
+        lambda c: _moe("dsc", c), {"alpha": [1e-2, 1e-1]}, None, {"n_experts": 2}
     ),
     "moe-bic": ModelSpec(
-        lambda c: _moe("bic", c), {"alpha": [1e-3, 1e-2, 1e-1]}, None, {"n_experts": 2}
+        lambda c: _moe("bic", c), {"alpha": [1e-2, 1e-1]}, None, {"n_experts": 2}
     ),
     "logreg": ModelSpec(lambda c: LogisticRegression(max_iter=2000), {"C": [1e-3, 1e-2, 1e-1]}),
     "svm": ModelSpec(
@@ -372,70 +372,102 @@ def _pipeline(model):
     return model.estimator_ if isinstance(model, SymmetricPairClassifier) else model
 
 
-def _tuned_fit(name, config, X, y, pairs=None):
+def _tuned_fit(name, config, X, y, pairs=None, searched=None):
     """Fit the model on (X, y), its grid searched on a subsample of at most tune_rows.
 
     With ``pairs`` (the protein-disjoint protocol) the inner folds are
     protein-disjoint too (:func:`inner_protein_folds`); without, stratified
     over pairs. The grid is searched on the model with the spec's
     ``tune_as`` parameters, the chosen point then fitted without them.
+    ``searched`` (a dict) keeps the results of searches by proxy and grid,
+    so that models with the same proxy (``moe-dsc`` and ``moe-bic``) share
+    one search.
+
+    Returns
+    -------
+    model, params, seconds
+        The fitted model, the chosen grid point, and the seconds of the
+        search (shared searches count for every model that uses them) and
+        the fit.
     """
     model, grid = build_model(name, config)
-    params = {}
+    params, search_seconds = {}, 0.0
     if grid:
-        rows = np.arange(len(y))
-        if len(y) > config.tune_rows:
-            rows, _ = train_test_split(
-                rows, train_size=config.tune_rows, stratify=y, random_state=config.seed
-            )
-        if pairs is None:
-            inner = StratifiedKFold(config.inner_splits, shuffle=True, random_state=config.seed)
-        else:
-            inner = inner_protein_folds(pairs[rows], y[rows], config.inner_splits, config.seed)
         proxy = clone(model).set_params(**_prefixed(MODELS[name].tune_as, model))
-        search = GridSearchCV(proxy, grid, scoring="neg_log_loss", cv=inner, error_score="raise")
-        search.fit(X[rows], y[rows])
-        params = search.best_params_
+        key = (repr(proxy.get_params()), repr(grid))
+        searched = {} if searched is None else searched
+        if key not in searched:
+            started = time.perf_counter()
+            searched[key] = (_search(proxy, grid, config, X, y, pairs), None)
+            searched[key] = (searched[key][0], time.perf_counter() - started)
+        params, search_seconds = searched[key]
         model = clone(model).set_params(**params)
-    return model.fit(X, y), params
+    started = time.perf_counter()
+    model.fit(X, y)
+    return model, params, search_seconds + time.perf_counter() - started
 
 
-def _fold(protocol, fold, name, config, X, y, train, test, pairs=None):
-    # One BLAS/OpenMP thread per job: the jobs are the parallelism, and
-    # nested threads on a loaded 2-core machine made fits 50 times slower.
-    with warnings.catch_warnings(), threadpool_limits(1):
-        # Inner fits on small subsamples stop at max_iter or separate now and
-        # then; the outer metrics judge the result.
-        warnings.simplefilter("ignore", ConvergenceWarning)
-        warnings.simplefilter("ignore", SeparationWarning)
-        started = time.perf_counter()
-        inner_pairs = pairs[train] if protocol == "proteins" else None
-        model, params = _tuned_fit(name, config, X[train], y[train], inner_pairs)
-        seconds = time.perf_counter() - started
-    proba = model.predict_proba(X[test])[:, list(model.classes_).index(1)]
-    clf = _pipeline(model).named_steps["clf"]
-    row = {
-        "protocol": protocol,
-        "fold": fold,
-        "model": name,
-        "n_train": len(train),
-        "n_test": len(test),
-        "seconds": seconds,
-        "n_experts": getattr(clf, "n_experts_", np.nan),
-        "params": str({k.split("clf__")[-1]: v for k, v in params.items()}),
-        **binary_metrics(y[test], proba),
-    }
-    predictions = pd.DataFrame(
-        {
+def _search(proxy, grid, config, X, y, pairs):
+    """The best grid point for ``proxy`` by log loss on the inner folds of at most tune_rows."""
+    rows = np.arange(len(y))
+    if len(y) > config.tune_rows:
+        rows, _ = train_test_split(
+            rows, train_size=config.tune_rows, stratify=y, random_state=config.seed
+        )
+    if pairs is None:
+        inner = StratifiedKFold(config.inner_splits, shuffle=True, random_state=config.seed)
+    else:
+        inner = inner_protein_folds(pairs[rows], y[rows], config.inner_splits, config.seed)
+    search = GridSearchCV(proxy, grid, scoring="neg_log_loss", cv=inner, error_score="raise")
+    return search.fit(X[rows], y[rows]).best_params_
+
+
+def _fold(protocol, fold, names, config, X, y, train, test, pairs=None):
+    """Tune, fit and score the models ``names`` on one outer fold: (metrics row, predictions) each."""
+    results, searched = [], {}
+    inner_pairs = pairs[train] if protocol == "proteins" else None
+    for name in names:
+        # One BLAS/OpenMP thread per job: the jobs are the parallelism, and
+        # nested threads on a loaded 2-core machine made fits 50 times slower.
+        with warnings.catch_warnings(), threadpool_limits(1):
+            # Inner fits on small subsamples stop at max_iter or separate now
+            # and then; the outer metrics judge the result.
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            warnings.simplefilter("ignore", SeparationWarning)
+            model, params, seconds = _tuned_fit(
+                name, config, X[train], y[train], inner_pairs, searched
+            )
+        proba = model.predict_proba(X[test])[:, list(model.classes_).index(1)]
+        clf = _pipeline(model).named_steps["clf"]
+        row = {
             "protocol": protocol,
             "fold": fold,
             "model": name,
-            "pair": test,
-            "y": y[test],
-            "proba": proba,
+            "n_train": len(train),
+            "n_test": len(test),
+            "seconds": seconds,
+            "n_experts": getattr(clf, "n_experts_", np.nan),
+            "params": str({k.split("clf__")[-1]: v for k, v in params.items()}),
+            **binary_metrics(y[test], proba),
         }
-    )
-    return row, predictions
+        predictions = pd.DataFrame(
+            {
+                "protocol": protocol,
+                "fold": fold,
+                "model": name,
+                "pair": test,
+                "y": y[test],
+                "proba": proba,
+            }
+        )
+        results.append((row, predictions))
+    return results
+
+
+def _job_groups(models):
+    """Models fitted in one job: those tuned by a proxy together (they share its search)."""
+    proxied = tuple(name for name in models if MODELS[name].tune_as)
+    return ([proxied] if proxied else []) + [(n,) for n in models if not MODELS[n].tune_as]
 
 
 def _subsample(data, config):
@@ -483,18 +515,21 @@ def run_ppi_experiment(data, config=None, *, n_jobs=2, progress=True):
         folds, report = make_folds(protocol, pairs, y, config.n_splits, config.seed)
         reports.append(report)
         for fold, (train, test) in enumerate(folds):
-            jobs.extend((protocol, fold, name, train, test) for name in config.models)
+            jobs.extend(
+                (protocol, fold, names, train, test) for names in _job_groups(config.models)
+            )
     # The slowest models first, so that the workers finish together.
-    jobs.sort(key=lambda job: job[2] not in ("svm", "moe-bic", "moe-dsc"))
+    jobs.sort(key=lambda job: not {"svm", "moe-bic", "moe-dsc"} & set(job[2]))
     runner = Parallel(n_jobs=n_jobs, return_as="generator_unordered")
     results = runner(
-        delayed(_fold)(protocol, fold, name, config, X, y, train, test, pairs)
-        for protocol, fold, name, train, test in jobs
+        delayed(_fold)(protocol, fold, names, config, X, y, train, test, pairs)
+        for protocol, fold, names, train, test in jobs
     )
     rows, predictions = [], []
-    for row, prediction in tqdm(results, total=len(jobs), disable=not progress, desc="fits"):
-        rows.append(row)
-        predictions.append(prediction)
+    for fitted in tqdm(results, total=len(jobs), disable=not progress, desc="fold jobs"):
+        for row, prediction in fitted:
+            rows.append(row)
+            predictions.append(prediction)
     order = ["protocol", "model", "fold"]
     return {
         "folds": pd.DataFrame(rows).sort_values(order, ignore_index=True),
@@ -594,7 +629,7 @@ def explain_final_model(results, path_dendrogram, top=5):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         warnings.simplefilter("ignore", SeparationWarning)  # proxies on small tuning folds
-        model, params = _tuned_fit("moe-dsc", config, X, y)
+        model, params, _ = _tuned_fit("moe-dsc", config, X, y)
     pipeline = _pipeline(model)
     moe = pipeline.named_steps["clf"]
     fig, ax = plt.subplots(figsize=(6, 4))
