@@ -32,6 +32,28 @@ def test_merging_preserves_total_gate_weight_and_levels_shrink():
     assert tree.heights[0] == 0.0 and np.all(tree.heights[1:] >= 0)
 
 
+def test_atoms_with_underflowing_weights_merge_to_finite_models():
+    # A fit on separable data can leave gate intercepts a thousand apart: the
+    # small atoms' weights underflow to 0, which must not give log(0) or 0/0.
+    params = random_params(K=4, seed=4)
+    params = MoEParams(
+        params.gate_coef,
+        np.array([0.0, -1000.0, -1200.0, 1.0]),
+        params.expert_coef,
+        params.expert_intercept,
+    )
+    tree = dendrogram(params)
+    assert np.isfinite(tree.heights).all() and np.isfinite(tree.linkage).all()
+    X = np.random.default_rng(0).normal(size=(20, 2))
+    for level in tree.levels:
+        assert np.isfinite(level.gate_intercept).all()
+        assert np.isfinite(level.class_proba(X)).all()
+    for merged in tree.levels[:-1]:  # log weights that still sum to one
+        assert np.logaddexp.reduce(merged.gate_intercept) == pytest.approx(0.0, abs=1e-12)
+    # A negligible atom merges first, at height 0 (its weight is 0 in floats).
+    assert {1, 2} & set(tree.linkage[0, :2].astype(int)) and tree.heights[3] == 0.0
+
+
 def test_common_gate_shift_changes_no_height():
     params = random_params(seed=1)
     shifted = MoEParams(

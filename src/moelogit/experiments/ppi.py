@@ -304,10 +304,10 @@ class ModelSpec(NamedTuple):
 #: with the dimension and Platt scaling refits it five times.
 MODELS = {
     "moe-dsc": ModelSpec(
-        lambda c: _moe("dsc", c), {"alpha": [1e-2, 1e-1]}, None, {"n_experts": 2}
+        lambda c: _moe("dsc", c), {"alpha": [1e-2, 1e-1, 1.0]}, None, {"n_experts": 2}
     ),
     "moe-bic": ModelSpec(
-        lambda c: _moe("bic", c), {"alpha": [1e-2, 1e-1]}, None, {"n_experts": 2}
+        lambda c: _moe("bic", c), {"alpha": [1e-2, 1e-1, 1.0]}, None, {"n_experts": 2}
     ),
     "logreg": ModelSpec(lambda c: LogisticRegression(max_iter=2000), {"C": [1e-3, 1e-2, 1e-1]}),
     "svm": ModelSpec(

@@ -19,7 +19,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.special import softmax
+from scipy.special import logsumexp, softmax
 
 from ..params import MoEParams
 
@@ -81,7 +81,12 @@ def dissimilarities(params: MoEParams) -> np.ndarray:
     """
     weights, theta = atoms(params)
     sq = np.sum((theta[:, None, :] - theta[None, :, :]) ** 2, axis=-1)
-    d = np.outer(weights, weights) / np.add.outer(weights, weights) * sq
+    # p_i p_j / (p_i + p_j), which is 0 (not 0/0) when both weights underflow.
+    total = np.add.outer(weights, weights)
+    harmonic = np.divide(
+        np.outer(weights, weights), total, out=np.zeros_like(total), where=total > 0
+    )
+    d = harmonic * sq
     np.fill_diagonal(d, np.inf)
     return d
 
@@ -91,17 +96,19 @@ def merge(params: MoEParams, i: int, j: int) -> MoEParams:
 
     The merged atom takes position ``i``; every gate intercept is re-expressed
     as ``log p_k``, which leaves the gate weights at ``x = 0`` unchanged.
+    Computed in log space: a fit on separable data can push a weight below
+    the smallest float, and ``log 0`` would poison the merged model.
     """
-    weights = _weights(params)
+    log_weights = params.gate_intercept - logsumexp(params.gate_intercept)
     slopes, experts = params.gate_coef.copy(), _experts(params)
-    total = weights[i] + weights[j]
-    slopes[i] = (weights[i] * slopes[i] + weights[j] * slopes[j]) / total
-    experts[i] = (weights[i] * experts[i] + weights[j] * experts[j]) / total
-    weights[i] = total
-    keep = np.arange(len(weights)) != j
+    share_i, share_j = softmax(log_weights[[i, j]])  # of i and j in the merged atom
+    slopes[i] = share_i * slopes[i] + share_j * slopes[j]
+    experts[i] = share_i * experts[i] + share_j * experts[j]
+    log_weights[i] = np.logaddexp(log_weights[i], log_weights[j])
+    keep = np.arange(len(log_weights)) != j
     return MoEParams(
         gate_coef=slopes[keep],
-        gate_intercept=np.log(weights[keep]),
+        gate_intercept=log_weights[keep],
         expert_coef=experts[keep, :, 1:],
         expert_intercept=experts[keep, :, 0],
     )
