@@ -152,11 +152,11 @@ def test_quick_command_writes_tables_and_figures(ppi_data, tmp_path):
     pair_level = predictions[
         (predictions["protocol"] == "pairs") & (predictions["model"] == "logreg")
     ]
-    assert sorted(pair_level["pair"]) == list(range(1200))  # every pair tested once
+    assert sorted(pair_level["pair"]) == list(range(1000))  # every pair tested once
     disjoint = predictions[
         (predictions["protocol"] == "proteins") & (predictions["model"] == "logreg")
     ]
-    assert sorted(disjoint["pair"]) == list(range(1200))  # under both protocols
+    assert sorted(disjoint["pair"]) == list(range(1000))  # under both protocols
     comparison = pd.read_csv(tmp_path / "comparison.csv")
     assert len(comparison) == 2 * 6 and (comparison["low"] <= comparison["high"]).all()
     for figure in ("reliability.png", "dendrogram.png"):

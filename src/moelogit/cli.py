@@ -323,13 +323,13 @@ def experiment_rates(
 @click.option(
     "--quick",
     is_flag=True,
-    help="A smoke test: 1,200 pairs, 3 folds, four models, small grids.",
+    help="A smoke test: 1,000 pairs, two descriptors, 3 folds, three models, small grids.",
 )
 @click.option(
     "--subsample",
     type=click.IntRange(min=100),
     default=None,
-    help="Use a stratified random subsample of this many pairs (default: all; --quick: 1200).",
+    help="Use a stratified random subsample of this many pairs (default: all; --quick: 1000).",
 )
 @click.option(
     "--n-jobs",

@@ -246,15 +246,16 @@ class PPIConfig:
 
     @classmethod
     def quick(cls, **changes):
-        """A small configuration: 1,200 pairs, 3 folds (6 protein-disjoint), three models."""
+        """A smoke test: 1,000 pairs, two descriptors, 3 folds (6 protein-disjoint), three models."""
         settings = {
+            "descriptors": ("aac", "ac"),
             "n_splits": 3,
             "tune_rows": 300,
             "max_experts": 3,
             "moe_starts": 1,
             "moe_max_iter": 60,
             "models": ("moe-dsc", "logreg", "boosting"),
-            "subsample": 1200,
+            "subsample": 1000,
         }
         return cls(**{**settings, **changes})
 
