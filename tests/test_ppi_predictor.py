@@ -77,6 +77,26 @@ def test_model_file_round_trip_and_wrong_kind(fitted, tmp_path):
         load_ppi_model(tmp_path / "plain.zip")
 
 
+def test_model_file_whose_descriptors_disagree_is_damaged(fitted, tmp_path):
+    import json
+    import zipfile
+
+    model = fitted[0]
+    save_ppi_model(model, tmp_path / "ppi.zip")
+    with zipfile.ZipFile(tmp_path / "ppi.zip") as archive:
+        members = {name: archive.read(name) for name in archive.namelist()}
+    metadata = json.loads(members["metadata.json"])
+    for change in ({"descriptors": ["aac"]}, {"max_lag": 4}, {"descriptors": ["nope"]}):
+        metadata["predictor"].update(change)
+        members["metadata.json"] = json.dumps(metadata).encode()
+        with zipfile.ZipFile(tmp_path / "bad.zip", "w") as archive:
+            for name, data in members.items():
+                archive.writestr(name, data)
+        with pytest.raises(ModelFileError, match="is corrupted"):
+            load_ppi_model(tmp_path / "bad.zip")
+        metadata["predictor"].update(descriptors=["aac", "ac"], max_lag=5)
+
+
 def test_unlabelled_pairs_files(tmp_path):
     path = tmp_path / "candidates.tsv"
     path.write_text("P1\tP2\nP3\tP4\n")
@@ -126,6 +146,18 @@ def test_ppi_commands_fit_and_score_candidates(files):
     assert result.returncode == 0, result.stderr
     assert "accuracy" in result.stdout and "log loss" in result.stdout
     assert list(pd.read_csv(files / "scored.tsv", sep="\t").columns)[-1] == "label"
+    assert "Read line 1 of candidates.tsv as a header" in run(
+        "ppi", "predict", "ppi.zip", "candidates.tsv", "sequences.fasta", "-o", "o.csv",
+        cwd=files,
+    ).stderr  # fmt: skip
+    # Labels of one class: accuracy and log loss, and why there is no ROC-AUC.
+    (files / "positives.tsv").write_text("P3\tP7\t1\nP10\tP11\t1\n")
+    result = run(
+        "ppi", "predict", "ppi.zip", "positives.tsv", "sequences.fasta", "-o", "pos.csv",
+        cwd=files,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert "accuracy" in result.stdout and "no ROC-AUC: the labels hold one class" in result.stdout
 
 
 @pytest.mark.parametrize(

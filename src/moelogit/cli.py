@@ -336,7 +336,7 @@ def experiment_rates(
     default=2,
     show_default=True,
     type=int,
-    help="Parallel (protocol, fold, model) fits (joblib).",
+    help="Parallel jobs (joblib), each one outer fold of one model (of both MoE models).",
 )
 @click.option(
     "--keep-self-pairs",
@@ -774,10 +774,16 @@ def ppi():
     type=_ExpertsType(),
     help="Number of experts, or the method that chooses it among 1..--max-experts.",
 )
-@click.option("--max-experts", default=4, show_default=True, type=click.IntRange(min=1))
+@click.option(
+    "--max-experts",
+    default=PPI_DEFAULTS["max_experts"],
+    show_default=True,
+    type=click.IntRange(min=1),
+    help="The DSC's over-fitted size (the largest number of experts considered).",
+)
 @click.option(
     "--descriptors",
-    default="aac,ctriad,ac",
+    default=",".join(PPI_DEFAULTS["descriptors"]),
     show_default=True,
     help="Per-protein sequence descriptors, comma-separated, from: "
     + ", ".join(DESCRIPTORS)
@@ -789,7 +795,8 @@ def ppi():
     default=PPI_DEFAULTS["alpha"],
     show_default=True,
     type=click.FloatRange(min=0),
-    help="Ridge penalty of the mixture (strong: it sees about 1,150 pair features).",
+    help="Ridge penalty of the mixture (strong: with the default descriptors it sees 1,146 "
+    "pair features).",
 )
 @click.option(
     "--max-iter",
@@ -798,7 +805,13 @@ def ppi():
     type=click.IntRange(min=1),
     help="Iteration cap of every fit.",
 )
-@click.option("--n-init", default=3, show_default=True, type=click.IntRange(min=1))
+@click.option(
+    "--n-init",
+    default=PPI_DEFAULTS["n_init"],
+    show_default=True,
+    type=click.IntRange(min=1),
+    help="Starts per fit.",
+)
 @click.option("--seed", default=0, show_default=True, type=int, help="Seed of the starts.")
 @click.option(
     "--keep-self-pairs",
@@ -826,21 +839,22 @@ def ppi_fit(
     PAIRS: a<TAB>b<TAB>label lines (labels 0/1 or 0.0/1.0, optional header).
     SEQUENCES: id<TAB>sequence lines, or FASTA (the id is the first word of the
     header). Repeated pairs (in either order) are removed and counted. The
-    model: amino-acid composition, conjoint triads and auto-covariance of both
-    proteins side by side (about 1,150 features), standardised, and a mixture
-    of experts on all of them, trained on both orders of every pair.
+    model: the --descriptors of both proteins side by side (1,146 features with
+    the default amino-acid composition, conjoint triads and auto-covariance),
+    standardised, and a mixture of experts on all of them, trained on both
+    orders of every pair.
     """
     from .datasets.ppi import load_ppi
     from .io import save_ppi_model
     from .metrics import binary_metrics
     from .ppi import PPIPredictor
 
-    names = _split([descriptors]) or []
+    names = list(dict.fromkeys(_split([descriptors]) or []))  # repeats dropped
     unknown = sorted(set(names) - set(DESCRIPTORS))
     if unknown or not names:
+        problem = f"unknown descriptors {unknown}" if unknown else "no descriptors given"
         raise click.BadParameter(
-            f"unknown descriptors {unknown}; choose from {list(DESCRIPTORS)}",
-            param_hint="--descriptors",
+            f"{problem}; choose from {list(DESCRIPTORS)}", param_hint="--descriptors"
         )
     with _user_errors():
         data = load_ppi(pairs=pairs, sequences=sequences, keep_self_pairs=keep_self_pairs)
@@ -885,15 +899,16 @@ def ppi_predict(model_path, pairs, sequences, output):
     protein_b, probability (of interaction; the same for a-b and b-a) and
     predicted (1 when the probability is at least 0.5). If PAIRS has a third
     column of 0/1 labels, they are kept as the column label and the command
-    reports accuracy and log loss on them.
+    reports accuracy, log loss and (with both classes) ROC-AUC on them.
     """
+    from sklearn.metrics import roc_auc_score
+
     from .datasets.ppi import read_candidate_pairs
     from .io import load_ppi_model
-    from .metrics import binary_metrics
 
     with _user_errors():
         model = load_ppi_model(model_path)
-        pair_ids, labels, used = read_candidate_pairs(pairs, sequences)
+        pair_ids, labels, used, header = read_candidate_pairs(pairs, sequences)
         proba = model.predict_proba(pair_ids, used)
         out = pd.DataFrame(
             {
@@ -906,13 +921,18 @@ def ppi_predict(model_path, pairs, sequences, output):
         if labels is not None:
             out["label"] = labels
         write_table(out, output)
+    if header:
+        click.echo(f"Read line 1 of {pairs} as a header (neither id has a sequence).", err=True)
     click.echo(f"Wrote interaction probabilities for {len(out)} pairs to {output}.")
-    if labels is not None and len(set(labels.tolist())) == 2:
-        scores = binary_metrics(labels, proba)
-        click.echo(
-            f"On the labels in {pairs}: accuracy {scores['accuracy']:.4f}, "
-            f"ROC-AUC {scores['roc_auc']:.4f}, log loss {scores['log_loss']:.4f}."
-        )
+    if labels is not None:
+        clipped = np.clip(proba, 1e-15, 1 - 1e-15)
+        log_loss = -np.mean(labels * np.log(clipped) + (1 - labels) * np.log1p(-clipped))
+        scores = f"accuracy {np.mean(out['predicted'] == labels):.4f}, log loss {log_loss:.4f}"
+        if len(set(labels.tolist())) == 2:
+            scores += f", ROC-AUC {roc_auc_score(labels, proba):.4f}"
+        else:
+            scores += " (no ROC-AUC: the labels hold one class)"
+        click.echo(f"On the labels in {pairs}: {scores}.")
 
 
 if __name__ == "__main__":  # pragma: no cover

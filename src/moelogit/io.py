@@ -230,8 +230,8 @@ def _rebuild(metadata: dict, arrays: dict) -> MoEClassifier:
         setattr(model, name, arrays[name])
     if metadata["classes_object_dtype"]:
         model.classes_ = model.classes_.astype(object)
-    for name, value in metadata["fitted"].items():
-        setattr(model, name, value)
+    for name in _SCALARS:
+        setattr(model, name, metadata["fitted"][name])
     if metadata["feature_names"] is not None:
         model.feature_names_in_ = np.array(metadata["feature_names"], dtype=object)
     # Checks the shapes of the coefficient arrays against each other.
@@ -311,7 +311,7 @@ def _damage_is_corruption(path):
     """A missing member, bad JSON, a truncated or misshapen array: the file is damaged."""
     try:
         yield
-    except (KeyError, ValueError, TypeError, EOFError) as exc:
+    except (KeyError, ValueError, TypeError, EOFError, AttributeError) as exc:
         raise ModelFileError(f"{path} is corrupted: {exc}") from exc
 
 
@@ -405,6 +405,7 @@ def load_ppi_model(path, *, return_metadata: bool = False):
     from sklearn.preprocessing import StandardScaler
 
     from .features import SymmetricPairClassifier
+    from .features.descriptors import DESCRIPTORS
     from .ppi import PPIPredictor
 
     metadata, arrays = _read_archive(path, PPI_FORMAT_NAME)
@@ -429,4 +430,13 @@ def load_ppi_model(path, *, return_metadata: bool = False):
         model.classifier_ = classifier
         model.feature_names_ = arrays["feature_names"]
         model.n_pairs_ = metadata["n_pairs"]
+        # The descriptor settings must give the features the mixture was fitted on.
+        width = 2 * sum(
+            len(DESCRIPTORS[name][1](model.max_lag)) for name in model.descriptors
+        )
+        if not width == len(model.feature_names_) == n_features:
+            raise ValueError(
+                f"the descriptors {list(model.descriptors)} give {width} pair features, the "
+                f"file holds {len(model.feature_names_)} names and a model of {n_features}"
+            )
     return (model, metadata) if return_metadata else model

@@ -9,9 +9,10 @@ pair (:class:`moelogit.features.SymmetricPairClassifier`) so that the
 probability of (a, b) is exactly that of (b, a).
 
 Why all features and not a few principal components: on Guo's yeast pairs
-(one 80/20 split, pair level) a mixture on 10, 30 or 60 principal
-components reached accuracy 0.56-0.62, on 20 PLS scores 0.66, and on all
-1,146 features 0.72-0.73 (logistic regression: 0.65). Fixed curvature
+(one 80/20 split, pair level; docs/ppi.md) a mixture on 10, 30 or 60
+principal components reached accuracy 0.553-0.617, on 20 or 100 PLS scores
+0.652-0.674, and on all 1,146 features 0.722-0.731 (logistic regression on
+all features: 0.649). Fixed curvature
 makes that affordable: one factorisation of the 1,147 x 1,147 bound per
 fit, not K per iteration.
 
@@ -33,7 +34,13 @@ from .features import PairFeatures, SymmetricPairClassifier
 __all__ = ["DEFAULTS", "PPIPredictor"]
 
 #: Defaults of :class:`PPIPredictor` that the command line shows too.
-DEFAULTS = {"alpha": 1e-2, "max_iter": 300}
+DEFAULTS = {
+    "descriptors": ("aac", "ctriad", "ac"),
+    "max_experts": 4,
+    "alpha": 1e-2,
+    "n_init": 3,
+    "max_iter": 300,
+}
 
 
 class PPIPredictor(BaseEstimator):
@@ -50,8 +57,8 @@ class PPIPredictor(BaseEstimator):
     max_experts : int, default=4
     alpha : float, default=1e-2
         Ridge of the mixture (on the mean log-likelihood scale). Strong, as
-        for any linear model on a thousand features; in the PPI experiment's
-        inner folds 1e-3, 1e-2 and 1e-1 are compared.
+        for any linear model on a thousand features; the PPI experiment's
+        inner folds choose among 1e-2, 1e-1 and 1.
     n_init : int, default=3
         Starts per fit.
     max_iter : int, default=300
@@ -87,12 +94,12 @@ class PPIPredictor(BaseEstimator):
 
     def __init__(
         self,
-        descriptors=("aac", "ctriad", "ac"),
+        descriptors=DEFAULTS["descriptors"],
         max_lag=30,
         n_experts="dsc",
-        max_experts=4,
+        max_experts=DEFAULTS["max_experts"],
         alpha=DEFAULTS["alpha"],
-        n_init=3,
+        n_init=DEFAULTS["n_init"],
         max_iter=DEFAULTS["max_iter"],
         random_state=0,
         verbose=0,

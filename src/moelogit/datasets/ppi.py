@@ -225,6 +225,8 @@ def read_pairs(path, *, labelled=True):
             columns = len(fields) if not labelled and len(fields) in (2, 3) else 3
         if len(fields) != columns:
             expected = "protein_a<TAB>protein_b" + ("<TAB>label" if columns == 3 else "")
+            if not labelled and index == 0:
+                expected = "protein_a<TAB>protein_b[<TAB>label]"
             raise PPIFormatError(path, number, f"expected {expected!r}, got {line[:60]!r}")
         if index == 0 and columns == 3 and _is_header(fields[2]):
             continue  # only the first line may be a header
@@ -256,8 +258,9 @@ def read_candidate_pairs(path, sequences_path):
 
     The pairs file holds ``a<TAB>b`` lines, or ``a<TAB>b<TAB>label`` lines
     (see :func:`read_pairs` with ``labelled=False``). A two-column file may
-    start with a header: a first line naming two proteins that both lack a
-    sequence is taken as one.
+    start with a header: a first line naming two ids that both lack a
+    sequence is read as one (``header`` says so, for the caller to tell
+    the user).
 
     Returns
     -------
@@ -265,6 +268,8 @@ def read_candidate_pairs(path, sequences_path):
     labels : ndarray of int or None
     sequences : dict of str to str
         The sequences of the proteins that ``pairs`` names.
+    header : bool
+        Whether a two-column file's first line was read as a header.
 
     Raises
     ------
@@ -274,11 +279,13 @@ def read_candidate_pairs(path, sequences_path):
     """
     pairs, labels, lines = read_pairs(path, labelled=False)
     known = read_sequences(sequences_path)
-    header = labels is None and lines[0] == 1 and len(pairs) > 1
-    if header and not np.isin(pairs[0], list(known)).any():
+    header = bool(labels is None and lines[0] == 1 and not np.isin(pairs[0], list(known)).any())
+    if header:
         pairs, lines = pairs[1:], lines[1:]
+        if not len(pairs):
+            raise PPIFormatError(path, None, "no pairs after the header line")
     _check_known(path, pairs, lines, known, sequences_path)
-    return pairs, labels, {name: known[name] for name in np.unique(pairs)}
+    return pairs, labels, {name: known[name] for name in np.unique(pairs)}, header
 
 
 def _is_header(text):

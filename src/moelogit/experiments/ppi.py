@@ -34,6 +34,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import NamedTuple
 
+import joblib
 import numpy as np
 import pandas as pd
 from joblib import Parallel, delayed
@@ -261,8 +262,8 @@ class PPIConfig:
 
 
 def _moe(n_experts, config):
-    # On all pair features (about 1,150): the gate needs directions that
-    # neither PCA nor PLS keeps (see PPIConfig). Fixed curvature: one
+    # On all pair features (1,146 by default): the gate needs directions that
+    # neither PCA nor PLS keeps (docs/ppi.md, "What the mixture needs to see"). Fixed curvature: one
     # factorisation of the d x d bound per fit instead of K per iteration.
     # Fewer starts and iterations than the defaults: the folds, the grid and
     # the DSC path or BIC sweep multiply the fits.
@@ -298,17 +299,21 @@ class ModelSpec(NamedTuple):
     factory: Callable
     grid: dict
     reduction: int | None = None
-    tune_as: dict = {}
+    tune_as: dict | None = None
 
+
+#: The MoE's ridge: 0.1, the largest of a first grid {1e-2, 1e-1}, was chosen in
+#: every fold of Martin's set (docs/ppi.md).
+_MOE_GRID = {"alpha": [1e-2, 1e-1, 1.0]}
 
 #: name -> ModelSpec. The SVM gets 100 principal components: its kernel cost grows
 #: with the dimension and Platt scaling refits it five times.
 MODELS = {
     "moe-dsc": ModelSpec(
-        lambda c: _moe("dsc", c), {"alpha": [1e-2, 1e-1, 1.0]}, None, {"n_experts": 2}
+        lambda c: _moe("dsc", c), _MOE_GRID, None, {"n_experts": 2}
     ),
     "moe-bic": ModelSpec(
-        lambda c: _moe("bic", c), {"alpha": [1e-2, 1e-1, 1.0]}, None, {"n_experts": 2}
+        lambda c: _moe("bic", c), _MOE_GRID, None, {"n_experts": 2}
     ),
     "logreg": ModelSpec(lambda c: LogisticRegression(max_iter=2000), {"C": [1e-3, 1e-2, 1e-1]}),
     "svm": ModelSpec(
@@ -335,6 +340,11 @@ MODELS = {
         {"alpha": [1e-3, 1e-1]},
     ),
 }
+
+
+def _step_params(params):
+    """Grid parameters without the pipeline prefixes (``estimator__clf__alpha`` -> ``alpha``)."""
+    return {key.split("clf__")[-1]: value for key, value in params.items()}
 
 
 def _prefixed(params, model):
@@ -394,13 +404,13 @@ def _tuned_fit(name, config, X, y, pairs=None, searched=None):
     model, grid = build_model(name, config)
     params, search_seconds = {}, 0.0
     if grid:
-        proxy = clone(model).set_params(**_prefixed(MODELS[name].tune_as, model))
-        key = (repr(proxy.get_params()), repr(grid))
+        proxy = clone(model).set_params(**_prefixed(MODELS[name].tune_as or {}, model))
+        key = (joblib.hash(proxy), repr(grid))
         searched = {} if searched is None else searched
         if key not in searched:
             started = time.perf_counter()
-            searched[key] = (_search(proxy, grid, config, X, y, pairs), None)
-            searched[key] = (searched[key][0], time.perf_counter() - started)
+            best = _search(proxy, grid, config, X, y, pairs)
+            searched[key] = (best, time.perf_counter() - started)
         params, search_seconds = searched[key]
         model = clone(model).set_params(**params)
     started = time.perf_counter()
@@ -448,7 +458,7 @@ def _fold(protocol, fold, names, config, X, y, train, test, pairs=None):
             "n_test": len(test),
             "seconds": seconds,
             "n_experts": getattr(clf, "n_experts_", np.nan),
-            "params": str({k.split("clf__")[-1]: v for k, v in params.items()}),
+            "params": str(_step_params(params)),
             **binary_metrics(y[test], proba),
         }
         predictions = pd.DataFrame(
@@ -753,7 +763,7 @@ def write_report(results, out_dir, *, data_report=None, explain=True):
         model, params, experts = explain_final_model(results, out / "dendrogram.png")
         experts.to_csv(out / "experts.csv", index=False)
         moe = _pipeline(model).named_steps["clf"]
-        chosen = {key.split("clf__")[-1]: value for key, value in params.items()}
+        chosen = _step_params(params)
         text += [
             f"## Final moe-dsc model (all pairs, {chosen}): {moe.n_experts_} experts",
             "",
