@@ -765,7 +765,8 @@ def write_report(results, out_dir, *, data_report=None, explain=True):
         moe = _pipeline(model).named_steps["clf"]
         chosen = _step_params(params)
         text += [
-            f"## Final moe-dsc model (all pairs, {chosen}): {moe.n_experts_} experts",
+            f"## Final moe-dsc model (all pairs, {chosen}): {moe.n_experts_} "
+            f"expert{'' if moe.n_experts_ == 1 else 's'}",
             "",
             _markdown_rows(experts),
             "",
