@@ -58,14 +58,16 @@ def test_inner_tuning_folds_are_protein_disjoint(monkeypatch):
 def test_moe_models_share_one_tuning_search(monkeypatch):
     from moelogit.experiments import ppi
 
-    pairs, labels = random_pairs(n_proteins=60, n_pairs=300)
+    _, labels = random_pairs(n_proteins=60, n_pairs=300)
     X = np.random.default_rng(0).normal(size=(300, 4)) + labels[:, None]
     config = ppi.PPIConfig.quick(tune_rows=200)
     calls = []
     original = ppi._search
     monkeypatch.setattr(ppi, "_search", lambda *a: calls.append(a[0]) or original(*a))
     assert ppi._job_groups(("logreg", "moe-dsc", "svm", "moe-bic")) == [
-        ("moe-dsc", "moe-bic"), ("logreg",), ("svm",)
+        ("moe-dsc", "moe-bic"),
+        ("logreg",),
+        ("svm",),
     ]
     train, test = np.arange(200), np.arange(200, 300)
     results = ppi._fold("pairs", 0, ("moe-dsc", "moe-bic"), config, X, labels, train, test)

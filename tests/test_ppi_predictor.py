@@ -52,7 +52,7 @@ def test_predictor_learns_is_order_invariant_and_scores_new_proteins(fitted):
 
 
 def test_predictor_rejects_bad_input(fitted):
-    model, pairs, labels, sequences = fitted
+    model, pairs, _, sequences = fitted
     with pytest.raises(ValueError, match="both 0"):
         PPIPredictor().fit(pairs, np.ones(len(pairs), int), sequences)
     with pytest.raises(ValueError, match="no sequence"):
@@ -100,7 +100,7 @@ def test_model_file_whose_descriptors_disagree_is_damaged(fitted, tmp_path):
 def test_unlabelled_pairs_files(tmp_path):
     path = tmp_path / "candidates.tsv"
     path.write_text("P1\tP2\nP3\tP4\n")
-    pairs, labels, lines = read_pairs(path, labelled=False)
+    pairs, labels, _ = read_pairs(path, labelled=False)
     assert pairs.tolist() == [["P1", "P2"], ["P3", "P4"]] and labels is None
     with pytest.raises(PPIFormatError, match="line 1: expected 'protein_a<TAB>protein_b<TAB>"):
         read_pairs(path)  # training needs labels

@@ -72,7 +72,11 @@ VARIANTS = [
         (f"moe K=2 fixed alpha={a}, all", None, moe(2, a, curvature="fixed", max_iter=300))
         for a in (1e-3, 1e-2, 1e-1)
     ],
-    ("moe K=2 fixed alpha=0.01, all, 1000 it", None, moe(2, 1e-2, curvature="fixed", max_iter=1000)),
+    (
+        "moe K=2 fixed alpha=0.01, all, 1000 it",
+        None,
+        moe(2, 1e-2, curvature="fixed", max_iter=1000),
+    ),
     ("moe K=3 fixed alpha=0.01, all", None, moe(3, 1e-2, curvature="fixed", max_iter=300)),
     ("moe dsc fixed alpha=0.01, all", None, moe("dsc", 1e-2, curvature="fixed", max_iter=300)),
 ]

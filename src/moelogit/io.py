@@ -328,7 +328,9 @@ def _read_archive(path, format_name: str) -> tuple[dict, dict]:
     except zipfile.BadZipFile as exc:
         if "CRC" in str(exc) or "Bad magic" in str(exc):
             raise ModelFileError(f"{path} is corrupted: {exc}") from exc
-        raise ModelFileError(f"{path} is not {_FORMAT_WHAT[format_name]} (not a zip archive)") from exc
+        raise ModelFileError(
+            f"{path} is not {_FORMAT_WHAT[format_name]} (not a zip archive)"
+        ) from exc
     except ModelFileError:
         raise
     except OSError as exc:
@@ -431,9 +433,7 @@ def load_ppi_model(path, *, return_metadata: bool = False):
         model.feature_names_ = arrays["feature_names"]
         model.n_pairs_ = metadata["n_pairs"]
         # The descriptor settings must give the features the mixture was fitted on.
-        width = 2 * sum(
-            len(DESCRIPTORS[name][1](model.max_lag)) for name in model.descriptors
-        )
+        width = 2 * sum(len(DESCRIPTORS[name][1](model.max_lag)) for name in model.descriptors)
         if not width == len(model.feature_names_) == n_features:
             raise ValueError(
                 f"the descriptors {list(model.descriptors)} give {width} pair features, the "

@@ -309,12 +309,8 @@ _MOE_GRID = {"alpha": [1e-2, 1e-1, 1.0]}
 #: name -> ModelSpec. The SVM gets 100 principal components: its kernel cost grows
 #: with the dimension and Platt scaling refits it five times.
 MODELS = {
-    "moe-dsc": ModelSpec(
-        lambda c: _moe("dsc", c), _MOE_GRID, None, {"n_experts": 2}
-    ),
-    "moe-bic": ModelSpec(
-        lambda c: _moe("bic", c), _MOE_GRID, None, {"n_experts": 2}
-    ),
+    "moe-dsc": ModelSpec(lambda c: _moe("dsc", c), _MOE_GRID, None, {"n_experts": 2}),
+    "moe-bic": ModelSpec(lambda c: _moe("bic", c), _MOE_GRID, None, {"n_experts": 2}),
     "logreg": ModelSpec(lambda c: LogisticRegression(max_iter=2000), {"C": [1e-3, 1e-2, 1e-1]}),
     "svm": ModelSpec(
         # Platt scaling: a sigmoid on 5-fold cross-validated decision values,
@@ -765,8 +761,10 @@ def write_report(results, out_dir, *, data_report=None, explain=True):
         moe = _pipeline(model).named_steps["clf"]
         chosen = _step_params(params)
         text += [
-            f"## Final moe-dsc model (all pairs, {chosen}): {moe.n_experts_} "
-            f"expert{'' if moe.n_experts_ == 1 else 's'}",
+            (
+                f"## Final moe-dsc model (all pairs, {chosen}): {moe.n_experts_} "
+                f"expert{'' if moe.n_experts_ == 1 else 's'}"
+            ),
             "",
             _markdown_rows(experts),
             "",
