@@ -901,7 +901,7 @@ def ppi_predict(model_path, pairs, sequences, output):
     column of 0/1 labels, they are kept as the column label and the command
     reports accuracy, log loss and (with both classes) ROC-AUC on them.
     """
-    from sklearn.metrics import roc_auc_score
+    from sklearn.metrics import accuracy_score, log_loss, roc_auc_score
 
     from .datasets.ppi import read_candidate_pairs
     from .io import load_ppi_model
@@ -925,9 +925,10 @@ def ppi_predict(model_path, pairs, sequences, output):
         click.echo(f"Read line 1 of {pairs} as a header (neither id has a sequence).", err=True)
     click.echo(f"Wrote interaction probabilities for {len(out)} pairs to {output}.")
     if labels is not None:
-        clipped = np.clip(proba, 1e-15, 1 - 1e-15)
-        log_loss = -np.mean(labels * np.log(clipped) + (1 - labels) * np.log1p(-clipped))
-        scores = f"accuracy {np.mean(out['predicted'] == labels):.4f}, log loss {log_loss:.4f}"
+        # As moelogit.metrics.binary_metrics, which needs both classes for its ROC-AUC.
+        loss = log_loss(labels, np.clip(proba, 1e-15, 1 - 1e-15), labels=[0, 1])
+        accuracy = accuracy_score(labels, out["predicted"])
+        scores = f"accuracy {accuracy:.4f}, log loss {loss:.4f}"
         if len(set(labels.tolist())) == 2:
             scores += f", ROC-AUC {roc_auc_score(labels, proba):.4f}"
         else:
