@@ -95,6 +95,8 @@ def test_bad_sample_weight(data, weights, match):
         ({"n_experts": 2.5}, TypeError, "n_experts must be an instance of"),
         ({"max_iter": 0}, ValueError, "max_iter"),
         ({"n_init": 0}, ValueError, "n_init"),
+        ({"screen_rows": 1}, ValueError, "screen_rows == 1, must be >= 2"),
+        ({"screen_rows": 5e4}, TypeError, "screen_rows must be an instance of"),
         ({"tol": -1.0}, ValueError, "tol"),
         ({"alpha": -1.0}, ValueError, "alpha"),
         ({"alpha": np.inf}, ValueError, "finite"),

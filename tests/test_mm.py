@@ -7,7 +7,7 @@ from hypothesis import strategies as st
 
 from moelogit import model
 from moelogit.acceleration import Squarem
-from moelogit.mm import BohningMM
+from moelogit.mm import RESPONSIBILITY_FLOOR, BohningMM
 from moelogit.model import unpack
 from moelogit.solver import maximize
 
@@ -127,3 +127,19 @@ def test_unknown_curvature_is_rejected():
     Z, y, w, dims, _ = random_problem(0)
     with pytest.raises(ValueError, match="curvature"):
         BohningMM(Z, y, w, dims, curvature="newton")
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_per_expert_bound_lies_between_exact_curvature_and_a_slightly_looser_one(seed):
+    # Sharp gates make most responsibilities tiny: the floor then leaves rows out.
+    Z, y, w, dims, theta = random_problem(seed, n=3000, d=3, K=4, M=3, scale=4.0)
+    mm = BohningMM(Z, y, w, dims, curvature="expert")
+    resp = model.responsibilities(Z, y, *unpack(theta, dims)).T
+    assert np.mean(resp < RESPONSIBILITY_FLOOR * (resp @ w)[:, None]) > 0.2
+    S = (Z * w[:, None]).T @ Z
+    for k, bound in enumerate(mm._expert_bounds(resp)):
+        exact = (Z * (w * resp[k])[:, None]).T @ Z
+        slack = RESPONSIBILITY_FLOOR * (resp[k] @ w) * S
+        # exact <= bound <= exact + slack, in the order of symmetric matrices
+        assert np.linalg.eigvalsh(bound - exact).min() >= -1e-12 * np.trace(S)
+        assert np.linalg.eigvalsh(exact + slack - bound).min() >= -1e-12 * np.trace(S)

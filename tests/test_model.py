@@ -142,3 +142,34 @@ def test_user_scale_round_trip():
 def test_inconsistent_param_shapes_raise():
     with pytest.raises(ValueError, match="inconsistent parameter shapes"):
         MoEParams(np.zeros((2, 3)), np.zeros(2), np.zeros((2, 3, 4)), np.zeros((2, 3)))
+
+
+@pytest.mark.parametrize("block_rows", [1, 7, 64, 200])
+def test_objective_and_gradient_by_blocks_equal_one_pass(problem, block_rows):
+    Z, y, w, dims, theta = problem
+    gate_coef, expert_coef = unpack(theta, dims)
+    blocks = [slice(s, s + block_rows) for s in range(0, Z.shape[0], block_rows)]
+    visited = []
+    value, grad_gate, grad_experts = model.objective_and_gradient(
+        Z,
+        y,
+        w,
+        gate_coef,
+        expert_coef,
+        0.3,
+        blocks=blocks,
+        visit=lambda rows, _: visited.append(rows),
+    )
+    assert visited == blocks
+    assert value == pytest.approx(model.objective(Z, y, w, gate_coef, expert_coef, 0.3), rel=1e-12)
+    expected = model.gradient(Z, y, w, gate_coef, expert_coef, alpha=0.3)
+    np.testing.assert_allclose(grad_gate, expected[0], rtol=1e-10, atol=1e-14)
+    np.testing.assert_allclose(grad_experts, expected[1], rtol=1e-10, atol=1e-14)
+
+
+def test_row_blocks_cover_every_row_once():
+    dims = model.Dims(5, 8, 2)
+    for n in (1, 1000, 16_384, 100_001):
+        blocks = model.row_blocks(n, dims)
+        covered = np.concatenate([np.arange(n)[rows] for rows in blocks])
+        np.testing.assert_array_equal(covered, np.arange(n))

@@ -51,8 +51,14 @@ def newton_multinomial(Z, targets, row_weights, coef, n_steps):
     return coef
 
 
-def fit_em_newton(Z, y, weights, dims: Dims, theta0, *, max_iter=1000, tol=1e-8, newton_steps=3):
-    """EM with ``newton_steps`` damped Newton iterations per block and M-step."""
+def fit_em_newton(
+    Z, y, weights, dims: Dims, theta0, *, max_iter=1000, tol=1e-8, newton_steps=3, callback=None
+):
+    """EM with ``newton_steps`` damped Newton iterations per block and M-step.
+
+    ``callback(iteration, loglik)`` is called after every E-step, as by
+    :func:`moelogit.solver.maximize`.
+    """
     _, K, M = dims
     onehot = np.eye(M)[y]
     theta = theta0.copy()
@@ -62,6 +68,8 @@ def fit_em_newton(Z, y, weights, dims: Dims, theta0, *, max_iter=1000, tol=1e-8,
         gate_coef, expert_coef = (a.copy() for a in unpack(theta, dims))
         estep = e_step(Z, y, weights, gate_coef, expert_coef)
         trace.append(estep.loglik)
+        if callback is not None:
+            callback(len(trace), estep.loglik)
         if len(trace) > 1 and abs(trace[-1] - trace[-2]) <= tol * abs(trace[-2]):
             converged = True
             break

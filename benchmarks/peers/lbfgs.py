@@ -5,24 +5,30 @@ from __future__ import annotations
 import numpy as np
 from scipy.optimize import minimize
 
-from moelogit.model import Dims, e_step, gradient, pack, unpack
+from moelogit.model import Dims, Workspace, objective_and_gradient, pack, row_blocks, unpack
 from moelogit.solver import FitResult
 
 
-def fit_lbfgs(Z, y, weights, dims: Dims, theta0, *, max_iter=1000, tol=1e-8):
+def fit_lbfgs(Z, y, weights, dims: Dims, theta0, *, max_iter=1000, tol=1e-8, callback=None):
     """Minimise minus the mean log-likelihood with SciPy's L-BFGS-B.
 
     ``tol`` is SciPy's ``ftol``: the relative change of the objective, as for
-    moelogit's MM.
+    moelogit's MM. The trace and ``callback(evaluation, best_so_far)`` follow
+    every evaluation of the log-likelihood and its gradient, line searches
+    included.
     """
     trace = []
+    blocks = row_blocks(Z.shape[0], dims)
+    workspace = Workspace()
 
     def negative(theta):
-        gate_coef, expert_coef = unpack(theta, dims)
-        estep = e_step(Z, y, weights, gate_coef, expert_coef)
-        trace.append(estep.loglik)
-        grad = gradient(Z, y, weights, gate_coef, expert_coef, estep=estep)
-        return -estep.loglik, -pack(*grad)
+        value, *grad = objective_and_gradient(
+            Z, y, weights, *unpack(theta, dims), blocks=blocks, workspace=workspace
+        )
+        trace.append(max(value, trace[-1]) if trace else value)
+        if callback is not None:
+            callback(len(trace), trace[-1])
+        return -value, -pack(*grad)
 
     result = minimize(
         negative,
@@ -32,6 +38,4 @@ def fit_lbfgs(Z, y, weights, dims: Dims, theta0, *, max_iter=1000, tol=1e-8):
         options={"maxiter": max_iter, "ftol": tol, "gtol": 1e-10},
     )
     value = -float(result.fun)
-    return FitResult(
-        result.x, value, np.maximum.accumulate(np.asarray(trace)), result.nit, result.success
-    )
+    return FitResult(result.x, value, np.asarray(trace), result.nit, result.success)

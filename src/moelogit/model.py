@@ -17,12 +17,14 @@ of any finite size (1e4 and beyond) never overflow. See ``math.md``, section 1.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import NamedTuple
 
 import numpy as np
 from scipy.special import logsumexp
 
 __all__ = [
+    "BLOCK_ELEMENTS",
     "Dims",
     "EStep",
     "Workspace",
@@ -33,9 +35,11 @@ __all__ = [
     "log_gate",
     "mean_loglik",
     "objective",
+    "objective_and_gradient",
     "pack",
     "responsibilities",
     "ridge_penalty",
+    "row_blocks",
     "unpack",
 ]
 
@@ -93,16 +97,18 @@ class Workspace:
     multi-megabyte temporaries at every step cost page faults that took about
     half of a step's time at n = 10,000 (measured with glibc's allocator).
     Arrays handed out are overwritten by the next call that asks for the same
-    name, so a result must be used before the next evaluation.
+    name and shape, so a result must be used before the next evaluation.
+    Keeping one array per name and shape lets the row blocks of
+    :func:`row_blocks` (all of one size but the last) reuse theirs too.
     """
 
     def __init__(self):
-        self._arrays: dict[str, np.ndarray] = {}
+        self._arrays: dict[tuple[str, tuple[int, ...]], np.ndarray] = {}
 
     def __call__(self, name: str, shape: tuple[int, ...]) -> np.ndarray:
-        array = self._arrays.get(name)
-        if array is None or array.shape != shape:
-            array = self._arrays[name] = np.empty(shape)
+        array = self._arrays.get((name, shape))
+        if array is None:
+            array = self._arrays[name, shape] = np.empty(shape)
         return array
 
 
@@ -306,3 +312,75 @@ def gradient(
     grad_gate = grad[: K - 1].T - _ridge_gradient(gate_coef, alpha)
     grad_experts = grad[K - 1 :].reshape(M - 1, K, q).transpose(1, 2, 0)
     return grad_gate, grad_experts - _ridge_gradient(expert_coef, alpha)
+
+
+# Rows per block times M K: the size of the largest scratch array of a block.
+# 2^18 doubles (2 MiB) keep a block's arrays in cache: at n = 1e6, d = 50,
+# K = 8, M = 2 one objective-and-gradient evaluation took 0.39 s in blocks of
+# 16,384 rows against 0.57 s in one block (and 0.41-0.44 s at 4,096-32,768).
+BLOCK_ELEMENTS = 2**18
+
+
+def row_blocks(n_rows: int, dims: Dims) -> list[slice]:
+    """Consecutive row blocks whose scratch arrays hold about :data:`BLOCK_ELEMENTS` values."""
+    size = max(1024, BLOCK_ELEMENTS // (dims.K * dims.M))
+    return [slice(start, min(start + size, n_rows)) for start in range(0, n_rows, size)]
+
+
+def objective_and_gradient(
+    Z: np.ndarray,
+    y: np.ndarray,
+    weights: np.ndarray,
+    gate_coef: np.ndarray,
+    expert_coef: np.ndarray,
+    alpha: float = 0.0,
+    *,
+    blocks: list[slice] | None = None,
+    workspace: Workspace | None = None,
+    visit: Callable[[slice, EStep], None] | None = None,
+) -> tuple[float, np.ndarray, np.ndarray]:
+    """:func:`objective` and its :func:`gradient`, summed over blocks of rows.
+
+    Both are weighted sums over rows, so evaluating them block by block gives
+    the same values with scratch memory of one block instead of ``n`` rows.
+
+    Parameters
+    ----------
+    Z, y, weights, gate_coef, expert_coef, alpha
+        As in :func:`objective`.
+    blocks : list of slice, optional
+        Row blocks covering every row once; default :func:`row_blocks`.
+    workspace : Workspace, optional
+        Scratch arrays reused between calls.
+    visit : callable, optional
+        Called as ``visit(rows, estep)`` with every block's :class:`EStep`,
+        for quantities the caller accumulates alongside (its arrays are
+        overwritten by the next block).
+
+    Returns
+    -------
+    value : float
+        The objective, mean log-likelihood minus :func:`ridge_penalty`.
+    grad_gate, grad_experts : ndarray
+        Its gradient with respect to ``gate_coef`` and ``expert_coef``.
+    """
+    dims = Dims(Z.shape[1], expert_coef.shape[0], expert_coef.shape[2] + 1)
+    if blocks is None:
+        blocks = row_blocks(Z.shape[0], dims)
+    loglik = 0.0
+    grad_gate = np.zeros_like(gate_coef)
+    grad_experts = np.zeros_like(expert_coef)
+    for rows in blocks:
+        Z_rows, y_rows, w_rows = Z[rows], y[rows], weights[rows]
+        estep = e_step(Z_rows, y_rows, w_rows, gate_coef, expert_coef, workspace)
+        gate_part, expert_part = gradient(
+            Z_rows, y_rows, w_rows, gate_coef, expert_coef, 0.0, estep, workspace
+        )
+        loglik += estep.loglik
+        grad_gate += gate_part
+        grad_experts += expert_part
+        if visit is not None:
+            visit(rows, estep)
+    grad_gate -= _ridge_gradient(gate_coef, alpha)
+    grad_experts -= _ridge_gradient(expert_coef, alpha)
+    return loglik - ridge_penalty(gate_coef, expert_coef, alpha), grad_gate, grad_experts

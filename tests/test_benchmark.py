@@ -1,0 +1,25 @@
+"""The speed benchmark runs end to end and compares fitters on one footing."""
+
+import numpy as np
+from benchmarks.fit_speed import run_problem
+
+
+def test_benchmark_tables_on_a_small_problem():
+    spec = {"n": 600, "d": 2, "K": 2, "M": 3}
+    fitters = ["moelogit default", "MM expert + SQUAREM", "EM + Newton M-steps", "L-BFGS"]
+    table, steps = run_problem(spec, 1, max_iter=3000, fitters=fitters)
+    assert table["fitter"].tolist() == fitters
+    assert table.loc[0, "time ratio"] == 1.0
+    # (tests/test_peers.py checks that the peers reach the same optimum; from
+    # this start they may end in different local optima.)
+    assert table["converged"].all()
+    assert np.all(table["loglik"] < 0)
+    # Whoever came within the margin of the best did so at a finite time,
+    # within its run; the others never did.
+    reached = table["loglik"] >= table["loglik"].max() - 1e-6
+    assert np.all(np.isfinite(table.loc[reached, "s to best"]))
+    assert np.all(table.loc[reached, "s to best"] <= table.loc[reached, "seconds"] + 1e-3)
+    assert np.all(np.isnan(table.loc[~reached, "s to best"]))
+    # A step costs at least as much as the log-likelihood and gradient it contains.
+    assert steps["evaluation"].tolist()[0] == "log-likelihood + gradient"
+    assert np.all(steps["ratio to log-likelihood + gradient"] > 0.5)
