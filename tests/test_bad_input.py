@@ -97,6 +97,7 @@ def test_bad_sample_weight(data, weights, match):
         ({"n_init": 0}, ValueError, "n_init"),
         ({"screen_rows": 1}, ValueError, "screen_rows == 1, must be >= 2"),
         ({"screen_rows": 5e4}, TypeError, "screen_rows must be an instance of"),
+        ({"n_experts": 3, "screen_rows": 2}, ValueError, "screen_rows=2 is below n_experts=3"),
         ({"tol": -1.0}, ValueError, "tol"),
         ({"alpha": -1.0}, ValueError, "alpha"),
         ({"alpha": np.inf}, ValueError, "finite"),

@@ -291,12 +291,12 @@ def test_screening_on_a_sample_mostly_reaches_the_fit_on_all_rows():
 
 
 def test_large_data_run_in_on_nested_samples(capsys):
-    X, y, _ = make_moe_classification(4000, 2, 2, 3, random_state=5)
-    staged = MoEClassifier(2, n_init=6, screen_rows=300, verbose=2, random_state=1).fit(X, y)
+    X, y, _ = make_moe_classification(20_000, 2, 2, 3, random_state=5)
+    staged = MoEClassifier(2, n_init=6, screen_rows=200, verbose=2, random_state=1).fit(X, y)
     said = capsys.readouterr().out
-    # Screened on 300 rows, run in on 3,000, finished on all 4,000.
-    assert said.count("start ") == 6 and "run in on 3000 rows" in said
-    assert "run in on 300 rows" not in said
+    # Screened on 200 rows, run in on 2,000 (a tenth of the data), finished on all.
+    assert said.count("start ") == 6 and "run in on 2000 rows" in said
+    assert "run in on 200 rows" not in said and "run in on 20000 rows" not in said
     assert staged.converged_
     penalty = ridge_penalty(*staged.standardized_params_.to_design(), staged.alpha)
     assert staged.objective_ == pytest.approx(staged.loglik(X, y) - penalty, rel=1e-10)

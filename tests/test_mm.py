@@ -7,7 +7,7 @@ from hypothesis import strategies as st
 
 from moelogit import model
 from moelogit.acceleration import Squarem
-from moelogit.mm import RESPONSIBILITY_FLOOR, BohningMM
+from moelogit.mm import DENSE_GRAM_MAX_COLUMNS, RESPONSIBILITY_FLOOR, BohningMM
 from moelogit.model import unpack
 from moelogit.solver import maximize
 
@@ -129,17 +129,32 @@ def test_unknown_curvature_is_rejected():
         BohningMM(Z, y, w, dims, curvature="newton")
 
 
-@pytest.mark.parametrize("seed", range(4))
-def test_per_expert_bound_lies_between_exact_curvature_and_a_slightly_looser_one(seed):
+@pytest.mark.parametrize("seed", range(3))
+@pytest.mark.parametrize("d", [3, DENSE_GRAM_MAX_COLUMNS + 2])
+def test_per_expert_bound_lies_between_exact_curvature_and_a_slightly_looser_one(seed, d):
     # Sharp gates make most responsibilities tiny: the floor then leaves rows out.
-    Z, y, w, dims, theta = random_problem(seed, n=3000, d=3, K=4, M=3, scale=4.0)
+    Z, y, w, dims, theta = random_problem(seed, n=3000, d=d, K=4, M=3, scale=4.0)
     mm = BohningMM(Z, y, w, dims, curvature="expert")
     resp = model.responsibilities(Z, y, *unpack(theta, dims)).T
-    assert np.mean(resp < RESPONSIBILITY_FLOOR * (resp @ w)[:, None]) > 0.2
+    floors = RESPONSIBILITY_FLOOR * (resp @ w)
+    assert np.mean(resp < floors[:, None]) > 0.2
     S = (Z * w[:, None]).T @ Z
     for k, bound in enumerate(mm._expert_bounds(resp)):
         exact = (Z * (w * resp[k])[:, None]).T @ Z
-        slack = RESPONSIBILITY_FLOOR * (resp[k] @ w) * S
-        # exact <= bound <= exact + slack, in the order of symmetric matrices
+        # exact <= bound <= exact + floor_k S, in the order of symmetric matrices;
+        # with few columns the bound is the exact curvature.
+        slack = floors[k] * S if dims.q > DENSE_GRAM_MAX_COLUMNS else 0 * S
         assert np.linalg.eigvalsh(bound - exact).min() >= -1e-12 * np.trace(S)
         assert np.linalg.eigvalsh(exact + slack - bound).min() >= -1e-12 * np.trace(S)
+
+
+def test_many_row_blocks_give_the_same_bounds_and_step_as_one():
+    Z, y, w, dims, theta = random_problem(7, n=700, d=DENSE_GRAM_MAX_COLUMNS + 1, K=3, scale=3.0)
+    one = BohningMM(Z, y, w, dims, alpha=0.01, curvature="expert")
+    many = BohningMM(Z, y, w, dims, alpha=0.01, curvature="expert")
+    many._blocks = [slice(start, start + 64) for start in range(0, 700, 64)]  # last one short
+    resp = model.responsibilities(Z, y, *unpack(theta, dims)).T
+    np.testing.assert_allclose(many._expert_bounds(resp), one._expert_bounds(resp), rtol=1e-12)
+    (step_one, value_one), (step_many, value_many) = one(theta), many(theta)
+    assert value_many == pytest.approx(value_one, rel=1e-12)
+    np.testing.assert_allclose(step_many, step_one, rtol=1e-9, atol=1e-12)

@@ -10,6 +10,9 @@ from . import model
 
 __all__ = ["MoEParams"]
 
+# Rows per block where a method reduces over rows.
+_BLOCK_ROWS = 65_536
+
 
 def _free_columns(full: np.ndarray) -> np.ndarray:
     """Reference-coded free columns: subtract the last column, drop it."""
@@ -159,9 +162,13 @@ class MoEParams:
         The gate is re-expressed against the new last expert, and every expert
         against its last class, so the model itself is unchanged.
         """
-        order = np.argsort(
-            -np.average(self.gate_proba(X), axis=0, weights=sample_weight), kind="stable"
+        weights = np.ones(X.shape[0]) if sample_weight is None else np.asarray(sample_weight)
+        # By blocks of rows: no n x K temporaries for a large X.
+        total = sum(
+            weights[start : start + _BLOCK_ROWS] @ self.gate_proba(X[start : start + _BLOCK_ROWS])
+            for start in range(0, X.shape[0], _BLOCK_ROWS)
         )
+        order = np.argsort(-total, kind="stable")
         gate_coef = self.gate_coef[order] - self.gate_coef[order][-1]
         gate_intercept = self.gate_intercept[order] - self.gate_intercept[order][-1]
         expert_coef = self.expert_coef[order] - self.expert_coef[order][:, -1:, :]
