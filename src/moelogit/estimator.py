@@ -17,7 +17,7 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 from ._progress import progress, say
 from .init import INITS, initial_theta
 from .mm import CURVATURES, BohningMM
-from .model import Dims, pack, unpack
+from .model import Dims, pack, row_slices, unpack
 from .params import MoEParams
 from .solver import maximize, resume
 
@@ -664,8 +664,7 @@ def _sample_map(mm: BohningMM, rows: np.ndarray) -> BohningMM:
 
 def _design_blocks(n_rows: int, n_columns: int) -> list[slice]:
     """Row blocks of about 2^22 values (32 MiB) of X."""
-    size = max(1, 2**22 // max(n_columns, 1))
-    return [slice(start, start + size) for start in range(0, n_rows, size)]
+    return row_slices(n_rows, max(1, 2**22 // max(n_columns, 1)))
 
 
 def _design_matrix(X, mean, scale, used) -> np.ndarray:

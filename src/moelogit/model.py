@@ -40,6 +40,7 @@ __all__ = [
     "responsibilities",
     "ridge_penalty",
     "row_blocks",
+    "row_slices",
     "unpack",
 ]
 
@@ -323,10 +324,14 @@ def gradient(
 BLOCK_ELEMENTS = 2**18
 
 
+def row_slices(n_rows: int, size: int) -> list[slice]:
+    """Consecutive slices of ``size`` rows (the last one shorter) covering ``n_rows``."""
+    return [slice(start, min(start + size, n_rows)) for start in range(0, n_rows, size)]
+
+
 def row_blocks(n_rows: int, dims: Dims) -> list[slice]:
     """Consecutive row blocks whose scratch arrays hold about :data:`BLOCK_ELEMENTS` values."""
-    size = max(1024, BLOCK_ELEMENTS // (dims.K * dims.M))
-    return [slice(start, min(start + size, n_rows)) for start in range(0, n_rows, size)]
+    return row_slices(n_rows, max(1024, BLOCK_ELEMENTS // (dims.K * dims.M)))
 
 
 def objective_and_gradient(

@@ -165,8 +165,8 @@ class MoEParams:
         weights = np.ones(X.shape[0]) if sample_weight is None else np.asarray(sample_weight)
         # By blocks of rows: no n x K temporaries for a large X.
         total = sum(
-            weights[start : start + _BLOCK_ROWS] @ self.gate_proba(X[start : start + _BLOCK_ROWS])
-            for start in range(0, X.shape[0], _BLOCK_ROWS)
+            weights[rows] @ self.gate_proba(X[rows])
+            for rows in model.row_slices(X.shape[0], _BLOCK_ROWS)
         )
         order = np.argsort(-total, kind="stable")
         gate_coef = self.gate_coef[order] - self.gate_coef[order][-1]
