@@ -104,6 +104,7 @@ def test_bad_sample_weight(data, weights, match):
         ({"init": "kmeans++"}, ValueError, "init must be one of"),
         ({"curvature": "newton"}, ValueError, "curvature must be one of"),
         ({"acceleration": "yes"}, TypeError, "acceleration must be True or False"),
+        ({"polish": 1}, TypeError, "polish must be True or False"),
     ],
 )
 def test_bad_hyperparameters(data, params, error, match):

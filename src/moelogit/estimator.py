@@ -18,8 +18,9 @@ from ._progress import progress, say
 from .init import INITS, initial_theta
 from .mm import CURVATURES, BohningMM
 from .model import Dims, pack, row_slices, unpack
+from .newton import newton_refine
 from .params import MoEParams
-from .solver import maximize, resume
+from .solver import join_fits, maximize, resume
 
 __all__ = ["SELECTION_METHODS", "MoEClassifier", "SeparationWarning"]
 
@@ -153,6 +154,22 @@ class MoEClassifier(ClassifierMixin, BaseEstimator):
         1.5 times on problems a and b), but its worst case, ten times the
         cycles, costs more than the per-expert step's bounded factor of two,
         hence the default.
+    polish : bool, default=False
+        After the MM fit, refine the retained start by safeguarded Newton
+        steps (:func:`moelogit.newton.newton_refine`: the exact Hessian,
+        damped to stay concave, steps taken only uphill, so ascent stays
+        monotone) until a full
+        Newton step is shorter than ``sqrt(tol)`` relative to the
+        coefficients. MM converges linearly and crawls along the flat
+        directions of over-fitted likelihoods: with the default truth of the
+        rates experiment (n = 30,000, K = 5 experts for 3) MM needed 9,861
+        cycles to meet ``tol=1e-8`` and its ``D1`` loss still moved by a
+        third afterwards. Newton converges quadratically near the maximiser,
+        so use this where the maximiser itself matters (simulation studies
+        of estimation error). Each step costs a Hessian, ``O(n q^2 L^2)``
+        with ``q`` design columns and ``L = (K - 1) + K (M - 1)``, and an
+        eigendecomposition of the ``P x P`` matrix of all ``P``
+        parameters: meant for small models.
     acceleration : bool, default=True
         SQUAREM extrapolation, accepted only when it does not lower the
         objective, so ascent stays monotone. It cut the time to convergence
@@ -201,12 +218,17 @@ class MoEClassifier(ClassifierMixin, BaseEstimator):
         the dendrogram's heights and linkage (DSC), and the models compared.
     n_iter_ : int
         Iterations of the retained start on all rows (after its screening on
-        a sample, when ``screen_rows`` drew one).
+        a sample, when ``screen_rows`` drew one), Newton steps of ``polish``
+        included.
+    n_newton_iter_ : int
+        Newton steps taken by ``polish`` (0 without it).
     converged_ : bool
-        Whether the retained start met ``tol`` before ``max_iter``.
+        Whether the retained start met ``tol`` before ``max_iter`` (with
+        ``polish``: whether the Newton refinement converged).
     loglik_trace_ : ndarray of shape (n_iter_,)
         Objective (mean log-likelihood minus the ridge penalty) on all rows at
-        every iteration of the retained start; it never decreases.
+        every iteration of the retained start, then after every Newton step;
+        it never decreases.
     objective_ : float
         Final objective of the retained start, ``loglik_trace_[-1]``.
     perfectly_separated_ : bool
@@ -248,6 +270,7 @@ class MoEClassifier(ClassifierMixin, BaseEstimator):
         screen_rows=10_000,
         init="mixed",
         curvature="expert",
+        polish=False,
         acceleration=True,
         alpha=1e-6,
         standardize=True,
@@ -263,6 +286,7 @@ class MoEClassifier(ClassifierMixin, BaseEstimator):
         self.screen_rows = screen_rows
         self.init = init
         self.curvature = curvature
+        self.polish = polish
         self.acceleration = acceleration
         self.alpha = alpha
         self.standardize = standardize
@@ -308,7 +332,7 @@ class MoEClassifier(ClassifierMixin, BaseEstimator):
             )
         if self.curvature not in CURVATURES:
             raise ValueError(f"curvature must be one of {CURVATURES}, got {self.curvature!r}")
-        for name in ("acceleration", "standardize"):
+        for name in ("polish", "acceleration", "standardize"):
             if not isinstance(getattr(self, name), (bool, np.bool_)):
                 raise TypeError(f"{name} must be True or False, got {getattr(self, name)!r}")
 
@@ -381,6 +405,11 @@ class MoEClassifier(ClassifierMixin, BaseEstimator):
         else:
             starts = self._starting_points(screen.Z, screen.y, screen.weights, dims, rng)
         best = self._search(mm, screen, samples[1:], starts)
+        n_newton_iter = 0
+        if self.polish:
+            refined = newton_refine(mm.value_and_gradient, mm.hessian, best.theta, tol=self.tol)
+            n_newton_iter = refined.n_iter
+            best = self._finished(join_fits(best, refined))
         del Z, mm, screen  # as large as X: freed before predicting on X
 
         params = MoEParams.from_design(*unpack(best.theta, dims), mean, scale, used)
@@ -391,6 +420,7 @@ class MoEClassifier(ClassifierMixin, BaseEstimator):
         self.expert_intercept_ = params.expert_intercept
         self.n_experts_ = self.n_experts
         self.n_iter_ = best.n_iter
+        self.n_newton_iter_ = n_newton_iter
         self.converged_ = best.converged
         self.loglik_trace_ = best.trace
         self.objective_ = best.objective

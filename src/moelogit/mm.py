@@ -22,7 +22,16 @@ import numpy as np
 from scipy.linalg import cho_factor, cho_solve
 from scipy.linalg.blas import dsyrk as syrk
 
-from .model import Dims, Workspace, objective, objective_and_gradient, pack, row_blocks, unpack
+from .model import (
+    Dims,
+    Workspace,
+    hessian,
+    objective,
+    objective_and_gradient,
+    pack,
+    row_blocks,
+    unpack,
+)
 
 __all__ = ["CURVATURES", "DENSE_GRAM_MAX_COLUMNS", "RESPONSIBILITY_FLOOR", "BohningMM"]
 
@@ -155,6 +164,23 @@ class BohningMM:
     def objective(self, theta: np.ndarray) -> float:
         """Penalised mean log-likelihood at ``theta``."""
         return objective(self.Z, self.y, self.weights, *unpack(theta, self.dims), self.alpha)
+
+    def value_and_gradient(self, theta: np.ndarray) -> tuple[float, np.ndarray]:
+        """Penalised mean log-likelihood at ``theta`` and its gradient, packed like ``theta``."""
+        value, grad_gate, grad_experts = objective_and_gradient(
+            self.Z,
+            self.y,
+            self.weights,
+            *unpack(theta, self.dims),
+            self.alpha,
+            blocks=self._blocks,
+            workspace=self._workspace,
+        )
+        return value, pack(grad_gate, grad_experts)
+
+    def hessian(self, theta: np.ndarray) -> np.ndarray:
+        """Hessian of the penalised mean log-likelihood at ``theta`` (see :func:`moelogit.model.hessian`)."""
+        return hessian(self.Z, self.y, self.weights, *unpack(theta, self.dims), self.alpha)
 
     def __call__(self, theta: np.ndarray) -> tuple[np.ndarray, float]:
         gate_coef, expert_coef = unpack(theta, self.dims)

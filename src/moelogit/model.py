@@ -21,6 +21,7 @@ from collections.abc import Callable
 from typing import NamedTuple
 
 import numpy as np
+from scipy.linalg import block_diag
 from scipy.special import logsumexp
 
 __all__ = [
@@ -30,6 +31,7 @@ __all__ = [
     "Workspace",
     "e_step",
     "gradient",
+    "hessian",
     "log_class_proba",
     "log_experts",
     "log_gate",
@@ -313,6 +315,91 @@ def gradient(
     grad_gate = grad[: K - 1].T - _ridge_gradient(gate_coef, alpha)
     grad_experts = grad[K - 1 :].reshape(M - 1, K, q).transpose(1, 2, 0)
     return grad_gate, grad_experts - _ridge_gradient(expert_coef, alpha)
+
+
+def hessian(
+    Z: np.ndarray,
+    y: np.ndarray,
+    weights: np.ndarray,
+    gate_coef: np.ndarray,
+    expert_coef: np.ndarray,
+    alpha: float = 0.0,
+) -> np.ndarray:
+    """Hessian of :func:`objective` in the order of :func:`pack`, shape ``(P, P)``.
+
+    By Louis' identity, a row's log-likelihood has Hessian
+    ``sum_k tau_k H_k + Cov_tau(u_k)``: the complete-data Hessians ``H_k``
+    (minus the multinomial Fisher information of the gate, and
+    ``tau_k`` times that of expert ``k``) plus the covariance, under the
+    responsibilities, of the complete-data scores ``u_k``. Both are
+    ``z z^T`` Kronecker a small ``L x L`` matrix per row, ``L = (K - 1) +
+    K (M - 1)``, so the sum over rows is one product of ``(n, q^2)`` and
+    ``(n, L^2)`` arrays (by blocks of rows).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> Z = np.column_stack([np.ones(4), [0.0, 1.0, 2.0, 3.0]])
+    >>> y, weights = np.array([0, 1, 1, 0]), np.full(4, 0.25)
+    >>> H = hessian(Z, y, weights, np.zeros((2, 1)), np.zeros((2, 2, 1)))
+    >>> H.shape, bool(np.allclose(H, H.T))
+    ((6, 6), True)
+    """
+    K, q, M1 = expert_coef.shape
+    L = (K - 1) + K * M1
+    curvature = np.zeros((q * q, L * L))
+    for rows in row_slices(Z.shape[0], max(1, 2**20 // (q * q + L * L))):
+        estep = e_step(Z[rows], y[rows], weights[rows], gate_coef, expert_coef)
+        resp, gate = estep.resp.T, estep.gate[: K - 1].T  # (n, K), (n, K - 1)
+        experts = estep.experts[:M1].transpose(2, 1, 0)  # (n, K, M - 1)
+        n = resp.shape[0]
+        # Complete-data scores minus their tau-mean are R_i (e_k - tau_i) for
+        # expert k, where R_i maps expert indicators to the L coordinates.
+        residual = -experts
+        free = np.flatnonzero(y[rows] < M1)  # rows labelled by a free class: one-hot 1
+        residual[free, :, y[rows][free]] += 1.0
+        mapping = np.zeros((n, L, K))
+        mapping[:, np.arange(K - 1), np.arange(K - 1)] = 1.0
+        for k in range(K):
+            mapping[:, K - 1 + k * M1 : K - 1 + (k + 1) * M1, k] = residual[:, k]
+        spread = -resp[:, :, None] * resp[:, None, :]  # Cov of indicators: diag(t) - t t^T
+        spread[:, np.arange(K), np.arange(K)] += resp
+        row_curv = mapping @ spread @ mapping.transpose(0, 2, 1)
+        row_curv[:, : K - 1, : K - 1] -= _fisher(gate)
+        for k in range(K):
+            block = slice(K - 1 + k * M1, K - 1 + (k + 1) * M1)
+            row_curv[:, block, block] -= resp[:, k, None, None] * _fisher(experts[:, k])
+        design = (Z[rows] * weights[rows, None])[:, :, None] * Z[rows][:, None, :]
+        curvature += design.reshape(n, q * q).T @ row_curv.reshape(n, L * L)
+    full = curvature.reshape(q, q, L, L).transpose(0, 2, 1, 3).reshape(q * L, q * L)
+    # Reorder from (design column, L coordinate) to pack's (gate | expert k) blocks.
+    column, coord = np.divmod(np.arange(q * L), L)
+    gate_index = column * (K - 1) + coord
+    expert, klass = np.divmod(coord - (K - 1), max(M1, 1))
+    expert_index = q * (K - 1) + expert * q * M1 + column * M1 + klass
+    order = np.empty(q * L, dtype=int)
+    order[np.where(coord < K - 1, gate_index, expert_index)] = np.arange(q * L)
+    full = full[np.ix_(order, order)]
+    if alpha:
+        full -= _ridge_hessian(q, K, M1 + 1, alpha)
+    return full
+
+
+def _fisher(proba: np.ndarray) -> np.ndarray:
+    """``diag(p) - p p^T`` for the free categories, row by row: ``(n, J) -> (n, J, J)``."""
+    fisher = -proba[:, :, None] * proba[:, None, :]
+    fisher[:, np.arange(proba.shape[1]), np.arange(proba.shape[1])] += proba
+    return fisher
+
+
+def _ridge_hessian(q: int, K: int, M: int, alpha: float) -> np.ndarray:
+    """Hessian of :func:`ridge_penalty` in the order of :func:`pack` (it is quadratic)."""
+    slopes = np.diag(np.r_[0.0, np.ones(q - 1)])  # intercepts unpenalised
+
+    def block(J: int) -> np.ndarray:  # free columns of J, centred across all J
+        return alpha * np.kron(slopes, np.eye(J - 1) - 1.0 / J)
+
+    return block_diag(block(K), *[block(M)] * K)
 
 
 # Rows per block times M K: the size of the expert logits and probabilities of

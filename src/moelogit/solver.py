@@ -9,7 +9,7 @@ import numpy as np
 
 from .acceleration import Map, Squarem
 
-__all__ = ["FitResult", "maximize", "resume"]
+__all__ = ["FitResult", "join_fits", "maximize", "resume"]
 
 
 @dataclass(frozen=True)
@@ -95,7 +95,15 @@ def resume(step: Map, previous: FitResult, *, max_iter: int, **kwargs) -> FitRes
     The continuation's first objective is the one ``previous`` ended with, so it
     appears once in the joined trace.
     """
-    more = maximize(step, previous.theta, max_iter=max_iter, **kwargs)
+    return join_fits(previous, maximize(step, previous.theta, max_iter=max_iter, **kwargs))
+
+
+def join_fits(previous: FitResult, more: FitResult) -> FitResult:
+    """One :class:`FitResult` for ``more``, a run continued from ``previous.theta``.
+
+    ``more.trace[0]`` is the objective ``previous`` ended with, so it appears
+    once in the joined trace; convergence is that of ``more``.
+    """
     trace = np.concatenate([previous.trace, more.trace[1:]])
     return FitResult(
         theta=more.theta,

@@ -88,6 +88,7 @@ def _classifier_from(template: MoEClassifier, params: MoEParams) -> MoEClassifie
     model.n_experts_ = params.n_experts
     # Merged, not fitted: no iterations ran.
     model.n_iter_, model.converged_, model.loglik_trace_ = 0, False, np.empty(0)
+    model.n_newton_iter_ = 0
     return model
 
 
