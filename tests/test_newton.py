@@ -4,12 +4,13 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import LogisticRegression
 
 from moelogit import MoEClassifier, model
 from moelogit.datasets import make_moe_classification
 from moelogit.mm import BohningMM
-from moelogit.model import pack, unpack
+from moelogit.model import Dims, pack, unpack
 from moelogit.newton import MAX_PARAMETERS, newton_refine
 from moelogit.solver import maximize
 
@@ -39,6 +40,8 @@ def gradient_differences(Z, y, w, dims, theta, alpha, h=1e-5):
 )
 def test_hessian_matches_differences_of_the_gradient(seed, n, d, K, M, alpha, scale):
     Z, y, w, dims, theta = random_problem(seed, n=n, d=d, K=K, M=M, scale=scale)
+    w[::3] = 0.0  # rows of zero weight count for nothing
+    w /= w.sum()
     analytic = model.hessian(Z, y, w, *unpack(theta, dims), alpha=alpha)
     numeric = gradient_differences(Z, y, w, dims, theta, alpha)
     assert analytic.shape == (dims.n_params, dims.n_params)
@@ -47,14 +50,19 @@ def test_hessian_matches_differences_of_the_gradient(seed, n, d, K, M, alpha, sc
     assert np.abs(analytic - numeric).max() <= 1e-7 * max(np.abs(numeric).max(), 1.0)
 
 
-def test_hessian_by_row_blocks_equals_sum_over_rows(problem):
+def test_hessian_in_many_row_blocks_equals_one_block(problem, monkeypatch):
     Z, y, w, dims, theta = problem
-    whole = model.hessian(Z, y, w, *unpack(theta, dims))
-    halves = sum(
-        model.hessian(Z[rows], y[rows], w[rows], *unpack(theta, dims))
-        for rows in (slice(0, 77), slice(77, None))
-    )
-    np.testing.assert_allclose(whole, halves, rtol=1e-10, atol=1e-14)
+    one_block = model.hessian(Z, y, w, *unpack(theta, dims), alpha=0.1)
+    seven_rows, used = model.row_slices, []
+
+    def blocks_of_seven(n_rows, size):
+        used.append(seven_rows(n_rows, 7))
+        return used[-1]
+
+    monkeypatch.setattr(model, "row_slices", blocks_of_seven)
+    many_blocks = model.hessian(Z, y, w, *unpack(theta, dims), alpha=0.1)
+    assert len(used[0]) == -(-Z.shape[0] // 7)
+    np.testing.assert_allclose(many_blocks, one_block, rtol=1e-10, atol=1e-14)
 
 
 @settings(max_examples=25, deadline=None)
@@ -116,3 +124,49 @@ def test_polished_fit_does_not_move_when_the_tolerance_tightens():
 def test_too_many_parameters_for_a_hessian():
     with pytest.raises(ValueError, match="meant for at most"):
         newton_refine(None, None, np.zeros(MAX_PARAMETERS + 1))
+
+
+def test_refinement_leaves_a_saddle_of_duplicated_experts():
+    # Two identical experts at the one-expert maximum: a stationary point of
+    # the two-expert likelihood that is not a maximum (the data have 2 experts).
+    Z, y, w, _, _ = simulated_problem(6, n=2000, K=2)
+    one = Dims(Z.shape[1], 1, 3)
+    single = BohningMM(Z, y, w, one)
+    fitted = newton_refine(single.value_and_gradient, single.hessian, np.zeros(one.n_params))
+    assert fitted.converged
+    two = Dims(Z.shape[1], 2, 3)
+    expert = unpack(fitted.theta, one)[1]
+    saddle = pack(np.zeros((two.q, 1)), np.concatenate([expert, expert]))
+    mm = BohningMM(Z, y, w, two)
+    assert np.abs(mm.value_and_gradient(saddle)[1]).max() < 1e-9
+    assert np.linalg.eigvalsh(mm.hessian(saddle)).max() > 0  # a direction of ascent
+    result = newton_refine(mm.value_and_gradient, mm.hessian, saddle)
+    assert result.objective > result.trace[0] + 1e-3
+    assert_never_falls(result.trace)
+    if result.converged:
+        assert np.linalg.eigvalsh(mm.hessian(result.theta)).max() < 1e-8
+
+
+def test_polish_failure_warns_about_the_refinement(monkeypatch):
+    from moelogit import estimator
+
+    monkeypatch.setattr(estimator, "NEWTON_MAX_ITER", 1)
+    X, y, _ = make_moe_classification(1500, 2, 3, 3, random_state=7)
+    clf = MoEClassifier(n_experts=4, n_init=2, max_iter=20, polish=True, random_state=0)
+    with pytest.warns(ConvergenceWarning, match="Newton refinement"):
+        clf.fit(X, y)
+    assert not clf.converged_ and clf.n_newton_iter_ == 1
+
+
+def test_polish_is_refused_before_fitting_a_model_too_large_for_a_hessian():
+    X = np.random.default_rng(0).normal(size=(40, 300))
+    y = np.arange(40) % 3
+    with pytest.raises(ValueError, match="polish=True refines with a Hessian of all 6020"):
+        MoEClassifier(n_experts=7, polish=True).fit(X, y)
+
+
+def test_polish_applies_to_the_selected_size():
+    X, y, _ = make_moe_classification(800, 2, 2, 3, random_state=8)
+    clf = MoEClassifier(n_experts="bic", max_experts=2, n_init=2, polish=True, random_state=0)
+    clf.fit(X, y)
+    assert clf.n_newton_iter_ >= 1 and clf.converged_

@@ -5,9 +5,11 @@ much the quadratic bound overstates the curvature. Along the flat directions
 of an over-fitted likelihood (redundant experts that can trade places) that
 rate is close to one: a fit may meet a tolerance on the objective's change
 and still sit far, in parameters, from the maximiser it is crawling towards.
-Newton's method converges quadratically near a maximiser whatever the
-conditioning, so a few steps from the MM solution reach the maximiser to
-rounding error. Its cost grows with the square of the number of parameters
+Newton's method converges quadratically once close enough to a maximiser
+with a nonsingular Hessian (ill-conditioning shrinks that region, and damped
+steps lead into it): in the rates experiment, over-fitted fits needed a
+median of 21 steps (3 of 200 reached the cap of 100) where MM needed
+thousands of cycles, and exact fits a median of 3. Its cost grows with the square of the number of parameters
 ``P`` (an ``O(n q^2 L^2)`` Hessian, :func:`moelogit.model.hessian`, and a
 ``P x P`` eigendecomposition per step), which suits the small models of
 simulation studies, not wide data.
@@ -34,6 +36,9 @@ ValueAndGradient = Callable[[np.ndarray], tuple[float, np.ndarray]]
 MAX_PARAMETERS = 4000
 # Largest number of damping increases tried before a step is given up.
 _MAX_DAMPING_TRIES = 40
+# Eigenvalues of minus the Hessian above -_FLAT times the largest count as
+# flat, not as directions of ascent: a maximiser may sit in a flat valley.
+_FLAT = 1e-8
 
 
 def newton_refine(
@@ -50,7 +55,9 @@ def newton_refine(
     to make the quadratic model concave (no shift when it already is), and
     takes the model's maximiser if the objective does not fall there;
     otherwise the shift grows (Levenberg-Marquardt) and the shorter step is
-    tried.
+    tried. At a stationary point that is not a maximum (a direction of
+    ascent, such as two identical experts at a one-expert optimum) it steps
+    along the direction of most positive curvature instead.
 
     Parameters
     ----------
@@ -62,9 +69,13 @@ def newton_refine(
         Starting point, typically an MM solution.
     tol : float, default=1e-8
         Converged when an undamped step is shorter than
-        ``sqrt(tol) * (1 + max |theta|)`` in every coordinate (the error
-        after such a step is of the order of its square), or when the
-        model predicts no gain above rounding error.
+        ``sqrt(tol) * (1 + max |theta|)`` in every coordinate (near a
+        maximiser with a well-conditioned Hessian the error after such a
+        step is of the order of its square), or when the quadratic model
+        predicts no gain above rounding error and the Hessian has no
+        direction of ascent. ``converged`` is False when ``max_iter`` steps
+        did not get there, when no uphill step could be found, or when the
+        Hessian overflowed.
     max_iter : int, default=100
         Largest number of Newton steps.
 
@@ -93,26 +104,29 @@ def newton_refine(
     value, grad = value_and_gradient(theta)
     trace, converged = [value], False
     for _ in range(max_iter):
-        # Minus the Hessian: positive definite at a strict maximiser.
-        curvature, basis = np.linalg.eigh(-hessian(theta))
+        minus_hessian = -hessian(theta)
+        if not np.all(np.isfinite(minus_hessian)):
+            break  # overflow: stop at the last point whose objective is known
+        # Eigenvalues of minus the Hessian: all positive at a strict maximiser.
+        curvature, basis = np.linalg.eigh(minus_hessian)
         grad_rotated = basis.T @ grad
         largest = max(np.abs(curvature).max(), np.finfo(float).tiny)
         shift = 0.0 if curvature[0] > 1e-12 * largest else 1e-8 * largest - curvature[0]
         gain = 0.5 * grad_rotated @ (grad_rotated / (curvature + shift))
         if gain <= 4 * np.finfo(float).eps * max(abs(value), 1.0):
-            converged = True  # nothing left to gain at floating-point precision
-            break
-        for _ in range(_MAX_DAMPING_TRIES):
-            step = basis @ (grad_rotated / (curvature + shift))
-            with np.errstate(over="ignore", invalid="ignore"):
-                value_new, grad_new = value_and_gradient(theta + step)
-            if np.isfinite(value_new) and value_new >= value:
+            if curvature[0] >= -_FLAT * largest:
+                converged = True  # no gain left and no direction of ascent: a maximum
                 break
-            shift = max(4.0 * shift, 1e-8 * largest)
+            # A stationary point with a direction of ascent (a saddle): leave along it.
+            moved = _leave_saddle(value_and_gradient, theta, value, basis[:, 0])
         else:
-            break  # no step of any length gains: a maximiser to rounding error
-        undamped = shift == 0.0
-        theta, value, grad = theta + step, value_new, grad_new
+            moved = _damped_step(
+                value_and_gradient, theta, value, grad_rotated, basis, curvature, shift
+            )
+        if moved is None:
+            break  # no uphill step of any length: stop, not converged
+        step, value, grad, undamped = moved
+        theta = theta + step
         trace.append(value)
         if undamped and np.max(np.abs(step)) <= np.sqrt(tol) * (1.0 + np.max(np.abs(theta))):
             converged = True
@@ -124,3 +138,33 @@ def newton_refine(
         n_iter=len(trace) - 1,
         converged=converged,
     )
+
+
+def _damped_step(value_and_gradient, theta, value, grad_rotated, basis, curvature, shift):
+    """The Newton step with spectral shift ``shift``, grown fourfold until it goes uphill.
+
+    ``grad_rotated`` is the gradient in the eigenbasis ``basis`` of minus the
+    Hessian, whose eigenvalues are ``curvature``. Returns ``(step, value,
+    gradient, undamped)`` at the accepted point, or None when no shift gives
+    a step that does not lower the objective.
+    """
+    floor = 1e-8 * max(np.abs(curvature).max(), np.finfo(float).tiny)
+    for _ in range(_MAX_DAMPING_TRIES):
+        step = basis @ (grad_rotated / (curvature + shift))
+        with np.errstate(over="ignore", invalid="ignore"):
+            value_new, grad_new = value_and_gradient(theta + step)
+        if np.isfinite(value_new) and value_new >= value:
+            return step, value_new, grad_new, shift == 0.0
+        shift = max(4.0 * shift, floor)
+    return None
+
+
+def _leave_saddle(value_and_gradient, theta, value, direction):
+    """The longest of ``+-4^-j direction`` (j = 0 .. 19) that raises the objective, or None."""
+    for length in 4.0 ** -np.arange(20):
+        for step in (length * direction, -length * direction):
+            with np.errstate(over="ignore", invalid="ignore"):
+                value_new, grad_new = value_and_gradient(theta + step)
+            if np.isfinite(value_new) and value_new > value:
+                return step, value_new, grad_new, False
+    return None

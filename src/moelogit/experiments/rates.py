@@ -194,7 +194,8 @@ def run_rates_experiment(
         on one data set with n = 30,000 the over-fitted MM fit needed 9,861
         SQUAREM cycles to meet ``tol=1e-8`` and 12,300 to settle (its ``D1``
         moved from 4.05 to 5.36 in between). Newton steps on the exact
-        Hessian (``polish``) reach the maximiser in 7-60 steps, so MM only
+        Hessian (``polish``) reach the maximiser in tens of steps (a median of
+        21 for over-fitted fits in the default run, 6 to 100), so MM only
         has to bring the best start into its basin: with 200 MM cycles
         instead of 1,000 the over-fitted fit took 0.7-21.7 s instead of
         1.8-43.5 s on 5 data sets (n = 1,000 to 100,000) and ended at the
