@@ -126,8 +126,7 @@ class MoEClassifier(ClassifierMixin, BaseEstimator):
         rows do, at a fraction of the cost. The best start then runs to
         convergence on nested random samples ten, a hundred, ... times larger
         while they hold at most a tenth of the data, and finally on all rows:
-        the
-        long exploratory phase of a mixture fit then happens on cheap
+        the long exploratory phase of a mixture fit then happens on cheap
         samples, and the full data only refine. The best start is not run in
         on the screening sample itself: so small a sample's optimum can sit
         where the full likelihood is flat (at n = 100,000, d = 20, K = 5,
@@ -161,14 +160,14 @@ class MoEClassifier(ClassifierMixin, BaseEstimator):
         After the MM fit, refine the retained start by safeguarded Newton
         steps (:func:`moelogit.newton.newton_refine`: the exact Hessian,
         damped to stay concave, steps taken only uphill, so ascent stays
-        monotone; at most 100 steps) until a full
-        Newton step is shorter than ``sqrt(tol)`` relative to the
-        coefficients. MM converges linearly and crawls along the flat
-        directions of over-fitted likelihoods: with the default truth of the
-        rates experiment (n = 30,000, K = 5 experts for 3) MM needed 9,861
-        cycles to meet ``tol=1e-8`` and its ``D1`` loss still moved by a
-        third afterwards; over the experiment's 200 over-fitted fits Newton
-        took a median of 21 steps. Use this where the maximiser itself matters (simulation
+        monotone; at most 100 steps) until a full Newton step is shorter
+        than ``sqrt(tol)`` relative to the coefficients. MM converges
+        linearly and crawls along the flat directions of over-fitted
+        likelihoods: with the default truth of the rates experiment
+        (n = 30,000, K = 5 experts for 3) MM needed 9,861 cycles to meet
+        ``tol=1e-8`` and its ``D1`` loss still moved by a third afterwards;
+        over the experiment's 200 over-fitted fits Newton took a median of
+        21 steps. Use this where the maximiser itself matters (simulation
         studies of estimation error). Each step costs a Hessian,
         ``O(n q^2 L^2)`` with ``q`` design columns and
         ``L = (K - 1) + K (M - 1)``, and an eigendecomposition of the

@@ -362,9 +362,8 @@ def hessian(
         mapping[:, np.arange(K - 1), np.arange(K - 1)] = 1.0
         for k in range(K):
             mapping[:, K - 1 + k * M1 : K - 1 + (k + 1) * M1, k] = residual[:, k]
-        spread = -resp[:, :, None] * resp[:, None, :]  # Cov of indicators: diag(t) - t t^T
-        spread[:, np.arange(K), np.arange(K)] += resp
-        row_curv = mapping @ spread @ mapping.transpose(0, 2, 1)
+        # The covariance of the expert indicators, diag(tau) - tau tau^T.
+        row_curv = mapping @ _fisher(resp) @ mapping.transpose(0, 2, 1)
         row_curv[:, : K - 1, : K - 1] -= _fisher(gate)
         for k in range(K):
             block = slice(K - 1 + k * M1, K - 1 + (k + 1) * M1)
@@ -375,7 +374,7 @@ def hessian(
     # Reorder from (design column, L coordinate) to pack's (gate | expert k) blocks.
     column, coord = np.divmod(np.arange(q * L), L)
     gate_index = column * (K - 1) + coord
-    expert, klass = np.divmod(coord - (K - 1), max(M1, 1))
+    expert, klass = np.divmod(coord - (K - 1), M1)
     expert_index = q * (K - 1) + expert * q * M1 + column * M1 + klass
     order = np.empty(q * L, dtype=int)
     order[np.where(coord < K - 1, gate_index, expert_index)] = np.arange(q * L)
@@ -386,7 +385,8 @@ def hessian(
 
 
 def _fisher(proba: np.ndarray) -> np.ndarray:
-    """``diag(p) - p p^T`` for the free categories, row by row: ``(n, J) -> (n, J, J)``."""
+    """``diag(p) - p p^T`` row by row, ``(n, J) -> (n, J, J)``: the multinomial
+    Fisher information for the ``J`` categories given (the free ones, or all)."""
     fisher = -proba[:, :, None] * proba[:, None, :]
     fisher[:, np.arange(proba.shape[1]), np.arange(proba.shape[1])] += proba
     return fisher
