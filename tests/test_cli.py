@@ -63,6 +63,24 @@ def test_selection_experiment_quick(tmp_path):
     assert summary["correct_pct"].between(0, 100).all()
     assert (tmp_path / "accuracy.png").stat().st_size > 10_000
     assert "correct_pct" in result.stdout
+    # Runs from several machines are combined without refitting.
+    half = tmp_path / "half"
+    half.mkdir()
+    runs[runs["replicate"] == 0].to_csv(half / "a.csv", index=False)
+    runs[runs["replicate"] == 1].to_csv(half / "b.csv", index=False)
+    combined = run(
+        "experiment", "selection", "--out", str(half),
+        "--summarize", str(half / "a.csv"), "--summarize", str(half / "b.csv"),
+    )  # fmt: skip
+    assert combined.returncode == 0, combined.stderr
+    pd.testing.assert_frame_equal(pd.read_csv(half / "summary.csv"), summary)
+
+
+@pytest.mark.parametrize("sizes", ["1000,x", "0,1000", ""])
+def test_selection_experiment_rejects_bad_sizes(sizes):
+    result = run("experiment", "selection", "--sizes", sizes)
+    assert result.returncode == 2
+    assert "Traceback" not in result.stderr and "--sizes" in result.stderr
 
 
 def test_rates_experiment_quick(tmp_path):

@@ -8,7 +8,12 @@ from scipy.special import softmax
 
 from moelogit import MoEClassifier, MoEParams
 from moelogit.datasets import make_moe_classification
-from moelogit.selection import dendrogram, select_n_experts
+from moelogit.selection import (
+    dendrogram,
+    dissimilarities,
+    function_dissimilarities,
+    select_n_experts,
+)
 
 
 def random_params(K=5, M=3, d=2, seed=0):
@@ -96,6 +101,66 @@ def test_identical_atoms_merge_first_at_height_zero_and_predict_the_same():
     np.testing.assert_allclose(tree.levels[2].class_proba(X), base.class_proba(X), rtol=1e-12)
 
 
+def _function_distance_by_definition(params, X, weights):
+    """The definition of function_dissimilarities, one pair and one row at a time."""
+    K, n = params.n_experts, X.shape[0]
+    gate = params.gate_proba(X)
+    pbar = weights @ gate / weights.sum()
+    d = np.full((K, K), np.inf)
+    for i in range(K):
+        for j in range(K):
+            if i == j:
+                continue
+            num = den = 0.0
+            for r in range(n):
+                ci = params.expert_intercept[i] + params.expert_coef[i] @ X[r]
+                cj = params.expert_intercept[j] + params.expert_coef[j] @ X[r]
+                gap = (ci - ci.mean()) - (cj - cj.mean())
+                share = weights[r] * (gate[r, i] + gate[r, j])
+                num, den = num + share * gap @ gap, den + share
+            d[i, j] = pbar[i] * pbar[j] / (pbar[i] + pbar[j]) * num / den
+    return d
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_function_dissimilarities_follow_their_definition(seed):
+    rng = np.random.default_rng(seed)
+    params = random_params(K=4, M=3, d=2, seed=seed)
+    X = rng.normal(size=(40, 2))
+    weights = rng.integers(1, 4, size=40).astype(float)
+    d = function_dissimilarities(params, X, weights)
+    np.testing.assert_allclose(d, _function_distance_by_definition(params, X, weights), rtol=1e-10)
+    # Integer weights are repeated rows.
+    repeated = function_dissimilarities(params, np.repeat(X, weights.astype(int), axis=0))
+    np.testing.assert_allclose(d, repeated, rtol=1e-10)
+    # Neither the gate's common shift nor the reference class matters.
+    recoded = MoEParams(
+        params.gate_coef + 1.5,
+        params.gate_intercept - 2.0,
+        params.expert_coef - params.expert_coef[:, :1, :],
+        params.expert_intercept - params.expert_intercept[:, :1],
+    )
+    np.testing.assert_allclose(function_dissimilarities(recoded, X, weights), d, rtol=1e-10)
+
+
+def test_function_dissimilarity_ignores_directions_the_data_never_visits():
+    # Experts 0 and 1 differ only in the slope of feature 2, which the data
+    # hold at 0: the same model on these data, though their coefficients differ.
+    params = random_params(K=3, M=3, d=2, seed=5)
+    expert_coef = params.expert_coef.copy()
+    expert_coef[1] = expert_coef[0]
+    expert_coef[1, :, 1] += np.array([5.0, -5.0, 0.0])
+    expert_intercept = params.expert_intercept.copy()
+    expert_intercept[1] = expert_intercept[0]
+    twins = MoEParams(params.gate_coef, params.gate_intercept, expert_coef, expert_intercept)
+    X = np.column_stack([np.random.default_rng(0).normal(size=200), np.zeros(200)])
+    on_data = function_dissimilarities(twins, X)
+    assert on_data[0, 1] < 1e-20 < on_data[0, 2]
+    assert dissimilarities(twins)[0, 1] > 1.0
+    tree = dendrogram(twins, lambda p: function_dissimilarities(p, X))
+    assert sorted(tree.linkage[0, :2]) == [0, 1] and tree.heights[2] < 1e-20
+
+
 def test_linkage_is_accepted_by_scipy():
     tree = dendrogram(random_params(K=6, seed=4))
     assert is_valid_linkage(tree.linkage)
@@ -139,7 +204,15 @@ def test_dsc_paths_give_usable_models_at_every_level(clear_case):
         assert result.omega_ == np.sqrt(len(y))
     # Refitting recovers what merging loses: here every refitted level is at
     # least as good as the plain merged measure of the same size.
-    plain = select_n_experts(X, y, max_experts=4, estimator=estimator, path="tree", path_alpha=0)
+    plain = select_n_experts(
+        X,
+        y,
+        max_experts=4,
+        estimator=estimator,
+        path="tree",
+        path_alpha=0,
+        dissimilarity="parameter",
+    )
     refit = select_n_experts(X, y, max_experts=4, estimator=estimator, path_alpha=0)
     assert np.all(refit.loglik_ >= plain.loglik_ - 1e-9)
 
@@ -223,5 +296,7 @@ def test_bad_selection_arguments(clear_case):
         select_n_experts(X, y, path="greedy")
     with pytest.raises(ValueError, match="path_alpha"):
         select_n_experts(X, y, path_alpha=-1.0)
+    with pytest.raises(ValueError, match="dissimilarity"):
+        select_n_experts(X, y, dissimilarity="cosine")
     with pytest.raises(ValueError, match="n_experts must be an integer >= 1 or one of"):
         MoEClassifier(n_experts="cv").fit(X, y)

@@ -197,6 +197,19 @@ def experiment():
     """Simulation experiments that check the method's claims."""
 
 
+def _int_list(ctx, param, value):
+    """``"1000,3000"`` -> ``(1000, 3000)``; ``None`` stays ``None``."""
+    if value is None:
+        return None
+    try:
+        numbers = tuple(int(part) for part in value.split(","))
+    except ValueError:
+        raise click.BadParameter(f"expected integers separated by commas, got {value!r}")
+    if any(number < 1 for number in numbers):
+        raise click.BadParameter(f"expected positive integers, got {value!r}")
+    return numbers
+
+
 @experiment.command("selection")
 @click.option(
     "--quick",
@@ -204,32 +217,71 @@ def experiment():
     help="A small configuration (K0 = 2, n in {1000, 2000}, 2 replicates) for a smoke test.",
 )
 @_replicates_option("cell")
+@click.option(
+    "--k0",
+    "K0s",
+    default="2,3,4",
+    show_default=True,
+    callback=_int_list,
+    help="True numbers of experts, separated by commas (ignored with --quick).",
+)
+@click.option(
+    "--sizes",
+    "ns",
+    default="1000,3000,10000,30000",
+    show_default=True,
+    callback=_int_list,
+    help="Training sample sizes, separated by commas (ignored with --quick).",
+)
+@click.option("--well-specified-only", is_flag=True, help="Skip the misspecified scenario.")
+@click.option(
+    "--summarize",
+    "runs_files",
+    multiple=True,
+    type=click.Path(exists=True, dir_okay=False),
+    help="Fit nothing: summarise these runs.csv files (repeat the option to combine runs "
+    "made on several machines).",
+)
 @_n_jobs_option
 @_out_option("selection-results")
-def experiment_selection(quick, replicates, n_jobs, out_dir):
+def experiment_selection(
+    quick, replicates, K0s, ns, well_specified_only, runs_files, n_jobs, out_dir
+):
     """How often DSC, AIC, BIC and ICL pick the true number of experts, and at what cost.
 
-    Writes runs.csv (one row per replicate and method), summary.csv and
-    accuracy.png to --out, and prints the summary table.
+    Writes runs.csv (one row per replicate and method, appended as each
+    replicate finishes, so an interrupted run keeps its work), summary.csv
+    and accuracy.png to --out, and prints the summary table.
     """
     from pathlib import Path
 
+    import pandas as pd
+
     from .experiments.selection import plot_summary, run_selection_experiment, summarize
 
-    config = (
-        {"K0s": (2,), "ns": (1000, 2000), "replicates": 2, "misspecified": True}
-        if quick
-        else {"replicates": replicates}
-    )
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    results = run_selection_experiment(n_jobs=n_jobs, **config)
+    if runs_files:
+        results = pd.concat([pd.read_csv(path) for path in runs_files], ignore_index=True)
+    else:
+        config = (
+            {"K0s": (2,), "ns": (1000, 2000), "replicates": 2, "misspecified": True}
+            if quick
+            else {
+                "K0s": K0s,
+                "ns": ns,
+                "replicates": replicates,
+                "misspecified": not well_specified_only,
+            }
+        )
+        runs_path = out / "runs.csv"
+        runs_path.unlink(missing_ok=True)
+        results = run_selection_experiment(n_jobs=n_jobs, runs_path=runs_path, **config)
     summary = summarize(results)
-    results.to_csv(out / "runs.csv", index=False)
     summary.to_csv(out / "summary.csv", index=False)
     plot_summary(summary, out / "accuracy.png")
     click.echo(summary.to_string(index=False, float_format=lambda v: f"{v:.1f}"))
-    click.echo(f"\nWrote {out / 'runs.csv'}, {out / 'summary.csv'} and {out / 'accuracy.png'}.")
+    click.echo(f"\nWrote {out / 'summary.csv'} and {out / 'accuracy.png'}.")
 
 
 @experiment.command("rates")

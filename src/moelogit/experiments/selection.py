@@ -18,6 +18,7 @@ drawn from a second, independent random truth.
 from __future__ import annotations
 
 import json
+import os
 import time
 import warnings
 from itertools import product
@@ -102,6 +103,7 @@ def _replicate_quietly(K0, n, replicate, scenario, contamination, estimator):
         estimator=estimator,
         path="tree",
         path_alpha=0.0,
+        dissimilarity="parameter",
         height_scale="raw",
         omega=np.log(n),
     )
@@ -133,24 +135,36 @@ def run_selection_experiment(
     estimator=None,
     n_jobs=2,
     progress=True,
+    runs_path=None,
 ):
-    """Run every cell and replicate; one row per (replicate, method) in a DataFrame."""
+    """Run every cell and replicate; one row per (replicate, method) in a DataFrame.
+
+    Replicates run in the order of their index (every cell's replicate 0
+    first), so a run stopped early holds about as many replicates of every
+    cell. With ``runs_path``, each replicate's rows are appended to that CSV
+    file as soon as they are done (a header is written if the file is new):
+    nothing finished is lost, and runs on several machines can be combined
+    with :func:`summarize` on their concatenation.
+    """
     estimator = MoEClassifier() if estimator is None else estimator
     scenarios = [("well-specified", 0.0)] + (
         [("misspecified", contamination)] if misspecified else []
     )
     jobs = [
         (K0, n, r, name, frac)
+        for r in range(replicates)
         for name, frac in scenarios
         for K0 in K0s
         for n in ns
-        for r in range(replicates)
     ]
     runner = Parallel(n_jobs=n_jobs, return_as="generator_unordered")
     results = runner(delayed(_replicate)(*job, estimator) for job in jobs)
     rows = []
     for chunk in tqdm(results, total=len(jobs), disable=not progress, desc="replicates"):
         rows.extend(chunk)
+        if runs_path is not None:
+            new_file = not os.path.exists(runs_path) or os.path.getsize(runs_path) == 0
+            pd.DataFrame(chunk).to_csv(runs_path, mode="a", header=new_file, index=False)
     return pd.DataFrame(rows)
 
 

@@ -1,6 +1,13 @@
 """Choosing the number of experts: dendrogram of mixing measures, DSC, AIC/BIC/ICL."""
 
-from ._dendrogram import Dendrogram, atoms, dendrogram, dissimilarities, merge
+from ._dendrogram import (
+    Dendrogram,
+    atoms,
+    dendrogram,
+    dissimilarities,
+    function_dissimilarities,
+    merge,
+)
 from ._select import SelectionResult, information_criterion, select_n_experts
 
 __all__ = [
@@ -9,6 +16,7 @@ __all__ = [
     "atoms",
     "dendrogram",
     "dissimilarities",
+    "function_dissimilarities",
     "information_criterion",
     "merge",
     "select_n_experts",

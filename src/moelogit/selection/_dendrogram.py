@@ -12,6 +12,11 @@ Coordinates (our choices, see :func:`dendrogram`): parameters on the
 like; expert coefficients centred across classes, so that distances do not
 depend on which class is the reference. Gate slopes enter only through
 differences between atoms, so the gate's common-shift ambiguity cancels.
+
+:func:`function_dissimilarities` measures the same atoms by what they do on
+the data instead: how far apart two experts' class logits are where the gate
+uses them. It is the dissimilarity the selection defaults to (see
+:func:`moelogit.select_n_experts`).
 """
 
 from __future__ import annotations
@@ -21,9 +26,20 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.special import logsumexp, softmax
 
+from .. import model
 from ..params import MoEParams
 
-__all__ = ["Dendrogram", "atoms", "dendrogram", "dissimilarities", "merge"]
+__all__ = [
+    "Dendrogram",
+    "atoms",
+    "dendrogram",
+    "dissimilarities",
+    "function_dissimilarities",
+    "merge",
+]
+
+# Rows per block when a dissimilarity sums over the data.
+_BLOCK_ROWS = 16_384
 
 
 @dataclass(frozen=True)
@@ -81,12 +97,68 @@ def dissimilarities(params: MoEParams) -> np.ndarray:
     """
     weights, theta = atoms(params)
     sq = np.sum((theta[:, None, :] - theta[None, :, :]) ** 2, axis=-1)
-    # p_i p_j / (p_i + p_j), which is 0 (not 0/0) when both weights underflow.
+    d = _harmonic_weights(weights) * sq
+    np.fill_diagonal(d, np.inf)
+    return d
+
+
+def _harmonic_weights(weights: np.ndarray) -> np.ndarray:
+    """``p_i p_j / (p_i + p_j)``, which is 0 (not 0/0) when both weights underflow."""
     total = np.add.outer(weights, weights)
-    harmonic = np.divide(
-        np.outer(weights, weights), total, out=np.zeros_like(total), where=total > 0
+    return np.divide(np.outer(weights, weights), total, out=np.zeros_like(total), where=total > 0)
+
+
+def function_dissimilarities(params: MoEParams, X, sample_weight=None) -> np.ndarray:
+    """Dissimilarities of the atoms measured on the data, for every pair.
+
+    ``d(i, j) = pbar_i pbar_j / (pbar_i + pbar_j) * D(i, j)`` with
+    ``pbar_k`` the mean gate weight of expert ``k`` over the rows of ``X``
+    and ``D(i, j)`` the mean, over the rows weighted by
+    ``pi_i(x) + pi_j(x)``, of ``||c(x)_i - c(x)_j||^2``: the squared
+    distance between the two experts' class logits at ``x``, each centred
+    across classes (so no class is the reference).
+
+    Why on the data: the conditional density depends on the experts only
+    through their class probabilities where the gate gives them weight. Two
+    fitted experts that split one true expert's region agree there, however
+    far apart their coefficients lie in directions the data hardly visit,
+    and however differently the gate splits the region between them (a
+    direction in which the likelihood is flat). Coefficient distances count
+    both and keep such redundant atoms apart at realistic sample sizes.
+    Two atoms with equal experts but different gates count as redundant.
+
+    Parameters
+    ----------
+    params : MoEParams
+        The mixture, on the scale of ``X``.
+    X : array-like of shape (n_samples, n_features)
+    sample_weight : array-like of shape (n_samples,), optional
+
+    Returns
+    -------
+    ndarray of shape (n_experts, n_experts)
+        Symmetric, ``inf`` on the diagonal.
+    """
+    X = np.asarray(X, dtype=float)
+    weights = np.ones(X.shape[0]) if sample_weight is None else np.asarray(sample_weight, float)
+    K = params.n_experts
+    # spread[i, j] = sum_x w(x) pi_i(x) ||c_i(x) - c_j(x)||^2; summed over row
+    # blocks, so that no n x K x K array is formed for a large X.
+    spread, mass = np.zeros((K, K)), np.zeros(K)
+    for rows in model.row_slices(X.shape[0], _BLOCK_ROWS):
+        gate = params.gate_proba(X[rows]) * weights[rows, None]
+        logits = params.expert_intercept + np.einsum("bd,kmd->bkm", X[rows], params.expert_coef)
+        logits -= logits.mean(axis=2, keepdims=True)
+        square = np.einsum("bkm,bkm->bk", logits, logits)
+        cross = np.einsum("bim,bjm->bij", logits, logits)
+        distance = np.maximum(square[:, :, None] + square[:, None, :] - 2.0 * cross, 0.0)
+        spread += np.einsum("bi,bij->ij", gate, distance)
+        mass += gate.sum(axis=0)
+    total_mass = np.add.outer(mass, mass)
+    mean_distance = np.divide(
+        spread + spread.T, total_mass, out=np.zeros((K, K)), where=total_mass > 0
     )
-    d = harmonic * sq
+    d = _harmonic_weights(mass / weights.sum()) * mean_distance
     np.fill_diagonal(d, np.inf)
     return d
 
@@ -114,8 +186,8 @@ def merge(params: MoEParams, i: int, j: int) -> MoEParams:
     )
 
 
-def dendrogram(params: MoEParams) -> Dendrogram:
-    """Merge the closest pair of atoms (see :func:`dissimilarities`) until one remains.
+def dendrogram(params: MoEParams, dissimilarity=dissimilarities) -> Dendrogram:
+    """Merge the closest pair of atoms until one remains.
 
     Parameters
     ----------
@@ -123,6 +195,10 @@ def dendrogram(params: MoEParams) -> Dendrogram:
         The fitted mixture, on the scale distances should be measured in
         (:attr:`moelogit.MoEClassifier.standardized_params_` gives the scale of
         the fit's standardised features).
+    dissimilarity : callable, default=dissimilarities
+        Maps a mixture to its matrix of pairwise dissimilarities (``inf`` on
+        the diagonal): :func:`dissimilarities` (coefficients, math.md), or
+        for example ``lambda p: function_dissimilarities(p, X)``.
 
     Returns
     -------
@@ -135,7 +211,7 @@ def dendrogram(params: MoEParams) -> Dendrogram:
     linkage = []
     while levels[-1].n_experts > 1:
         current = levels[-1]
-        d = dissimilarities(current)
+        d = dissimilarity(current)
         i, j = sorted(np.unravel_index(np.argmin(d), d.shape))
         heights[current.n_experts - 1] = d[i, j]
         linkage.append([ids[i], ids[j], d[i, j], counts[i] + counts[j]])

@@ -13,10 +13,11 @@ from .._progress import progress
 from ..estimator import SELECTION_METHODS as METHODS
 from ..estimator import MoEClassifier
 from ..params import MoEParams
-from ._dendrogram import dendrogram, dissimilarities, merge
+from ._dendrogram import dendrogram, dissimilarities, function_dissimilarities, merge
 
-__all__ = ["HEIGHT_SCALES", "METHODS", "SelectionResult", "select_n_experts"]
+__all__ = ["DISSIMILARITIES", "HEIGHT_SCALES", "METHODS", "SelectionResult", "select_n_experts"]
 
+DISSIMILARITIES = ("function", "parameter")
 HEIGHT_SCALES = ("log1p", "raw")
 PATHS = ("refit", "tree")
 
@@ -45,8 +46,9 @@ class SelectionResult:
         DSC, the models along the path, fitted with ``path_alpha``).
     heights_ : ndarray of shape (max_experts,) or None
         DSC only: ``heights_[k - 1]`` is the height ``h(k)`` of the merge
-        leaving level ``k`` (``0`` at ``k = 1``), on the standardised-feature
-        scale.
+        leaving level ``k`` (``0`` at ``k = 1``): squared logit distances on
+        the training data (``dissimilarity="function"``), or coefficient
+        distances on the standardised-feature scale (``"parameter"``).
     linkage_ : ndarray of shape (max_experts - 1, 4) or None
         DSC only: the dendrogram of the over-fitted fit in SciPy's linkage
         format.
@@ -127,6 +129,7 @@ def select_n_experts(
     estimator=None,
     path="refit",
     path_alpha=None,
+    dissimilarity="function",
     height_scale="log1p",
     omega=None,
     sample_weight=None,
@@ -146,10 +149,11 @@ def select_n_experts(
     ``1 .. max_experts`` with the same estimator settings (the sweep DSC
     avoids) and minimise the criterion.
 
-    The defaults come from a study on random truths (d = 4, M = 3, K0 = 3,
-    n = 10,000, ``max_experts=6``; see the README). The plain criterion of
-    math.md (``path="tree", path_alpha=0, height_scale="raw",
-    omega=np.log(n)``) picked K0 in 1 of 8 truths. Each default, and why:
+    The defaults come from studies on random truths (d = 4, M = 3; see
+    docs/selection-validation.md). The plain criterion of math.md
+    (``path="tree", path_alpha=0, dissimilarity="parameter",
+    height_scale="raw", omega=np.log(n)``) picked K0 in 1 of 8 truths at
+    K0 = 3, n = 10,000. Each default, and why:
 
     * ``path_alpha`` (a ridge along the path, default ``1 / n``): the
       over-fitted likelihood is flat along directions that move redundant
@@ -166,6 +170,15 @@ def select_n_experts(
     * ``path="refit"``: merging two distinct atoms without refitting throws
       the model into a poor basin; refitting every level from all its
       pairwise merges recovered, at every size, the likelihood a sweep finds.
+    * ``dissimilarity="function"`` (:func:`function_dissimilarities`): atoms
+      compared by their experts' class logits on the training data, where
+      the gate uses them, rather than by coefficients. A redundant pair (two
+      fitted experts splitting one true expert's region) agrees there while
+      its coefficients can sit far apart in directions the likelihood barely
+      constrains; with coefficient distances the closest pair of a level
+      above K0 was often a genuine pair, and the DSC over-selected. On 45
+      well-specified replicates (K0 in {2, 3, 4}, n up to 10,000) the switch
+      raised the share picking K0 from 73% to 82% (BIC 78%).
     * ``height_scale="log1p"``: genuine merge heights range over orders of
       magnitude; on the log scale the likelihood term decides among them,
       while ``log1p(0) = 0`` keeps collapsed levels and ``k = 1`` at zero.
@@ -174,12 +187,9 @@ def select_n_experts(
       (chance gains of over-fitted levels vanish); ``log n`` is too small at
       realistic n, where one large height outweighs losing an expert.
 
-    With these defaults, on 5 fresh truths of the same kind, DSC picked K0
-    in 5 of 5 and the BIC sweep in 3 of 5, the DSC path taking a median 9.7 s
-    against 22.5 s for the sweep. On a wider reduced grid (K0 in {2, 3, 4},
-    n up to 10,000, 5 replicates) it matched or beat BIC for K0 = 2 and 4
-    but trailed it for K0 = 3 (docs/selection-validation.md): not yet a
-    replacement for the sweep.
+    The validation experiment (``moelogit experiment selection``) measures
+    these defaults against the sweeps; docs/selection-validation.md has the
+    figures.
 
     Parameters
     ----------
@@ -200,6 +210,12 @@ def select_n_experts(
         screened like random starts, and ``h(k)`` is the smallest
         dissimilarity between the atoms of the level-``k`` model, the height
         at which its first merge would happen.
+    dissimilarity : {"function", "parameter"}, default="function"
+        DSC only: how atoms are compared, both for the heights and, with
+        ``path="tree"``, for choosing the merges.
+        :func:`function_dissimilarities` on the training data, or
+        :func:`dissimilarities` of the coefficients on the
+        standardised-feature scale (math.md).
     path_alpha : float, optional
         DSC only: ridge of the fits along the path (at least the estimator's
         ``alpha``); default ``1 / n``, a standard normal prior on the
@@ -223,6 +239,8 @@ def select_n_experts(
         raise ValueError(f"method must be one of {METHODS}, got {method!r}")
     if path not in PATHS:
         raise ValueError(f"path must be one of {PATHS}, got {path!r}")
+    if dissimilarity not in DISSIMILARITIES:
+        raise ValueError(f"dissimilarity must be one of {DISSIMILARITIES}, got {dissimilarity!r}")
     if height_scale not in HEIGHT_SCALES:
         raise ValueError(f"height_scale must be one of {HEIGHT_SCALES}, got {height_scale!r}")
     if (
@@ -247,7 +265,17 @@ def select_n_experts(
         path_template = clone(template).set_params(alpha=max(template.alpha, path_alpha))
         overfit = fit(max_experts, path_template)
         omega = float(np.sqrt(n)) if omega is None else float(omega)
-        tree = dendrogram(overfit.standardized_params_)
+        X_checked = overfit._validated(X)
+
+        def distances(standardized: MoEParams) -> np.ndarray:
+            if dissimilarity == "parameter":
+                return dissimilarities(standardized)
+            # The data's scale for the data's distances; merges stay standardised.
+            return function_dissimilarities(
+                _user_scale(standardized, overfit), X_checked, sample_weight
+            )
+
+        tree = dendrogram(overfit.standardized_params_, distances)
         if path == "tree":
             models = [
                 _classifier_from(overfit, _user_scale(level, overfit)) for level in tree.levels[:-1]
@@ -268,7 +296,7 @@ def select_n_experts(
                 models.append(fit(atoms.n_experts - 1, path_template, starts))
             models = models[::-1]
             heights = np.array(
-                [0.0] + [dissimilarities(m.standardized_params_).min() for m in models[1:]]
+                [0.0] + [distances(m.standardized_params_).min() for m in models[1:]]
             )
         loglik = np.array([m.loglik(X, y, sample_weight) for m in models])
         height_term = np.log1p(heights) if height_scale == "log1p" else heights
