@@ -55,10 +55,11 @@ def test_predictions_identical_after_save_and_load(which, data, tmp_path, reques
 def test_selection_evidence_survives(selected, tmp_path):
     loaded, _ = _round_trip(selected, tmp_path)
     before, after = selected.selection_, loaded.selection_
-    assert (after.method, after.n_experts_, after.omega_) == (
+    assert (after.method, after.n_experts_, after.omega_, after.dissimilarity_) == (
         before.method,
         before.n_experts_,
         before.omega_,
+        before.dissimilarity_,
     )
     for name in ("sizes_", "criterion_", "loglik_", "heights_", "linkage_"):
         np.testing.assert_array_equal(getattr(after, name), getattr(before, name))

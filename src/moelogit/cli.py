@@ -233,6 +233,14 @@ def _int_list(ctx, param, value):
     callback=_int_list,
     help="Training sample sizes, separated by commas (ignored with --quick).",
 )
+@click.option(
+    "--first-replicate",
+    default=0,
+    show_default=True,
+    type=click.IntRange(min=0),
+    help="Index of the first replicate: continue an earlier run with fresh ones, then "
+    "combine both with --summarize.",
+)
 @click.option("--well-specified-only", is_flag=True, help="Skip the misspecified scenario.")
 @click.option(
     "--summarize",
@@ -245,7 +253,7 @@ def _int_list(ctx, param, value):
 @_n_jobs_option
 @_out_option("selection-results")
 def experiment_selection(
-    quick, replicates, K0s, ns, well_specified_only, runs_files, n_jobs, out_dir
+    quick, replicates, K0s, ns, first_replicate, well_specified_only, runs_files, n_jobs, out_dir
 ):
     """How often DSC, AIC, BIC and ICL pick the true number of experts, and at what cost.
 
@@ -271,6 +279,7 @@ def experiment_selection(
                 "K0s": K0s,
                 "ns": ns,
                 "replicates": replicates,
+                "first_replicate": first_replicate,
                 "misspecified": not well_specified_only,
             }
         )

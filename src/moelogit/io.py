@@ -170,6 +170,7 @@ def _moe_entries(model: MoEClassifier) -> tuple[dict, dict]:
             "method": selection.method,
             "n_experts_": int(selection.n_experts_),
             "omega_": _plain(selection.omega_),
+            "dissimilarity_": selection.dissimilarity_,
             "wall_time_": float(selection.wall_time_),
             "n_models": len(selection.models_),
         }
@@ -253,6 +254,10 @@ def _rebuild(metadata: dict, arrays: dict) -> MoEClassifier:
             model_=model,
             models_=path_models,
             omega_=selection["omega_"],
+            # Files written before the choice existed used coefficient distances.
+            dissimilarity_=selection.get(
+                "dissimilarity_", "parameter" if selection["method"] == "dsc" else None
+            ),
             wall_time_=selection["wall_time_"],
             **{name: arrays.get(f"selection/{name}") for name in _SELECTION_ARRAYS},
         )

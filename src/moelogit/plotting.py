@@ -19,8 +19,10 @@ def plot_dendrogram(result, ax=None):
     """Draw the dendrogram of a DSC :class:`~moelogit.SelectionResult`.
 
     Leaves are the atoms of the over-fitted model (labelled by their gate
-    weight); the vertical axis is the merge height on the standardised-feature
-    scale. The selected level is marked by a dashed line.
+    weight); the vertical axis is the merge height in the result's
+    ``dissimilarity_`` (by default squared distances between the experts'
+    class logits on the training data). The selected level is marked by a
+    dashed line.
 
     Returns
     -------
@@ -46,7 +48,7 @@ def plot_dendrogram(result, ax=None):
         cut = 0.5 * (below + linkage[-level + 1, 2])
         ax.axhline(cut, color="C3", ls="--", lw=1, label=f"selected: {level} experts")
         ax.legend(loc="upper left", frameon=False)
-    ax.set_ylabel("merge height")
+    ax.set_ylabel(f"merge height ({result.dissimilarity_} dissimilarity)")
     ax.set_title("Dendrogram of the fitted mixing measure")
     return ax
 

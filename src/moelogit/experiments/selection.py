@@ -136,6 +136,7 @@ def run_selection_experiment(
     n_jobs=2,
     progress=True,
     runs_path=None,
+    first_replicate=0,
 ):
     """Run every cell and replicate; one row per (replicate, method) in a DataFrame.
 
@@ -144,7 +145,9 @@ def run_selection_experiment(
     cell. With ``runs_path``, each replicate's rows are appended to that CSV
     file as soon as they are done (a header is written if the file is new):
     nothing finished is lost, and runs on several machines can be combined
-    with :func:`summarize` on their concatenation.
+    with :func:`summarize` on their concatenation; ``first_replicate``
+    continues an earlier run with fresh replicates (data and fits are seeded
+    by the replicate's index).
     """
     estimator = MoEClassifier() if estimator is None else estimator
     scenarios = [("well-specified", 0.0)] + (
@@ -152,7 +155,7 @@ def run_selection_experiment(
     )
     jobs = [
         (K0, n, r, name, frac)
-        for r in range(replicates)
+        for r in range(first_replicate, first_replicate + replicates)
         for name, frac in scenarios
         for K0 in K0s
         for n in ns

@@ -54,6 +54,8 @@ class SelectionResult:
         format.
     omega_ : float or None
         DSC only: the weight of the log-likelihood term.
+    dissimilarity_ : str or None
+        DSC only: ``"function"`` or ``"parameter"``, the scale of the heights.
     wall_time_ : float
         Seconds spent, fits included.
     """
@@ -68,6 +70,7 @@ class SelectionResult:
     heights_: np.ndarray | None = None
     linkage_: np.ndarray | None = None
     omega_: float | None = None
+    dissimilarity_: str | None = None
     wall_time_: float = 0.0
 
 
@@ -305,7 +308,12 @@ def select_n_experts(
         selected = models[best]
         if path_template.alpha != template.alpha:
             selected = fit(best + 1, template, selected.params_)
-        extra = {"heights_": heights, "linkage_": tree.linkage, "omega_": omega}
+        extra = {
+            "heights_": heights,
+            "linkage_": tree.linkage,
+            "omega_": omega,
+            "dissimilarity_": dissimilarity,
+        }
     else:
         swept = progress(sizes, total=sizes.size, desc="sizes", enabled=show_progress)
         models = [fit(k, template) for k in swept]
