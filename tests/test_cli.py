@@ -62,7 +62,10 @@ def test_selection_experiment_quick(tmp_path):
     summary = pd.read_csv(tmp_path / "summary.csv")
     assert summary["correct_pct"].between(0, 100).all()
     assert (tmp_path / "accuracy.png").stat().st_size > 10_000
-    assert "correct_pct" in result.stdout
+    table = (tmp_path / "summary.md").read_text().splitlines()
+    assert table[0].startswith("| scenario | K0 | n | replicates | DSC |")
+    assert len(table) == 2 + 2 * 2  # header, rule, scenarios x n
+    assert "sweep/DSC" in result.stdout
     # Runs from several machines are combined without refitting.
     half = tmp_path / "half"
     half.mkdir()

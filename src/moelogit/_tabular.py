@@ -19,7 +19,16 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-__all__ = ["DataError", "Table", "atomic_path", "prepare", "read_table", "summarize", "write_table"]
+__all__ = [
+    "DataError",
+    "Table",
+    "atomic_path",
+    "markdown_table",
+    "prepare",
+    "read_table",
+    "summarize",
+    "write_table",
+]
 
 _SEPARATORS = {".csv": ",", ".tsv": "\t", ".tab": "\t"}
 _PARQUET = (".parquet", ".pq")
@@ -269,3 +278,14 @@ def write_table(frame: pd.DataFrame, path) -> None:
             frame.to_parquet(temporary, index=False)
         else:
             frame.to_csv(temporary, sep=_SEPARATORS[suffix], index=False)
+
+
+def markdown_table(frame: pd.DataFrame, float_format="{:.3f}".format) -> str:
+    """A DataFrame as a Markdown table (no tabulate needed); floats through ``float_format``."""
+
+    def cell(value):
+        return float_format(value) if isinstance(value, float) else str(value)
+
+    lines = ["| " + " | ".join(map(str, frame.columns)) + " |", "|" + "---|" * frame.shape[1]]
+    lines += ["| " + " | ".join(map(cell, row)) + " |" for row in frame.itertuples(index=False)]
+    return "\n".join(lines)

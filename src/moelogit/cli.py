@@ -265,7 +265,13 @@ def experiment_selection(
 
     import pandas as pd
 
-    from .experiments.selection import plot_summary, run_selection_experiment, summarize
+    from ._tabular import markdown_table
+    from .experiments.selection import (
+        plot_summary,
+        run_selection_experiment,
+        selection_table,
+        summarize,
+    )
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -288,9 +294,11 @@ def experiment_selection(
         results = run_selection_experiment(n_jobs=n_jobs, runs_path=runs_path, **config)
     summary = summarize(results)
     summary.to_csv(out / "summary.csv", index=False)
+    table = selection_table(results)
+    (out / "summary.md").write_text(markdown_table(table, "{:.1f}".format) + "\n")
     plot_summary(summary, out / "accuracy.png")
-    click.echo(summary.to_string(index=False, float_format=lambda v: f"{v:.1f}"))
-    click.echo(f"\nWrote {out / 'summary.csv'} and {out / 'accuracy.png'}.")
+    click.echo(table.to_string(index=False, float_format=lambda v: f"{v:.1f}"))
+    click.echo(f"\nWrote {out / 'summary.csv'}, {out / 'summary.md'} and {out / 'accuracy.png'}.")
 
 
 @experiment.command("rates")

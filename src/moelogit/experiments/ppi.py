@@ -52,6 +52,7 @@ from sklearn.svm import SVC
 from threadpoolctl import threadpool_limits
 from tqdm.auto import tqdm
 
+from .._tabular import markdown_table
 from ..estimator import MoEClassifier, SeparationWarning
 from ..features import PairFeatures, SymmetricPairClassifier
 from ..metrics import METRICS, binary_metrics, paired_comparison, reliability_curve
@@ -766,7 +767,7 @@ def write_report(results, out_dir, *, data_report=None, explain=True):
                 f"expert{'' if moe.n_experts_ == 1 else 's'}"
             ),
             "",
-            _markdown_rows(experts),
+            markdown_table(experts),
             "",
             "![dendrogram](dendrogram.png)",
             "",
@@ -774,14 +775,3 @@ def write_report(results, out_dir, *, data_report=None, explain=True):
     markdown = "\n".join(text)
     (out / "results.md").write_text(markdown)
     return markdown
-
-
-def _markdown_rows(frame: pd.DataFrame) -> str:
-    """A DataFrame as a Markdown table, floats to 3 decimals (no tabulate needed)."""
-
-    def cell(value):
-        return f"{value:.3f}" if isinstance(value, float) else str(value)
-
-    lines = ["| " + " | ".join(frame.columns) + " |", "|" + "---|" * frame.shape[1]]
-    lines += ["| " + " | ".join(map(cell, row)) + " |" for row in frame.itertuples(index=False)]
-    return "\n".join(lines)

@@ -34,10 +34,17 @@ from ..datasets import make_moe_classification
 from ..estimator import MoEClassifier, SeparationWarning
 from ..selection import information_criterion, select_n_experts
 
-__all__ = ["TRUTH_CONSTRAINTS", "plot_summary", "run_selection_experiment", "summarize"]
+__all__ = [
+    "TRUTH_CONSTRAINTS",
+    "plot_summary",
+    "run_selection_experiment",
+    "selection_table",
+    "summarize",
+]
 
 TRUTH_CONSTRAINTS = {"min_gate_weight": 0.1, "min_expert_distance": 0.2}
 N_FEATURES, N_CLASSES, EXTRA_EXPERTS = 4, 3, 3
+METHOD_ORDER = ("DSC", "DSC (plain)", "BIC", "AIC", "ICL")
 
 
 def _data(K0, n, seed, contamination):
@@ -180,6 +187,31 @@ def summarize(results: pd.DataFrame) -> pd.DataFrame:
         replicates=("correct", "size"),
     )
     return table.reset_index()
+
+
+def selection_table(results: pd.DataFrame) -> pd.DataFrame:
+    """One row per cell: replicates, percent picking ``K0`` by method, and the cost.
+
+    ``DSC s`` and ``sweep s`` are median seconds per replicate (the BIC
+    sweep, which also serves AIC and ICL); ``sweep/DSC`` is the median over
+    replicates of the ratio of the two, measured on the same data.
+    """
+    keys = ["scenario", "K0", "n"]
+    results = results.assign(correct=100.0 * (results["selected"] == results["K0"]))
+    percent = results.pivot_table(index=keys, columns="method", values="correct", aggfunc="mean")
+    seconds = results.pivot_table(
+        index=keys + ["replicate"], columns="method", values="seconds", aggfunc="first"
+    )
+    by_cell = seconds.groupby(level=keys)
+    table = percent[[m for m in METHOD_ORDER if m in percent.columns]].copy()
+    table.insert(0, "replicates", by_cell.size())
+    table["DSC s"] = by_cell["DSC"].median()
+    table["sweep s"] = by_cell["BIC"].median()
+    table["sweep/DSC"] = (seconds["BIC"] / seconds["DSC"]).groupby(level=keys).median()
+    # Well-specified first.
+    return table.reset_index().sort_values(
+        ["scenario", "K0", "n"], ascending=[False, True, True], ignore_index=True
+    )
 
 
 def plot_summary(summary: pd.DataFrame, path):
