@@ -79,11 +79,41 @@ def test_selection_experiment_quick(tmp_path):
     pd.testing.assert_frame_equal(pd.read_csv(half / "summary.csv"), summary)
 
 
-@pytest.mark.parametrize("sizes", ["1000,x", "0,1000", ""])
-def test_selection_experiment_rejects_bad_sizes(sizes):
-    result = run("experiment", "selection", "--sizes", sizes)
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["--sizes", "1000,x"],
+        ["--sizes", "50,1000"],
+        ["--sizes", ""],
+        ["--k0", "2,2"],
+        ["--first-replicate", "9990", "--replicates", "20"],
+    ],
+)
+def test_selection_experiment_rejects_bad_options(args):
+    result = run("experiment", "selection", *args)
     assert result.returncode == 2
-    assert "Traceback" not in result.stderr and "--sizes" in result.stderr
+    assert "Traceback" not in result.stderr and args[0] in result.stderr
+
+
+def test_selection_summary_rejects_bad_runs(tmp_path):
+    import pandas as pd
+
+    (tmp_path / "junk.csv").write_text("a,b\n1,2\n")
+    row = {
+        "scenario": "well-specified", "K0": 2, "n": 1000, "replicate": 0,
+        "method": "DSC", "selected": 2, "seconds": 1.0,
+    }  # fmt: skip
+    pd.DataFrame([row, row]).to_csv(tmp_path / "twice.csv", index=False)
+    (tmp_path / "empty.csv").write_text("")
+    for name, message in [
+        ("junk.csv", "not runs of the selection experiment"),
+        ("twice.csv", "appear twice"),
+        ("empty.csv", "cannot read the runs"),
+    ]:
+        result = run("experiment", "selection", "--out", str(tmp_path), "--summarize",
+                     str(tmp_path / name))  # fmt: skip
+        assert result.returncode == 1, name
+        assert "Traceback" not in result.stderr and message in result.stderr, result.stderr
 
 
 def test_rates_experiment_quick(tmp_path):

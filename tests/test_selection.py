@@ -143,6 +143,29 @@ def test_function_dissimilarities_follow_their_definition(seed):
     np.testing.assert_allclose(function_dissimilarities(recoded, X, weights), d, rtol=1e-10)
 
 
+def test_function_dissimilarities_bad_input_and_near_ties():
+    params = random_params(K=3, M=3, d=2, seed=6)
+    X = np.random.default_rng(1).normal(size=(30, 2))
+    np.testing.assert_array_equal(
+        function_dissimilarities(params, X, 2.0), function_dissimilarities(params, X)
+    )
+    with pytest.raises(ValueError, match="one weight per row"):
+        function_dissimilarities(params, X, np.ones(29))
+    with pytest.raises(ValueError, match="sums to zero"):
+        function_dissimilarities(params, X, np.zeros(30))
+    with pytest.raises(ValueError, match="3 features but the mixture was fitted on 2"):
+        function_dissimilarities(params, np.ones((5, 3)))
+    # Two experts 1e-3 apart at logits of order 1e3: no cancellation.
+    intercept = 1e3 * params.expert_intercept
+    intercept[1] = intercept[0] + np.array([1e-3, -1e-3, 0.0])
+    coef = params.expert_coef.copy()
+    coef[1] = coef[0]
+    near = MoEParams(params.gate_coef, params.gate_intercept, coef, intercept)
+    pbar = near.gate_proba(X).mean(axis=0)
+    expected = pbar[0] * pbar[1] / (pbar[0] + pbar[1]) * 2e-6
+    assert function_dissimilarities(near, X)[0, 1] == pytest.approx(expected, rel=1e-6)
+
+
 def test_function_dissimilarity_ignores_directions_the_data_never_visits():
     # Experts 0 and 1 differ only in the slope of feature 2, which the data
     # hold at 0: the same model on these data, though their coefficients differ.

@@ -197,17 +197,21 @@ def experiment():
     """Simulation experiments that check the method's claims."""
 
 
-def _int_list(ctx, param, value):
-    """``"1000,3000"`` -> ``(1000, 3000)``; ``None`` stays ``None``."""
-    if value is None:
-        return None
-    try:
-        numbers = tuple(int(part) for part in value.split(","))
-    except ValueError:
-        raise click.BadParameter(f"expected integers separated by commas, got {value!r}")
-    if any(number < 1 for number in numbers):
-        raise click.BadParameter(f"expected positive integers, got {value!r}")
-    return numbers
+def _int_list(minimum):
+    """A click callback: ``"1000,3000"`` -> ``(1000, 3000)``, distinct and ``>= minimum``."""
+
+    def parse(ctx, param, value):
+        try:
+            numbers = tuple(int(part) for part in value.split(","))
+        except ValueError:
+            raise click.BadParameter(f"expected integers separated by commas, got {value!r}")
+        if any(number < minimum for number in numbers):
+            raise click.BadParameter(f"expected integers >= {minimum}, got {value!r}")
+        if len(set(numbers)) < len(numbers):
+            raise click.BadParameter(f"a value is repeated in {value!r}")
+        return numbers
+
+    return parse
 
 
 @experiment.command("selection")
@@ -222,7 +226,7 @@ def _int_list(ctx, param, value):
     "K0s",
     default="2,3,4",
     show_default=True,
-    callback=_int_list,
+    callback=_int_list(1),
     help="True numbers of experts, separated by commas (ignored with --quick).",
 )
 @click.option(
@@ -230,7 +234,7 @@ def _int_list(ctx, param, value):
     "ns",
     default="1000,3000,10000,30000",
     show_default=True,
-    callback=_int_list,
+    callback=_int_list(100),
     help="Training sample sizes, separated by commas (ignored with --quick).",
 )
 @click.option(
@@ -238,8 +242,8 @@ def _int_list(ctx, param, value):
     default=0,
     show_default=True,
     type=click.IntRange(min=0),
-    help="Index of the first replicate: continue an earlier run with fresh ones, then "
-    "combine both with --summarize.",
+    help="Index of the first replicate: continue an earlier run with fresh ones (appended "
+    "to runs.csv in --out; or run elsewhere and combine with --summarize).",
 )
 @click.option("--well-specified-only", is_flag=True, help="Skip the misspecified scenario.")
 @click.option(
@@ -258,8 +262,9 @@ def experiment_selection(
     """How often DSC, AIC, BIC and ICL pick the true number of experts, and at what cost.
 
     Writes runs.csv (one row per replicate and method, appended as each
-    replicate finishes, so an interrupted run keeps its work), summary.csv
-    and accuracy.png to --out, and prints the summary table.
+    replicate finishes, so an interrupted run keeps its work; with
+    --first-replicate the new replicates are added to it), summary.csv,
+    summary.md and accuracy.png to --out, and prints the summary table.
     """
     from pathlib import Path
 
@@ -267,6 +272,7 @@ def experiment_selection(
 
     from ._tabular import markdown_table
     from .experiments.selection import (
+        MAX_REPLICATES,
         plot_summary,
         run_selection_experiment,
         selection_table,
@@ -275,8 +281,12 @@ def experiment_selection(
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
+    runs_path = out / "runs.csv"
     if runs_files:
-        results = pd.concat([pd.read_csv(path) for path in runs_files], ignore_index=True)
+        try:
+            results = pd.concat([pd.read_csv(path) for path in runs_files], ignore_index=True)
+        except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
+            raise click.ClickException(f"cannot read the runs: {exc}")
     else:
         config = (
             {"K0s": (2,), "ns": (1000, 2000), "replicates": 2, "misspecified": True}
@@ -289,12 +299,19 @@ def experiment_selection(
                 "misspecified": not well_specified_only,
             }
         )
-        runs_path = out / "runs.csv"
-        runs_path.unlink(missing_ok=True)
-        results = run_selection_experiment(n_jobs=n_jobs, runs_path=runs_path, **config)
-    summary = summarize(results)
+        if first_replicate + replicates > MAX_REPLICATES:
+            raise click.BadParameter(
+                f"replicate indices go up to {MAX_REPLICATES - 1}", param_hint="--first-replicate"
+            )
+        if quick or first_replicate == 0:
+            runs_path.unlink(missing_ok=True)  # a fresh run; a continuation appends
+        run_selection_experiment(n_jobs=n_jobs, runs_path=runs_path, **config)
+        results = pd.read_csv(runs_path)
+    try:
+        summary, table = summarize(results), selection_table(results)
+    except ValueError as exc:
+        raise click.ClickException(str(exc))
     summary.to_csv(out / "summary.csv", index=False)
-    table = selection_table(results)
     (out / "summary.md").write_text(markdown_table(table, "{:.1f}".format) + "\n")
     plot_summary(summary, out / "accuracy.png")
     click.echo(table.to_string(index=False, float_format=lambda v: f"{v:.1f}"))

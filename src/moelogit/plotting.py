@@ -48,7 +48,8 @@ def plot_dendrogram(result, ax=None):
         cut = 0.5 * (below + linkage[-level + 1, 2])
         ax.axhline(cut, color="C3", ls="--", lw=1, label=f"selected: {level} experts")
         ax.legend(loc="upper left", frameon=False)
-    ax.set_ylabel(f"merge height ({result.dissimilarity_} dissimilarity)")
+    kind = f" ({result.dissimilarity_} dissimilarity)" if result.dissimilarity_ else ""
+    ax.set_ylabel(f"merge height{kind}")
     ax.set_title("Dendrogram of the fitted mixing measure")
     return ax
 

@@ -45,6 +45,8 @@ __all__ = [
 TRUTH_CONSTRAINTS = {"min_gate_weight": 0.1, "min_expert_distance": 0.2}
 N_FEATURES, N_CLASSES, EXTRA_EXPERTS = 4, 3, 3
 METHOD_ORDER = ("DSC", "DSC (plain)", "BIC", "AIC", "ICL")
+MAX_REPLICATES = 10_000  # data seeds are MAX_REPLICATES * K0 + replicate
+_KEYS = ["scenario", "K0", "n", "replicate", "method"]
 
 
 def _data(K0, n, seed, contamination):
@@ -68,7 +70,7 @@ def _replicate(K0, n, replicate, scenario, contamination, estimator):
 
 
 def _replicate_quietly(K0, n, replicate, scenario, contamination, estimator):
-    seed = 10_000 * K0 + replicate
+    seed = MAX_REPLICATES * K0 + replicate
     X, y = _data(K0, n, seed, contamination)
     estimator = clone(estimator).set_params(random_state=replicate)
     max_experts = K0 + EXTRA_EXPERTS
@@ -156,6 +158,12 @@ def run_selection_experiment(
     continues an earlier run with fresh replicates (data and fits are seeded
     by the replicate's index).
     """
+    if first_replicate < 0 or first_replicate + replicates > MAX_REPLICATES:
+        raise ValueError(
+            f"replicate indices must lie in 0 .. {MAX_REPLICATES - 1} (the data seed is "
+            f"{MAX_REPLICATES} K0 + replicate), got {first_replicate} .. "
+            f"{first_replicate + replicates - 1}"
+        )
     estimator = MoEClassifier() if estimator is None else estimator
     scenarios = [("well-specified", 0.0)] + (
         [("misspecified", contamination)] if misspecified else []
@@ -178,9 +186,24 @@ def run_selection_experiment(
     return pd.DataFrame(rows)
 
 
+def _checked(results: pd.DataFrame) -> pd.DataFrame:
+    """``results`` if it holds runs as this module writes them, else a clear ValueError."""
+    missing = [c for c in _KEYS + ["selected", "seconds"] if c not in results.columns]
+    if missing:
+        raise ValueError(f"not runs of the selection experiment: no column {missing}")
+    repeated = results.duplicated(_KEYS)
+    if repeated.any():
+        first = results.loc[repeated, _KEYS].iloc[0].tolist()
+        raise ValueError(
+            f"{int(repeated.sum())} runs appear twice (first: {first}); combined runs "
+            "need distinct replicates (--first-replicate)"
+        )
+    return results
+
+
 def summarize(results: pd.DataFrame) -> pd.DataFrame:
     """Percentage of replicates selecting ``K0`` and median seconds, per cell and method."""
-    results = results.assign(correct=results["selected"] == results["K0"])
+    results = _checked(results).assign(correct=results["selected"] == results["K0"])
     table = results.groupby(["scenario", "K0", "n", "method"]).agg(
         correct_pct=("correct", lambda c: 100.0 * c.mean()),
         median_seconds=("seconds", "median"),
@@ -197,6 +220,9 @@ def selection_table(results: pd.DataFrame) -> pd.DataFrame:
     replicates of the ratio of the two, measured on the same data.
     """
     keys = ["scenario", "K0", "n"]
+    results = _checked(results)
+    if not {"DSC", "BIC"} <= set(results["method"]):
+        raise ValueError("the table compares DSC with the BIC sweep: runs of both are needed")
     results = results.assign(correct=100.0 * (results["selected"] == results["K0"]))
     percent = results.pivot_table(index=keys, columns="method", values="correct", aggfunc="mean")
     seconds = results.pivot_table(

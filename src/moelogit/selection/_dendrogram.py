@@ -25,8 +25,10 @@ from dataclasses import dataclass
 
 import numpy as np
 from scipy.special import logsumexp, softmax
+from sklearn.utils import check_array
 
 from .. import model
+from ..estimator import _normalised_weights
 from ..params import MoEParams
 
 __all__ = [
@@ -38,8 +40,8 @@ __all__ = [
     "merge",
 ]
 
-# Rows per block when a dissimilarity sums over the data.
-_BLOCK_ROWS = 16_384
+# Numbers per block when a dissimilarity sums over the data (8 MB of float64).
+_BLOCK_ELEMENTS = 1 << 20
 
 
 @dataclass(frozen=True)
@@ -130,35 +132,41 @@ def function_dissimilarities(params: MoEParams, X, sample_weight=None) -> np.nda
     Parameters
     ----------
     params : MoEParams
-        The mixture, on the scale of ``X``.
+        The mixture, on the scale of ``X`` (for a fitted classifier, its
+        ``params_`` with the raw features; the logits, and so the result, are
+        the same on any feature scale as long as the two match).
     X : array-like of shape (n_samples, n_features)
-    sample_weight : array-like of shape (n_samples,), optional
+    sample_weight : float or array-like of shape (n_samples,), optional
 
     Returns
     -------
     ndarray of shape (n_experts, n_experts)
         Symmetric, ``inf`` on the diagonal.
     """
-    X = np.asarray(X, dtype=float)
-    weights = np.ones(X.shape[0]) if sample_weight is None else np.asarray(sample_weight, float)
-    K = params.n_experts
-    # spread[i, j] = sum_x w(x) pi_i(x) ||c_i(x) - c_j(x)||^2; summed over row
-    # blocks, so that no n x K x K array is formed for a large X.
+    X = check_array(X, dtype=np.float64)
+    if X.shape[1] != params.n_features:
+        raise ValueError(
+            f"X has {X.shape[1]} features but the mixture was fitted on {params.n_features}"
+        )
+    weights = _normalised_weights(sample_weight, X.shape[0])
+    K, M = params.n_experts, params.n_classes
+    # spread[i, j] = sum_x w(x) pi_i(x) ||c_i(x) - c_j(x)||^2, summed over row
+    # blocks of about _BLOCK_ELEMENTS numbers, so that no n x K x K x M array
+    # is formed. Differences are taken directly: |a|^2 + |b|^2 - 2 a.b would
+    # cancel catastrophically for the near-identical experts this must rank.
     spread, mass = np.zeros((K, K)), np.zeros(K)
-    for rows in model.row_slices(X.shape[0], _BLOCK_ROWS):
+    for rows in model.row_slices(X.shape[0], max(1, _BLOCK_ELEMENTS // (K * K * M))):
         gate = params.gate_proba(X[rows]) * weights[rows, None]
         logits = params.expert_intercept + np.einsum("bd,kmd->bkm", X[rows], params.expert_coef)
         logits -= logits.mean(axis=2, keepdims=True)
-        square = np.einsum("bkm,bkm->bk", logits, logits)
-        cross = np.einsum("bim,bjm->bij", logits, logits)
-        distance = np.maximum(square[:, :, None] + square[:, None, :] - 2.0 * cross, 0.0)
-        spread += np.einsum("bi,bij->ij", gate, distance)
+        gaps = logits[:, :, None, :] - logits[:, None, :, :]
+        spread += np.einsum("bi,bijm,bijm->ij", gate, gaps, gaps)
         mass += gate.sum(axis=0)
     total_mass = np.add.outer(mass, mass)
     mean_distance = np.divide(
         spread + spread.T, total_mass, out=np.zeros((K, K)), where=total_mass > 0
     )
-    d = _harmonic_weights(mass / weights.sum()) * mean_distance
+    d = _harmonic_weights(mass) * mean_distance
     np.fill_diagonal(d, np.inf)
     return d
 
@@ -198,7 +206,9 @@ def dendrogram(params: MoEParams, dissimilarity=dissimilarities) -> Dendrogram:
     dissimilarity : callable, default=dissimilarities
         Maps a mixture to its matrix of pairwise dissimilarities (``inf`` on
         the diagonal): :func:`dissimilarities` (coefficients, math.md), or
-        for example ``lambda p: function_dissimilarities(p, X)``.
+        for example ``lambda p: function_dissimilarities(p, X)``, where ``X``
+        must be on the scale of ``params`` (the raw features with a
+        classifier's ``params_``).
 
     Returns
     -------

@@ -46,9 +46,11 @@ class SelectionResult:
         DSC, the models along the path, fitted with ``path_alpha``).
     heights_ : ndarray of shape (max_experts,) or None
         DSC only: ``heights_[k - 1]`` is the height ``h(k)`` of the merge
-        leaving level ``k`` (``0`` at ``k = 1``): squared logit distances on
-        the training data (``dissimilarity="function"``), or coefficient
-        distances on the standardised-feature scale (``"parameter"``).
+        leaving level ``k`` (``0`` at ``k = 1``), weighted by
+        ``p_i p_j / (p_i + p_j)``: gate-weighted mean squared distances
+        between the experts' class logits on the training data
+        (``dissimilarity="function"``), or squared coefficient distances on
+        the standardised-feature scale (``"parameter"``).
     linkage_ : ndarray of shape (max_experts - 1, 4) or None
         DSC only: the dendrogram of the over-fitted fit in SciPy's linkage
         format.
@@ -213,16 +215,17 @@ def select_n_experts(
         screened like random starts, and ``h(k)`` is the smallest
         dissimilarity between the atoms of the level-``k`` model, the height
         at which its first merge would happen.
+    path_alpha : float, optional
+        DSC only: ridge of the fits along the path (at least the estimator's
+        ``alpha``); default ``1 / n``, a standard normal prior on the
+        standardised slopes; ``0`` keeps the estimator's.
     dissimilarity : {"function", "parameter"}, default="function"
         DSC only: how atoms are compared, both for the heights and, with
         ``path="tree"``, for choosing the merges.
         :func:`function_dissimilarities` on the training data, or
         :func:`dissimilarities` of the coefficients on the
-        standardised-feature scale (math.md).
-    path_alpha : float, optional
-        DSC only: ridge of the fits along the path (at least the estimator's
-        ``alpha``); default ``1 / n``, a standard normal prior on the
-        standardised slopes; ``0`` keeps the estimator's.
+        standardised-feature scale (math.md). With ``path="refit"`` the
+        tree only gives ``linkage_`` (its merges of the over-fitted fit).
     height_scale : {"log1p", "raw"}, default="log1p"
         DSC only: ``H(h) = log(1 + h)`` or ``H(h) = h``.
     omega : float, optional
@@ -268,15 +271,16 @@ def select_n_experts(
         path_template = clone(template).set_params(alpha=max(template.alpha, path_alpha))
         overfit = fit(max_experts, path_template)
         omega = float(np.sqrt(n)) if omega is None else float(omega)
-        X_checked = overfit._validated(X)
+        if dissimilarity == "parameter":
+            distances = dissimilarities
+        else:
+            X_checked = overfit._validated(X)
 
-        def distances(standardized: MoEParams) -> np.ndarray:
-            if dissimilarity == "parameter":
-                return dissimilarities(standardized)
-            # The data's scale for the data's distances; merges stay standardised.
-            return function_dissimilarities(
-                _user_scale(standardized, overfit), X_checked, sample_weight
-            )
+            def distances(standardized: MoEParams) -> np.ndarray:
+                # The data's scale for the data's distances; merges stay standardised.
+                return function_dissimilarities(
+                    _user_scale(standardized, overfit), X_checked, sample_weight
+                )
 
         tree = dendrogram(overfit.standardized_params_, distances)
         if path == "tree":
