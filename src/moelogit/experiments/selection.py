@@ -223,8 +223,7 @@ def selection_table(results: pd.DataFrame) -> pd.DataFrame:
     results = _checked(results)
     if not {"DSC", "BIC"} <= set(results["method"]):
         raise ValueError("the table compares DSC with the BIC sweep: runs of both are needed")
-    results = results.assign(correct=100.0 * (results["selected"] == results["K0"]))
-    percent = results.pivot_table(index=keys, columns="method", values="correct", aggfunc="mean")
+    percent = summarize(results).pivot_table(index=keys, columns="method", values="correct_pct")
     seconds = results.pivot_table(
         index=keys + ["replicate"], columns="method", values="seconds", aggfunc="first"
     )
