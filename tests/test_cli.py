@@ -87,6 +87,7 @@ def test_selection_experiment_quick(tmp_path):
         ["--sizes", ""],
         ["--k0", "2,2"],
         ["--first-replicate", "9990", "--replicates", "20"],
+        ["--scenario", "noisy"],
     ],
 )
 def test_selection_experiment_rejects_bad_options(args):

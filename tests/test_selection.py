@@ -1,10 +1,14 @@
 """Dendrogram of mixing measures, DSC and information-criterion sweeps."""
 
+import warnings
+
 import numpy as np
 import pytest
 from scipy.cluster.hierarchy import dendrogram as scipy_dendrogram
 from scipy.cluster.hierarchy import is_valid_linkage
 from scipy.special import softmax
+from sklearn.base import clone
+from sklearn.exceptions import ConvergenceWarning
 
 from moelogit import MoEClassifier, MoEParams
 from moelogit.datasets import make_moe_classification
@@ -249,8 +253,44 @@ def test_path_ridge_collapses_redundant_atoms_and_final_model_is_refitted(clear_
     assert np.all(result.heights_[3:] < 0.1 * result.heights_[2])
     assert result.models_[-1].alpha == 1.0 / len(y)  # the default path ridge
     assert result.model_.alpha == estimator.alpha
+    # The path's looser tolerance and cap, and short screening of the merges;
+    # the selected model is refitted with the estimator's own settings.
+    assert [m.tol for m in result.models_] == [1e-6] * 5
+    assert [m.max_iter for m in result.models_] == [300] * 5
+    assert [m.init_iter for m in result.models_] == [5] * 4 + [estimator.init_iter]
+    assert (result.model_.tol, result.model_.max_iter) == (estimator.tol, estimator.max_iter)
     assert result.model_.n_experts_ == result.n_experts_
     assert result.model_.loglik(X, y) >= result.models_[result.n_experts_ - 1].loglik(X, y)
+
+
+def test_path_settings_never_tighten_the_estimators_and_none_keeps_them(clear_case):
+    X, y = clear_case
+    X, y = X[:1500], y[:1500]
+    loose = MoEClassifier(n_init=2, tol=1e-4, max_iter=50, init_iter=3, random_state=0)
+    result = select_n_experts(X, y, max_experts=3, estimator=loose)
+    assert {(m.tol, m.max_iter) for m in result.models_} == {(1e-4, 50)}
+    kept = select_n_experts(
+        X,
+        y,
+        max_experts=3,
+        estimator=MoEClassifier(n_init=2, random_state=0),
+        path_tol=None,
+        path_max_iter=None,
+        merge_screen_iter=None,
+    )
+    assert {(m.tol, m.max_iter, m.init_iter) for m in kept.models_} == {(1e-8, 1000, 15)}
+
+
+def test_capped_path_fits_do_not_warn(clear_case):
+    X, y = clear_case
+    X, y = X[:1500], y[:1500]
+    estimator = MoEClassifier(n_experts=2, n_init=2, random_state=0)
+    with pytest.warns(ConvergenceWarning):
+        clone(estimator).set_params(n_experts=3, max_iter=2).fit(X, y)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ConvergenceWarning)
+        result = select_n_experts(X, y, max_experts=3, estimator=estimator, path_max_iter=2)
+    assert all(m.n_iter_ <= 2 for m in result.models_)
 
 
 def test_dsc_selects_three_on_a_clear_case(clear_case):
@@ -321,5 +361,31 @@ def test_bad_selection_arguments(clear_case):
         select_n_experts(X, y, path_alpha=-1.0)
     with pytest.raises(ValueError, match="dissimilarity"):
         select_n_experts(X, y, dissimilarity="cosine")
+    for bad in (-1e-6, np.nan, "1e-6"):
+        with pytest.raises(ValueError, match="path_tol"):
+            select_n_experts(X, y, path_tol=bad)
+    for name, bad in (("path_max_iter", 0), ("merge_screen_iter", 2.5)):
+        with pytest.raises((ValueError, TypeError), match=name):
+            select_n_experts(X, y, **{name: bad})
     with pytest.raises(ValueError, match="n_experts must be an integer >= 1 or one of"):
         MoEClassifier(n_experts="cv").fit(X, y)
+
+
+def test_selection_experiment_runs_the_scenarios_asked_for(monkeypatch, tmp_path):
+    from moelogit.experiments import selection as experiment
+
+    def fake_replicate(K0, n, replicate, scenario, contamination, estimator):
+        return [{"scenario": scenario, "contamination": contamination, "replicate": replicate}]
+
+    monkeypatch.setattr(experiment, "_replicate", fake_replicate)
+    runs = experiment.run_selection_experiment(
+        K0s=(2,), ns=(1000,), replicates=2, scenarios=("misspecified",), n_jobs=1, progress=False
+    )
+    assert set(runs["scenario"]) == {"misspecified"} and set(runs["contamination"]) == {0.1}
+    both = experiment.run_selection_experiment(
+        K0s=(2,), ns=(1000,), replicates=2, n_jobs=1, progress=False
+    )
+    assert both.groupby("scenario").size().to_dict() == {"misspecified": 2, "well-specified": 2}
+    for bad in ((), ("noisy",)):
+        with pytest.raises(ValueError, match="scenarios"):
+            experiment.run_selection_experiment(scenarios=bad, progress=False)

@@ -245,7 +245,13 @@ def _int_list(minimum):
     help="Index of the first replicate: continue an earlier run with fresh ones (appended "
     "to runs.csv in --out; or run elsewhere and combine with --summarize).",
 )
-@click.option("--well-specified-only", is_flag=True, help="Skip the misspecified scenario.")
+@click.option(
+    "--scenario",
+    "scenarios",
+    type=click.Choice(["well-specified", "misspecified"]),
+    multiple=True,
+    help="Run only this scenario (repeatable; default: both).",
+)
 @click.option(
     "--summarize",
     "runs_files",
@@ -257,7 +263,7 @@ def _int_list(minimum):
 @_n_jobs_option
 @_out_option("selection-results")
 def experiment_selection(
-    quick, replicates, K0s, ns, first_replicate, well_specified_only, runs_files, n_jobs, out_dir
+    quick, replicates, K0s, ns, first_replicate, scenarios, runs_files, n_jobs, out_dir
 ):
     """How often DSC, AIC, BIC and ICL pick the true number of experts, and at what cost.
 
@@ -273,6 +279,7 @@ def experiment_selection(
     from ._tabular import markdown_table
     from .experiments.selection import (
         MAX_REPLICATES,
+        SCENARIOS,
         plot_summary,
         run_selection_experiment,
         selection_table,
@@ -289,14 +296,14 @@ def experiment_selection(
             raise click.ClickException(f"cannot read the runs: {exc}")
     else:
         config = (
-            {"K0s": (2,), "ns": (1000, 2000), "replicates": 2, "misspecified": True}
+            {"K0s": (2,), "ns": (1000, 2000), "replicates": 2}
             if quick
             else {
                 "K0s": K0s,
                 "ns": ns,
                 "replicates": replicates,
                 "first_replicate": first_replicate,
-                "misspecified": not well_specified_only,
+                "scenarios": scenarios or SCENARIOS,
             }
         )
         if first_replicate + replicates > MAX_REPLICATES:

@@ -35,6 +35,7 @@ from ..estimator import MoEClassifier, SeparationWarning
 from ..selection import information_criterion, select_n_experts
 
 __all__ = [
+    "SCENARIOS",
     "TRUTH_CONSTRAINTS",
     "plot_summary",
     "run_selection_experiment",
@@ -45,6 +46,7 @@ __all__ = [
 TRUTH_CONSTRAINTS = {"min_gate_weight": 0.1, "min_expert_distance": 0.2}
 N_FEATURES, N_CLASSES, EXTRA_EXPERTS = 4, 3, 3
 METHOD_ORDER = ("DSC", "DSC (plain)", "BIC", "AIC", "ICL")
+SCENARIOS = ("well-specified", "misspecified")
 MAX_REPLICATES = 10_000  # data seeds are MAX_REPLICATES * K0 + replicate
 _KEYS = ["scenario", "K0", "n", "replicate", "method"]
 
@@ -112,6 +114,8 @@ def _replicate_quietly(K0, n, replicate, scenario, contamination, estimator):
         estimator=estimator,
         path="tree",
         path_alpha=0.0,
+        path_tol=None,
+        path_max_iter=None,
         dissimilarity="parameter",
         height_scale="raw",
         omega=np.log(n),
@@ -139,7 +143,7 @@ def run_selection_experiment(
     ns=(1000, 3000, 10_000, 30_000),
     replicates=20,
     *,
-    misspecified=True,
+    scenarios=("well-specified", "misspecified"),
     contamination=0.1,
     estimator=None,
     n_jobs=2,
@@ -156,7 +160,9 @@ def run_selection_experiment(
     nothing finished is lost, and runs on several machines can be combined
     with :func:`summarize` on their concatenation; ``first_replicate``
     continues an earlier run with fresh replicates (data and fits are seeded
-    by the replicate's index).
+    by the replicate's index). ``scenarios`` names the scenarios to run, a
+    subset of :data:`SCENARIOS`, so that they can also run on different
+    machines.
     """
     if first_replicate < 0 or first_replicate + replicates > MAX_REPLICATES:
         raise ValueError(
@@ -164,10 +170,12 @@ def run_selection_experiment(
             f"{MAX_REPLICATES} K0 + replicate), got {first_replicate} .. "
             f"{first_replicate + replicates - 1}"
         )
+    unknown = sorted(set(scenarios) - set(SCENARIOS))
+    if unknown or not scenarios:
+        raise ValueError(f"scenarios must be a non-empty subset of {SCENARIOS}, got {scenarios!r}")
     estimator = MoEClassifier() if estimator is None else estimator
-    scenarios = [("well-specified", 0.0)] + (
-        [("misspecified", contamination)] if misspecified else []
-    )
+    fractions = {"well-specified": 0.0, "misspecified": contamination}
+    scenarios = [(name, fractions[name]) for name in SCENARIOS if name in scenarios]
     jobs = [
         (K0, n, r, name, frac)
         for r in range(first_replicate, first_replicate + replicates)
