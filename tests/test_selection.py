@@ -269,27 +269,50 @@ def test_path_settings_never_tighten_the_estimators_and_none_keeps_them(clear_ca
     loose = MoEClassifier(n_init=2, tol=1e-4, max_iter=50, init_iter=3, random_state=0)
     result = select_n_experts(X, y, max_experts=3, estimator=loose)
     assert {(m.tol, m.max_iter) for m in result.models_} == {(1e-4, 50)}
+    assert {m.init_iter for m in result.models_} == {3}
+    estimator = MoEClassifier(n_init=2, random_state=0)
     kept = select_n_experts(
         X,
         y,
         max_experts=3,
-        estimator=MoEClassifier(n_init=2, random_state=0),
+        estimator=estimator,
         path_tol=None,
         path_max_iter=None,
         merge_screen_iter=None,
     )
-    assert {(m.tol, m.max_iter, m.init_iter) for m in kept.models_} == {(1e-8, 1000, 15)}
+    assert {(m.tol, m.max_iter, m.init_iter) for m in kept.models_} == {
+        (estimator.tol, estimator.max_iter, estimator.init_iter)
+    }
+
+
+def test_selected_model_is_refitted_exactly_when_the_path_settings_differ(clear_case):
+    X, y = clear_case
+    X, y = X[:1500], y[:1500]
+    estimator = MoEClassifier(n_init=2, random_state=0)
+    # Only the tolerance and the cap differ: still refitted.
+    looser = select_n_experts(X, y, max_experts=3, estimator=estimator, path_alpha=0)
+    assert looser.model_ is not looser.models_[looser.n_experts_ - 1]
+    assert (looser.model_.tol, looser.model_.max_iter) == (estimator.tol, estimator.max_iter)
+    same = {"path_alpha": 0, "path_tol": None, "path_max_iter": None, "merge_screen_iter": None}
+    kept = select_n_experts(X, y, max_experts=3, estimator=estimator, **same)
+    assert kept.model_ is kept.models_[kept.n_experts_ - 1]
+    # Nothing capped on purpose: a fit stopped by the estimator's own cap warns.
+    with pytest.warns(ConvergenceWarning, match="max_iter=2"):
+        select_n_experts(
+            X, y, max_experts=3, estimator=clone(estimator).set_params(max_iter=2), **same
+        )
 
 
 def test_capped_path_fits_do_not_warn(clear_case):
     X, y = clear_case
     X, y = X[:1500], y[:1500]
-    estimator = MoEClassifier(n_experts=2, n_init=2, random_state=0)
-    with pytest.warns(ConvergenceWarning):
+    estimator = MoEClassifier(n_init=2, random_state=0)
+    with pytest.warns(ConvergenceWarning, match="max_iter=2"):
         clone(estimator).set_params(n_experts=3, max_iter=2).fit(X, y)
-    with warnings.catch_warnings():
-        warnings.simplefilter("error", ConvergenceWarning)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
         result = select_n_experts(X, y, max_experts=3, estimator=estimator, path_max_iter=2)
+    assert not [w for w in caught if "max_iter=2" in str(w.message)]
     assert all(m.n_iter_ <= 2 for m in result.models_)
 
 
@@ -361,17 +384,20 @@ def test_bad_selection_arguments(clear_case):
         select_n_experts(X, y, path_alpha=-1.0)
     with pytest.raises(ValueError, match="dissimilarity"):
         select_n_experts(X, y, dissimilarity="cosine")
-    for bad in (-1e-6, np.nan, "1e-6"):
+    for bad in (-1e-6, np.nan, np.inf, "1e-6", True):
         with pytest.raises(ValueError, match="path_tol"):
             select_n_experts(X, y, path_tol=bad)
-    for name, bad in (("path_max_iter", 0), ("merge_screen_iter", 2.5)):
-        with pytest.raises((ValueError, TypeError), match=name):
-            select_n_experts(X, y, **{name: bad})
+        with pytest.raises(ValueError, match="path_alpha"):
+            select_n_experts(X, y, method="bic", path_alpha=bad)  # checked for every method
+    for name in ("path_max_iter", "merge_screen_iter"):
+        for bad in (0, 2.5, True, "5"):
+            with pytest.raises(ValueError, match=name):
+                select_n_experts(X, y, **{name: bad})
     with pytest.raises(ValueError, match="n_experts must be an integer >= 1 or one of"):
         MoEClassifier(n_experts="cv").fit(X, y)
 
 
-def test_selection_experiment_runs_the_scenarios_asked_for(monkeypatch, tmp_path):
+def test_selection_experiment_runs_the_scenarios_asked_for(monkeypatch):
     from moelogit.experiments import selection as experiment
 
     def fake_replicate(K0, n, replicate, scenario, contamination, estimator):
@@ -386,6 +412,11 @@ def test_selection_experiment_runs_the_scenarios_asked_for(monkeypatch, tmp_path
         K0s=(2,), ns=(1000,), replicates=2, n_jobs=1, progress=False
     )
     assert both.groupby("scenario").size().to_dict() == {"misspecified": 2, "well-specified": 2}
-    for bad in ((), ("noisy",)):
+    for bad in ((), ("noisy",), "misspecified"):
         with pytest.raises(ValueError, match="scenarios"):
             experiment.run_selection_experiment(scenarios=bad, progress=False)
+    # The command line offers exactly these scenarios.
+    from moelogit.cli import experiment_selection
+
+    (option,) = [p for p in experiment_selection.params if p.name == "scenarios"]
+    assert tuple(option.type.choices) == experiment.SCENARIOS

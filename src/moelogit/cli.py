@@ -248,9 +248,10 @@ def _int_list(minimum):
 @click.option(
     "--scenario",
     "scenarios",
-    type=click.Choice(["well-specified", "misspecified"]),
+    type=click.Choice(["well-specified", "misspecified"]),  # SCENARIOS; a test checks
     multiple=True,
-    help="Run only this scenario (repeatable; default: both).",
+    help="Run only this scenario (repeatable; default: both; ignored with --quick). "
+    "Give each scenario run its own --out: a fresh run replaces runs.csv there.",
 )
 @click.option(
     "--summarize",
