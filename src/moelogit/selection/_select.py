@@ -181,8 +181,8 @@ def select_n_experts(
     The defaults come from studies on random truths (d = 4, M = 3; see
     docs/selection-validation.md). The plain criterion of math.md
     (``path="tree", path_alpha=0, path_tol=None, path_max_iter=None,
-    dissimilarity="parameter", height_scale="raw", omega=np.log(n)``) picked K0 in 1 of 8 truths at
-    K0 = 3, n = 10,000. Each default, and why:
+    dissimilarity="parameter", height_scale="raw", omega=np.log(n)``) picked
+    K0 in 1 of 8 truths at K0 = 3, n = 10,000. Each default, and why:
 
     * ``path_alpha`` (a ridge along the path, default ``1 / n``): the
       over-fitted likelihood is flat along directions that move redundant
