@@ -213,9 +213,10 @@ def select_n_experts(
       ``1e-8`` in 26 (the other moved from 5 to the true 4) at a median 0.75
       of the time, while ``1e-5`` lost the fourth expert in 3 of 9 at
       K0 = 4; with the cap and five-cycle screening added, 12 of 12 picks
-      were unchanged at 0.56 of the time. On the 180 well-specified
-      replicates of the validation grid the DSC then cost 3.8 to 4.8 times
-      less than the BIC sweep (docs/selection-validation.md).
+      were unchanged at 0.56 of the time. On the 240 well-specified
+      replicates of the validation grid the DSC then cost 3.8 to 7.4 times
+      less than the BIC sweep; one pick was lost to a level stopped in a
+      poorer optimum (docs/selection-validation.md).
     * ``dissimilarity="function"`` (:func:`function_dissimilarities`): atoms
       compared by their experts' class logits on the training data, where
       the gate uses them, rather than by coefficients. A redundant pair (two
