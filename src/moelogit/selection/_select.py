@@ -388,10 +388,9 @@ def select_n_experts(
         criterion = -(height_term + omega * loglik)
         best = int(np.argmin(criterion))
         selected = models[best]
-        if any(
-            getattr(path_template, name) != getattr(template, name)
-            for name in ("alpha", "tol", "max_iter")
-        ):
+        # The path never tightens the estimator's tolerance or cap, so "capped"
+        # says whether they differ.
+        if capped or path_template.alpha != template.alpha:
             selected = fit(best + 1, template, selected.params_)
         extra = {
             "heights_": heights,
