@@ -1,5 +1,6 @@
 """End-to-end tests of the installed ``moelogit`` command."""
 
+import json
 import shutil
 import subprocess
 import sys
@@ -59,6 +60,9 @@ def test_selection_experiment_quick(tmp_path):
     assert set(runs["scenario"]) == {"well-specified", "misspecified"}
     assert len(runs) == 2 * 2 * 2 * 5  # scenarios x n x replicates x methods
     assert runs["selected"].between(1, 5).all() and (runs["seconds"] > 0).all()
+    # Every row records the settings the run used (the DSC defaults among them).
+    (settings,) = runs["settings"].unique()
+    assert json.loads(settings)["select_n_experts"]["path_tol"] == 1e-6
     summary = pd.read_csv(tmp_path / "summary.csv")
     assert summary["correct_pct"].between(0, 100).all()
     assert (tmp_path / "accuracy.png").stat().st_size > 10_000
@@ -106,15 +110,32 @@ def test_selection_summary_rejects_bad_runs(tmp_path):
     }  # fmt: skip
     pd.DataFrame([row, row]).to_csv(tmp_path / "twice.csv", index=False)
     (tmp_path / "empty.csv").write_text("")
+    other = {**row, "replicate": 1, "settings": '{"path_tol": 1e-8}'}
+    pd.DataFrame([{**row, "settings": '{"path_tol": 1e-6}'}, other]).to_csv(
+        tmp_path / "mixed.csv", index=False
+    )
+    pd.DataFrame([row, other]).to_csv(tmp_path / "unrecorded.csv", index=False)
     for name, message in [
         ("junk.csv", "not runs of the selection experiment"),
         ("twice.csv", "appear twice"),
+        ("mixed.csv", "2 different settings"),
+        ("unrecorded.csv", "2 different settings"),
         ("empty.csv", "cannot read the runs"),
     ]:
         result = run("experiment", "selection", "--out", str(tmp_path), "--summarize",
                      str(tmp_path / name))  # fmt: skip
         assert result.returncode == 1, name
         assert "Traceback" not in result.stderr and message in result.stderr, result.stderr
+
+
+def test_selection_experiment_will_not_continue_runs_of_another_version(tmp_path):
+    old = "scenario,K0,n,replicate,method,selected,seconds,loglik,criterion,heights\n"
+    (tmp_path / "runs.csv").write_text(old)
+    result = run("experiment", "selection", "--out", str(tmp_path), "--first-replicate", "4",
+                 "--replicates", "2", "--k0", "2", "--sizes", "1000")  # fmt: skip
+    assert result.returncode == 1
+    assert "Traceback" not in result.stderr and "another file" in result.stderr, result.stderr
+    assert (tmp_path / "runs.csv").read_text() == old
 
 
 def test_rates_experiment_quick(tmp_path):

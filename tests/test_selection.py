@@ -420,3 +420,37 @@ def test_selection_experiment_runs_the_scenarios_asked_for(monkeypatch):
 
     (option,) = [p for p in experiment_selection.params if p.name == "scenarios"]
     assert tuple(option.type.choices) == experiment.SCENARIOS
+
+
+def test_selection_experiment_refuses_to_append_to_runs_of_another_version(tmp_path, monkeypatch):
+    from moelogit.experiments import selection as experiment
+
+    def never(*args):
+        raise AssertionError("nothing may be fitted")
+
+    monkeypatch.setattr(experiment, "_replicate", never)
+    runs_path = tmp_path / "runs.csv"
+    runs_path.write_text("scenario,K0,n,replicate,method,selected,seconds\n")
+    with pytest.raises(ValueError, match="not those this version writes"):
+        experiment.run_selection_experiment(
+            K0s=(2,),
+            ns=(1000,),
+            replicates=2,
+            n_jobs=1,
+            progress=False,
+            runs_path=runs_path,
+            first_replicate=2,
+        )
+    assert runs_path.read_text().count("\n") == 1  # left as it was
+
+
+def test_run_settings_record_the_defaults_and_the_estimator():
+    import json
+
+    from moelogit.experiments.selection import run_settings
+
+    loose = json.loads(run_settings(MoEClassifier(tol=1e-4, random_state=3)))
+    assert loose["estimator"]["tol"] == 1e-4 and "random_state" not in loose["estimator"]
+    assert loose["select_n_experts"]["merge_screen_iter"] == 5
+    assert run_settings(MoEClassifier(random_state=1)) == run_settings(MoEClassifier())
+    assert run_settings(MoEClassifier(tol=1e-4)) != run_settings(MoEClassifier())

@@ -313,7 +313,10 @@ def experiment_selection(
             )
         if quick or first_replicate == 0:
             runs_path.unlink(missing_ok=True)  # a fresh run; a continuation appends
-        run_selection_experiment(n_jobs=n_jobs, runs_path=runs_path, **config)
+        try:
+            run_selection_experiment(n_jobs=n_jobs, runs_path=runs_path, **config)
+        except ValueError as exc:  # e.g. continuing a runs.csv of another version
+            raise click.ClickException(str(exc))
         results = pd.read_csv(runs_path)
     try:
         summary, table = summarize(results), selection_table(results)

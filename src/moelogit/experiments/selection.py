@@ -18,6 +18,7 @@ drawn from a second, independent random truth.
 
 from __future__ import annotations
 
+import inspect
 import json
 import os
 import time
@@ -40,6 +41,7 @@ __all__ = [
     "TRUTH_CONSTRAINTS",
     "plot_summary",
     "run_selection_experiment",
+    "run_settings",
     "selection_table",
     "summarize",
 ]
@@ -50,6 +52,36 @@ METHOD_ORDER = ("DSC", "DSC (plain)", "BIC", "AIC", "ICL")
 SCENARIOS = ("well-specified", "misspecified")
 MAX_REPLICATES = 10_000  # data seeds are MAX_REPLICATES * K0 + replicate
 _KEYS = ["scenario", "K0", "n", "replicate", "method"]
+_COLUMNS = _KEYS + ["selected", "seconds", "loglik", "criterion", "heights", "settings"]
+# The settings column: select_n_experts' defaults (which the default DSC row
+# uses) and the estimator's parameters, as they were when the run was made.
+_SELECTION_SETTINGS = (
+    "path",
+    "path_alpha",
+    "path_tol",
+    "path_max_iter",
+    "merge_screen_iter",
+    "dissimilarity",
+    "height_scale",
+    "omega",
+)
+
+
+def run_settings(estimator) -> str:
+    """The settings a run of this experiment used, as sorted JSON.
+
+    Recorded in every row of ``runs.csv``, so that :func:`summarize` refuses
+    to combine runs made with different defaults (of the DSC or of the
+    estimator); the replicate's ``random_state`` is left out.
+    """
+    defaults = inspect.signature(select_n_experts).parameters
+    params = estimator.get_params()
+    params.pop("random_state", None)
+    settings = {
+        "select_n_experts": {name: defaults[name].default for name in _SELECTION_SETTINGS},
+        "estimator": params,
+    }
+    return json.dumps(settings, sort_keys=True, default=repr)
 
 
 def _data(K0, n, seed, contamination):
@@ -75,6 +107,7 @@ def _replicate(K0, n, replicate, scenario, contamination, estimator):
 def _replicate_quietly(K0, n, replicate, scenario, contamination, estimator):
     seed = MAX_REPLICATES * K0 + replicate
     X, y = _data(K0, n, seed, contamination)
+    settings = run_settings(estimator)
     estimator = clone(estimator).set_params(random_state=replicate)
     max_experts = K0 + EXTRA_EXPERTS
     rows = []
@@ -94,6 +127,7 @@ def _replicate_quietly(K0, n, replicate, scenario, contamination, estimator):
                 "loglik": json.dumps(np.round(loglik, 7).tolist()),
                 "criterion": json.dumps(np.round(criterion, 7).tolist()),
                 "heights": json.dumps(None if heights is None else np.round(heights, 7).tolist()),
+                "settings": settings,
             }
         )
 
@@ -175,6 +209,14 @@ def run_selection_experiment(
         raise ValueError(
             f"scenarios must be a non-empty sequence of names from {SCENARIOS}, got {scenarios!r}"
         )
+    if runs_path is not None and os.path.exists(runs_path) and os.path.getsize(runs_path) > 0:
+        header = pd.read_csv(runs_path, nrows=0).columns.tolist()
+        if header != _COLUMNS:
+            raise ValueError(
+                f"{runs_path} has the columns {header}, not those this version writes "
+                f"({_COLUMNS}): write the new replicates to another file and combine "
+                "the two with summarize"
+            )
     estimator = MoEClassifier() if estimator is None else estimator
     fractions = {"well-specified": 0.0, "misspecified": contamination}
     scenarios = [(name, fractions[name]) for name in SCENARIOS if name in scenarios]
@@ -201,6 +243,15 @@ def _checked(results: pd.DataFrame) -> pd.DataFrame:
     missing = [c for c in _KEYS + ["selected", "seconds"] if c not in results.columns]
     if missing:
         raise ValueError(f"not runs of the selection experiment: no column {missing}")
+    if "settings" in results.columns:
+        # Runs written before the column existed read as missing values.
+        kinds = results["settings"].fillna("not recorded").unique()
+        if len(kinds) > 1:
+            raise ValueError(
+                f"these runs were made with {len(kinds)} different settings (the "
+                "'settings' column: select_n_experts' defaults and the estimator's "
+                "parameters, or not recorded); summarise each set separately"
+            )
     repeated = results.duplicated(_KEYS)
     if repeated.any():
         first = results.loc[repeated, _KEYS].iloc[0].tolist()
