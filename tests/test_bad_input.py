@@ -136,3 +136,24 @@ def test_unfitted_model_says_so(data):
 
     with pytest.raises(NotFittedError):
         MoEClassifier().predict(data[0])
+
+
+@pytest.mark.parametrize(
+    "make_codes, match",
+    [
+        (lambda y: y + 1, "integers in 0 .. 2"),  # the class 3 does not exist
+        (lambda y: y - 1, "integers in 0 .. 2"),
+        (lambda y: y + 0.5, "integers in 0 .. 2"),
+        (lambda y: y.astype(str), "integers in 0 .. 2"),
+        (lambda y: np.r_[y, 0], "one per row of X"),
+    ],
+)
+def test_bad_class_codes_for_true_parameters(data, make_codes, match):
+    X, y = data
+    _, _, truth = make_moe_classification(200, 3, 2, 3, random_state=0)
+    with pytest.raises(ValueError, match=match):
+        truth.responsibilities(X, make_codes(y))
+    # Integer-valued floats are codes too.
+    np.testing.assert_array_equal(
+        truth.responsibilities(X, y.astype(float)), truth.responsibilities(X, y)
+    )

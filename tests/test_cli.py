@@ -134,7 +134,7 @@ def test_selection_experiment_will_not_continue_runs_of_another_version(tmp_path
     result = run("experiment", "selection", "--out", str(tmp_path), "--first-replicate", "4",
                  "--replicates", "2", "--k0", "2", "--sizes", "1000")  # fmt: skip
     assert result.returncode == 1
-    assert "Traceback" not in result.stderr and "another file" in result.stderr, result.stderr
+    assert "Traceback" not in result.stderr and "fresh --out" in result.stderr, result.stderr
     assert (tmp_path / "runs.csv").read_text() == old
 
 

@@ -41,6 +41,18 @@ def test_probabilities_match_textbook_formulas(seed):
     )
 
 
+@pytest.mark.parametrize("q", [2, 64, 70])
+def test_one_product_and_two_give_the_same_log_likelihood_and_gradient(q, monkeypatch):
+    Z, y, w, dims, theta = random_problem(5, n=300, d=q - 1, K=3, M=4, scale=0.1)
+    g, e = unpack(theta, dims)
+    results = []
+    for threshold in (1, 10**9):  # always fused, never fused
+        monkeypatch.setattr(model, "FUSED_PRODUCT_MIN_COLUMNS", threshold)
+        value, *grad = model.objective_and_gradient(Z, y, w, g, e, 0.1)
+        results.append(np.concatenate([[value], pack(*grad)]))
+    np.testing.assert_allclose(results[0], results[1], rtol=1e-12, atol=1e-15)
+
+
 @pytest.mark.parametrize("K,M", [(3, 2), (1, 4), (4, 3)])
 def test_wide_designs_use_one_product_with_the_same_values(K, M):
     # From FUSED_PRODUCT_MIN_COLUMNS columns on, gate and expert logits come

@@ -79,6 +79,14 @@ def unpack(theta: np.ndarray, dims: Dims) -> tuple[np.ndarray, np.ndarray]:
     return gate_coef, expert_coef
 
 
+def _with_reference(logits_free: np.ndarray) -> np.ndarray:
+    """Append the zero logit of the reference category along the last axis."""
+    shape = logits_free.shape[:-1] + (logits_free.shape[-1] + 1,)
+    logits = np.zeros(shape)
+    logits[..., :-1] = logits_free
+    return logits
+
+
 # Internally arrays are laid out with the rows last, ``(categories, ..., n)``:
 # softmax reductions then run over the small leading axis as elementwise
 # operations between contiguous slabs, which is several times faster in NumPy
@@ -287,11 +295,8 @@ def ridge_penalty(gate_coef: np.ndarray, expert_coef: np.ndarray, alpha: float) 
         return 0.0
 
     def centred_sq(free_slopes: np.ndarray) -> float:
-        # sum (x - mean)^2 = sum x^2 - (sum x)^2 / J over each group of J values,
-        # the reference's zero among them: no padded copy (this runs every step).
-        J = free_slopes.shape[-1] + 1
-        group_sums = free_slopes.sum(axis=-1)
-        return float(np.vdot(free_slopes, free_slopes) - np.vdot(group_sums, group_sums) / J)
+        full = _with_reference(free_slopes)
+        return float(np.sum((full - full.mean(axis=-1, keepdims=True)) ** 2))
 
     return 0.5 * alpha * (centred_sq(gate_coef[1:]) + centred_sq(expert_coef[:, 1:, :]))
 

@@ -142,7 +142,17 @@ class MoEParams:
 
     def responsibilities(self, X, codes) -> np.ndarray:
         """Posterior expert probabilities given class codes ``0 .. n_classes - 1``, ``(n, K)``."""
-        return model.responsibilities(self._design(X), np.asarray(codes), *self.to_design())
+        Z = self._design(X)
+        codes = np.asarray(codes)
+        if codes.shape != (Z.shape[0],):
+            raise ValueError(
+                f"codes must be one per row of X ({Z.shape[0]}), got shape {codes.shape}"
+            )
+        # The model's functions index with the codes: anything else is refused here.
+        valid = codes.dtype.kind in "iuf" and np.all(np.isin(codes, np.arange(self.n_classes)))
+        if not valid:
+            raise ValueError(f"codes must be integers in 0 .. {self.n_classes - 1}")
+        return model.responsibilities(Z, codes.astype(np.intp), *self.to_design())
 
     def sample_labels(self, X, random_state=None) -> np.ndarray:
         """Draw one label ``0 .. n_classes - 1`` per row of ``X`` from ``p(y | x)``."""

@@ -39,6 +39,7 @@ from ..selection import information_criterion, select_n_experts
 __all__ = [
     "SCENARIOS",
     "TRUTH_CONSTRAINTS",
+    "check_runs_file",
     "plot_summary",
     "run_selection_experiment",
     "run_settings",
@@ -53,35 +54,59 @@ SCENARIOS = ("well-specified", "misspecified")
 MAX_REPLICATES = 10_000  # data seeds are MAX_REPLICATES * K0 + replicate
 _KEYS = ["scenario", "K0", "n", "replicate", "method"]
 _COLUMNS = _KEYS + ["selected", "seconds", "loglik", "criterion", "heights", "settings"]
-# The settings column: select_n_experts' defaults (which the default DSC row
-# uses) and the estimator's parameters, as they were when the run was made.
-_SELECTION_SETTINGS = (
-    "path",
-    "path_alpha",
-    "path_tol",
-    "path_max_iter",
-    "merge_screen_iter",
-    "dissimilarity",
-    "height_scale",
-    "omega",
-)
+
+
+def _plain(value):
+    """JSON for a setting: numpy scalars as Python numbers, anything else by repr."""
+    return value.item() if isinstance(value, np.generic) else repr(value)
 
 
 def run_settings(estimator) -> str:
-    """The settings a run of this experiment used, as sorted JSON.
+    """The settings a run of this experiment uses, as sorted JSON.
 
-    Recorded in every row of ``runs.csv``, so that :func:`summarize` refuses
-    to combine runs made with different defaults (of the DSC or of the
-    estimator); the replicate's ``random_state`` is left out.
+    ``select_n_experts``' keyword defaults (the default DSC row uses them)
+    and the estimator's parameters, without ``random_state`` (set per
+    replicate) and ``verbose``. Recorded in every row of ``runs.csv``, so
+    that :func:`summarize` refuses to combine runs made with different
+    defaults.
     """
-    defaults = inspect.signature(select_n_experts).parameters
-    params = estimator.get_params()
-    params.pop("random_state", None)
-    settings = {
-        "select_n_experts": {name: defaults[name].default for name in _SELECTION_SETTINGS},
-        "estimator": params,
+    parameters = inspect.signature(select_n_experts).parameters.values()
+    dsc = {
+        p.name: p.default
+        for p in parameters
+        if p.kind is p.KEYWORD_ONLY and p.name not in ("estimator", "sample_weight")
     }
-    return json.dumps(settings, sort_keys=True, default=repr)
+    params = estimator.get_params()
+    for name in ("random_state", "verbose"):
+        params.pop(name, None)
+    settings = {"select_n_experts": dsc, "estimator": params}
+    return json.dumps(settings, sort_keys=True, default=_plain)
+
+
+def check_runs_file(runs_path, estimator=None) -> None:
+    """Refuse to add replicates to ``runs_path`` unless they would match it.
+
+    A missing or empty file is fine. Otherwise its columns must be those
+    this version writes and its settings those of ``estimator`` (default
+    ``MoEClassifier()``) with the current defaults, else a ValueError says
+    why, before anything is fitted.
+    """
+    if not os.path.exists(runs_path) or os.path.getsize(runs_path) == 0:
+        return
+    header = pd.read_csv(runs_path, nrows=0).columns.tolist()
+    if header != _COLUMNS:
+        raise ValueError(
+            f"{runs_path} was written by an earlier version (its columns are {header}, "
+            f"this version writes {_COLUMNS}): start a fresh --out (runs with and without "
+            "recorded settings are not summarised together, so rerun its replicates there)"
+        )
+    recorded = pd.read_csv(runs_path, usecols=["settings"])["settings"].unique().tolist()
+    expected = run_settings(MoEClassifier() if estimator is None else estimator)
+    if recorded != [expected]:
+        raise ValueError(
+            f"{runs_path} was made with other settings (select_n_experts' defaults or the "
+            "estimator's parameters differ): write the new replicates to another --out"
+        )
 
 
 def _data(K0, n, seed, contamination):
@@ -209,14 +234,8 @@ def run_selection_experiment(
         raise ValueError(
             f"scenarios must be a non-empty sequence of names from {SCENARIOS}, got {scenarios!r}"
         )
-    if runs_path is not None and os.path.exists(runs_path) and os.path.getsize(runs_path) > 0:
-        header = pd.read_csv(runs_path, nrows=0).columns.tolist()
-        if header != _COLUMNS:
-            raise ValueError(
-                f"{runs_path} has the columns {header}, not those this version writes "
-                f"({_COLUMNS}): write the new replicates to another file and combine "
-                "the two with summarize"
-            )
+    if runs_path is not None:
+        check_runs_file(runs_path, estimator)
     estimator = MoEClassifier() if estimator is None else estimator
     fractions = {"well-specified": 0.0, "misspecified": contamination}
     scenarios = [(name, fractions[name]) for name in SCENARIOS if name in scenarios]
