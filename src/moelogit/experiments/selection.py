@@ -220,7 +220,8 @@ def run_selection_experiment(
     nothing finished is lost, and runs on several machines can be combined
     with :func:`summarize` on their concatenation; ``first_replicate``
     continues an earlier run with fresh replicates (data and fits are seeded
-    by the replicate's index). ``scenarios`` names the scenarios to run, a
+    by the replicate's index), into a file written with the same settings
+    (:func:`check_runs_file`, before anything is fitted). ``scenarios`` names the scenarios to run, a
     subset of :data:`SCENARIOS`, so that they can also run on different
     machines.
     """
