@@ -231,7 +231,8 @@ class BohningMM:
         if self.curvature == "fixed":
             # Gate and experts share S: one solve with a (q, K - 1 + K (M-1))
             # right-hand side reads the factor once (at q = 1,147: 1.1 ms
-            # instead of 1.8 ms for two solves, with the same result).
+            # instead of 1.8 ms for two solves; the same result to the bit
+            # with this machine's OpenBLAS, though LAPACK does not promise it).
             rhs = np.concatenate([grad_gate, grad_experts.transpose(1, 0, 2).reshape(q, K * M1)], 1)
             solved = _solve(self._fixed_factor, rhs)
             new_gate = gate_coef + _apply_inverse_bohning(solved[:, : K - 1])

@@ -221,9 +221,9 @@ def run_selection_experiment(
     with :func:`summarize` on their concatenation; ``first_replicate``
     continues an earlier run with fresh replicates (data and fits are seeded
     by the replicate's index), into a file written with the same settings
-    (:func:`check_runs_file`, before anything is fitted). ``scenarios`` names the scenarios to run, a
-    subset of :data:`SCENARIOS`, so that they can also run on different
-    machines.
+    (:func:`check_runs_file`, before anything is fitted). ``scenarios``
+    names the scenarios to run, a subset of :data:`SCENARIOS`, so that they
+    can also run on different machines.
     """
     if first_replicate < 0 or first_replicate + replicates > MAX_REPLICATES:
         raise ValueError(
