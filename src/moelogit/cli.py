@@ -281,7 +281,7 @@ def experiment_selection(
     from .experiments.selection import (
         MAX_REPLICATES,
         SCENARIOS,
-        check_runs_file,
+        RunsFileError,
         plot_summary,
         run_selection_experiment,
         selection_table,
@@ -314,11 +314,10 @@ def experiment_selection(
             )
         if quick or first_replicate == 0:
             runs_path.unlink(missing_ok=True)  # a fresh run; a continuation appends
-        try:
-            check_runs_file(runs_path)
-        except ValueError as exc:
+        try:  # checks runs.csv before fitting; only that check's error is caught
+            run_selection_experiment(n_jobs=n_jobs, runs_path=runs_path, **config)
+        except RunsFileError as exc:
             raise click.ClickException(str(exc)) from exc
-        run_selection_experiment(n_jobs=n_jobs, runs_path=runs_path, **config)
         results = pd.read_csv(runs_path)
     try:
         summary, table = summarize(results), selection_table(results)

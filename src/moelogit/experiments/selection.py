@@ -39,6 +39,7 @@ from ..selection import information_criterion, select_n_experts
 __all__ = [
     "SCENARIOS",
     "TRUTH_CONSTRAINTS",
+    "RunsFileError",
     "check_runs_file",
     "plot_summary",
     "run_selection_experiment",
@@ -83,19 +84,23 @@ def run_settings(estimator) -> str:
     return json.dumps(settings, sort_keys=True, default=_plain)
 
 
+class RunsFileError(ValueError):
+    """A runs.csv that new replicates must not be appended to (see :func:`check_runs_file`)."""
+
+
 def check_runs_file(runs_path, estimator=None) -> None:
     """Refuse to add replicates to ``runs_path`` unless they would match it.
 
     A missing or empty file is fine. Otherwise its columns must be those
     this version writes and its settings those of ``estimator`` (default
-    ``MoEClassifier()``) with the current defaults, else a ValueError says
-    why, before anything is fitted.
+    ``MoEClassifier()``) with the current defaults, else a
+    :class:`RunsFileError` says why, before anything is fitted.
     """
     if not os.path.exists(runs_path) or os.path.getsize(runs_path) == 0:
         return
     header = pd.read_csv(runs_path, nrows=0).columns.tolist()
     if header != _COLUMNS:
-        raise ValueError(
+        raise RunsFileError(
             f"{runs_path} was written by an earlier version (its columns are {header}, "
             f"this version writes {_COLUMNS}): start a fresh --out (runs with and without "
             "recorded settings are not summarised together, so rerun its replicates there)"
@@ -103,7 +108,7 @@ def check_runs_file(runs_path, estimator=None) -> None:
     recorded = pd.read_csv(runs_path, usecols=["settings"])["settings"].unique().tolist()
     expected = run_settings(MoEClassifier() if estimator is None else estimator)
     if recorded != [expected]:
-        raise ValueError(
+        raise RunsFileError(
             f"{runs_path} was made with other settings (select_n_experts' defaults or the "
             "estimator's parameters differ): write the new replicates to another --out"
         )
