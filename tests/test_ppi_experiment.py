@@ -192,3 +192,50 @@ def test_command_keeps_self_pairs_on_request(tmp_path, monkeypatch):
     for flag, n in [([], 1), (["--keep-self-pairs"], 2)]:
         CliRunner().invoke(main, ["experiment", "ppi", "--data", str(tmp_path), *flag])
         assert len(seen[-1].labels) == n
+
+
+def test_tuned_mean_scale_ridge_is_rescaled_to_the_training_pairs():
+    from moelogit.experiments import ppi
+
+    _, labels = random_pairs(n_proteins=60, n_pairs=300)
+    X = np.random.default_rng(0).normal(size=(300, 4)) + labels[:, None]
+    config = ppi.PPIConfig.quick(tune_rows=150, inner_splits=3, models=("moe-dsc", "logreg"))
+    model, chosen, fitted, _ = ppi._tuned_fit("moe-dsc", config, X, labels)
+    # 150 tuning pairs, 100 per inner training fold; the refit has 300.
+    (name,) = chosen
+    assert name.endswith("clf__alpha") and fitted[name] == pytest.approx(chosen[name] / 3)
+    assert ppi._pipeline(model).named_steps["clf"].alpha == fitted[name]
+    # C of the logistic regression already weighs the summed loss: unchanged.
+    _, chosen, fitted, _ = ppi._tuned_fit("logreg", config, X, labels)
+    assert chosen == fitted
+
+
+def test_finished_fold_jobs_are_reused_and_code_changes_start_afresh(tmp_path, monkeypatch):
+    from moelogit.datasets.ppi import load_ppi
+    from moelogit.experiments import ppi
+
+    (tmp_path / "data").mkdir()
+    rng = np.random.default_rng(0)
+    names = [f"P{i}" for i in range(80)]
+    sequences = ["".join(rng.choice(list("ACDEFGHIKLMNPQRSTVWY"), 50)) for _ in names]
+    (tmp_path / "data" / "sequences.tsv").write_text(
+        "".join(f"{n}\t{q}\n" for n, q in zip(names, sequences, strict=True))
+    )
+    pairs = {tuple(sorted(rng.choice(80, 2, replace=False))) for _ in range(800)}
+    (tmp_path / "data" / "pairs.tsv").write_text(
+        "".join(f"P{a}\tP{b}\t{(a + b) % 2}\n" for a, b in sorted(pairs))
+    )
+    data = load_ppi(tmp_path / "data")
+    config = ppi.PPIConfig.quick(models=("logreg",), subsample=None, tune_rows=1000)
+    cache = tmp_path / "jobs"
+    first = ppi.run_ppi_experiment(data, config, n_jobs=1, progress=False, cache_dir=cache)
+    assert first["reused_jobs"] == 0 and first["jobs"] == 3 + 6
+    calls = []
+    monkeypatch.setattr(ppi, "_fold", lambda *a: calls.append(a) or 1 / 0)
+    again = ppi.run_ppi_experiment(data, config, n_jobs=1, progress=False, cache_dir=cache)
+    assert calls == [] and again["reused_jobs"] == 9
+    assert again["folds"].equals(first["folds"])
+    # Other code (here: a different digest of the sources) does not reuse them.
+    monkeypatch.setattr(ppi, "_data_key", lambda *a: "other code")
+    with pytest.raises(ZeroDivisionError):
+        ppi.run_ppi_experiment(data, config, n_jobs=1, progress=False, cache_dir=cache)

@@ -455,6 +455,10 @@ def experiment_ppi(data_dir, quick, subsample, n_jobs, keep_self_pairs, out_dir)
     Writes results.md, summary.csv, folds.csv, comparison.csv, predictions.csv,
     reliability.png, dendrogram.png and experts.csv to --out, and prints the
     Markdown results.
+
+    Every finished fold job is kept in OUT/fold-jobs: run the same command
+    again after an interruption and it resumes, reusing the jobs of the same
+    data, settings and code. Delete that folder to start afresh.
     """
     from dataclasses import replace
 
@@ -468,7 +472,7 @@ def experiment_ppi(data_dir, quick, subsample, n_jobs, keep_self_pairs, out_dir)
     config = PPIConfig.quick() if quick else PPIConfig()
     if subsample is not None:
         config = replace(config, subsample=subsample)
-    results = run_ppi_experiment(data, config, n_jobs=n_jobs)
+    results = run_ppi_experiment(data, config, n_jobs=n_jobs, cache_dir=Path(out_dir) / "fold-jobs")
     click.echo(write_report(results, out_dir, data_report=data.report))
     click.echo(f"\nWrote the results to {out_dir}.")
 

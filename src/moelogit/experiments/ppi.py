@@ -295,23 +295,34 @@ class ModelSpec(NamedTuple):
         Parameters set on the classifier while its grid is searched: a
         cheaper proxy (the MoE's ridge is tuned with 2 experts, not with the
         whole DSC path or BIC sweep per grid point and inner fold).
+    mean_scaled : tuple of str
+        Grid parameters that weigh a penalty against the *mean* loss (the
+        MoE's ``alpha``). The point chosen on the inner training folds is
+        multiplied by (inner training pairs) / (training pairs) before the
+        refit, so that the penalty keeps its weight against the *summed*
+        loss: what the other models' penalties do by their definition
+        (``C`` of the logistic regression and the SVM, ``alpha`` of the
+        MLP). Without it, a ridge tuned on about 1,300 pairs would be
+        applied unchanged to up to 9,000, several times too strong.
     """
 
     factory: Callable
     grid: dict
     reduction: int | None = None
     tune_as: dict | None = None
+    mean_scaled: tuple = ()
 
 
-#: The MoE's ridge: 0.1, the largest of a first grid {1e-2, 1e-1}, was chosen in
-#: every fold of Martin's set (docs/ppi.md).
+#: The MoE's ridge, at the size of the inner training folds (rescaled for the
+#: refit, see ``ModelSpec.mean_scaled``): 0.1, the largest of a first grid
+#: {1e-2, 1e-1}, was chosen in every fold of Martin's set (docs/ppi.md).
 _MOE_GRID = {"alpha": [1e-2, 1e-1, 1.0]}
 
 #: name -> ModelSpec. The SVM gets 100 principal components: its kernel cost grows
 #: with the dimension and Platt scaling refits it five times.
 MODELS = {
-    "moe-dsc": ModelSpec(lambda c: _moe("dsc", c), _MOE_GRID, None, {"n_experts": 2}),
-    "moe-bic": ModelSpec(lambda c: _moe("bic", c), _MOE_GRID, None, {"n_experts": 2}),
+    "moe-dsc": ModelSpec(lambda c: _moe("dsc", c), _MOE_GRID, None, {"n_experts": 2}, ("alpha",)),
+    "moe-bic": ModelSpec(lambda c: _moe("bic", c), _MOE_GRID, None, {"n_experts": 2}, ("alpha",)),
     "logreg": ModelSpec(lambda c: LogisticRegression(max_iter=2000), {"C": [1e-3, 1e-2, 1e-1]}),
     "svm": ModelSpec(
         # Platt scaling: a sigmoid on 5-fold cross-validated decision values,
@@ -386,48 +397,62 @@ def _tuned_fit(name, config, X, y, pairs=None, searched=None):
     With ``pairs`` (the protein-disjoint protocol) the inner folds are
     protein-disjoint too (:func:`inner_protein_folds`); without, stratified
     over pairs. The grid is searched on the model with the spec's
-    ``tune_as`` parameters, the chosen point then fitted without them.
+    ``tune_as`` parameters, the chosen point then fitted without them, its
+    ``mean_scaled`` parameters rescaled to the training pairs.
     ``searched`` (a dict) keeps the results of searches by proxy and grid,
     so that models with the same proxy (``moe-dsc`` and ``moe-bic``) share
     one search.
 
     Returns
     -------
-    model, params, seconds
-        The fitted model, the chosen grid point, and the seconds of the
-        search (shared searches count for every model that uses them) and
-        the fit.
+    model, chosen, fitted, seconds
+        The fitted model; the grid point chosen by the search and the point
+        fitted (they differ in the ``mean_scaled`` parameters); the seconds
+        of the search (shared searches count for every model that uses
+        them) and the fit.
     """
+    spec = MODELS[name]
     model, grid = build_model(name, config)
-    params, search_seconds = {}, 0.0
+    chosen, fitted, search_seconds = {}, {}, 0.0
     if grid:
-        proxy = clone(model).set_params(**_prefixed(MODELS[name].tune_as or {}, model))
+        proxy = clone(model).set_params(**_prefixed(spec.tune_as or {}, model))
         key = (joblib.hash(proxy), repr(grid))
         searched = {} if searched is None else searched
         if key not in searched:
             started = time.perf_counter()
-            best = _search(proxy, grid, config, X, y, pairs)
-            searched[key] = (best, time.perf_counter() - started)
-        params, search_seconds = searched[key]
-        model = clone(model).set_params(**params)
+            best, inner_rows = _search(proxy, grid, config, X, y, pairs)
+            searched[key] = (best, inner_rows, time.perf_counter() - started)
+        chosen, inner_rows, search_seconds = searched[key]
+        scale = inner_rows / len(y)
+        fitted = {
+            param: value * scale if param.split("__")[-1] in spec.mean_scaled else value
+            for param, value in chosen.items()
+        }
+        model = clone(model).set_params(**fitted)
     started = time.perf_counter()
     model.fit(X, y)
-    return model, params, search_seconds + time.perf_counter() - started
+    return model, chosen, fitted, search_seconds + time.perf_counter() - started
 
 
 def _search(proxy, grid, config, X, y, pairs):
-    """The best grid point for ``proxy`` by log loss on the inner folds of at most tune_rows."""
+    """Search ``grid`` for ``proxy`` by log loss on inner folds of at most tune_rows pairs.
+
+    Returns the best grid point and the mean number of pairs the inner
+    folds trained on.
+    """
     rows = np.arange(len(y))
     if len(y) > config.tune_rows:
         rows, _ = train_test_split(
             rows, train_size=config.tune_rows, stratify=y, random_state=config.seed
         )
     if pairs is None:
-        inner = StratifiedKFold(config.inner_splits, shuffle=True, random_state=config.seed)
+        splitter = StratifiedKFold(config.inner_splits, shuffle=True, random_state=config.seed)
+        inner = list(splitter.split(rows, y[rows]))
     else:
         inner = inner_protein_folds(pairs[rows], y[rows], config.inner_splits, config.seed)
     search = GridSearchCV(proxy, grid, scoring="neg_log_loss", cv=inner, error_score="raise")
-    return search.fit(X[rows], y[rows]).best_params_
+    best = search.fit(X[rows], y[rows]).best_params_
+    return best, float(np.mean([len(train) for train, _ in inner]))
 
 
 def _fold(protocol, fold, names, config, X, y, train, test, pairs=None):
@@ -442,7 +467,7 @@ def _fold(protocol, fold, names, config, X, y, train, test, pairs=None):
             # and then; the outer metrics judge the result.
             warnings.simplefilter("ignore", ConvergenceWarning)
             warnings.simplefilter("ignore", SeparationWarning)
-            model, params, seconds = _tuned_fit(
+            model, chosen, fitted, seconds = _tuned_fit(
                 name, config, X[train], y[train], inner_pairs, searched
             )
         proba = model.predict_proba(X[test])[:, list(model.classes_).index(1)]
@@ -455,7 +480,8 @@ def _fold(protocol, fold, names, config, X, y, train, test, pairs=None):
             "n_test": len(test),
             "seconds": seconds,
             "n_experts": getattr(clf, "n_experts_", np.nan),
-            "params": str(_step_params(params)),
+            "params": str(_step_params(fitted)),
+            "searched": str(_step_params(chosen)),
             **binary_metrics(y[test], proba),
         }
         predictions = pd.DataFrame(
@@ -470,6 +496,27 @@ def _fold(protocol, fold, names, config, X, y, train, test, pairs=None):
         )
         results.append((row, predictions))
     return results
+
+
+def _fold_job(data_key, protocol, fold, names, config, X, y, train, test, pairs):
+    """:func:`_fold`, with ``data_key`` standing for (X, y, pairs) and the code when cached."""
+    return _fold(protocol, fold, names, config, X, y, train, test, pairs)
+
+
+def _data_key(X, y, pairs):
+    """Digest of the data and of the package's code and dependencies: the cache key of a run.
+
+    A finished fold job is reused only by a run on the same data with the
+    same code: any change to moelogit's source (or scikit-learn, NumPy)
+    starts afresh rather than mixing results of different code.
+    """
+    from pathlib import Path
+
+    import sklearn
+
+    package = Path(__file__).resolve().parents[1]
+    sources = [path.read_bytes() for path in sorted(package.rglob("*.py"))]
+    return joblib.hash((X, y, pairs, sources, np.__version__, sklearn.__version__))
 
 
 def _job_groups(models):
@@ -491,7 +538,7 @@ def _subsample(data, config):
     return data.pairs[rows], data.labels[rows]
 
 
-def run_ppi_experiment(data, config=None, *, n_jobs=2, progress=True):
+def run_ppi_experiment(data, config=None, *, n_jobs=2, progress=True, cache_dir=None):
     """Evaluate every model under both protocols with the same folds.
 
     Parameters
@@ -502,6 +549,11 @@ def run_ppi_experiment(data, config=None, *, n_jobs=2, progress=True):
         Parallel (protocol, fold, model) jobs (joblib).
     progress : bool, default=True
         A tqdm progress bar over the jobs.
+    cache_dir : path, optional
+        Keep every finished fold job here (``joblib.Memory``) and reuse
+        those a run with the same data, settings and code finished before:
+        an interrupted run resumes where it stopped. Any change to the
+        package's code starts afresh (:func:`_data_key`).
 
     Returns
     -------
@@ -510,7 +562,8 @@ def run_ppi_experiment(data, config=None, *, n_jobs=2, progress=True):
         metrics), ``predictions`` (DataFrame: test predictions),
         ``protocols`` (the reports of :func:`make_folds`), ``X``, ``y``,
         ``pairs`` and ``features`` (the fitted PairFeatures), ``config``,
-        ``feature_seconds``.
+        ``feature_seconds``, ``reused_jobs`` (fold jobs taken from
+        ``cache_dir``) and ``jobs``.
     """
     config = config or PPIConfig()
     pairs, y = _subsample(data, config)
@@ -528,11 +581,14 @@ def run_ppi_experiment(data, config=None, *, n_jobs=2, progress=True):
             )
     # The slowest models first, so that the workers finish together.
     jobs.sort(key=lambda job: not {"svm", "moe-bic", "moe-dsc"} & set(job[2]))
+    fold_job = joblib.Memory(cache_dir, verbose=0).cache(_fold_job, ignore=["X", "y", "pairs"])
+    data_key = _data_key(X, y, pairs) if cache_dir is not None else None
+    arguments = [(data_key, *job[:3], config, X, y, *job[3:], pairs) for job in jobs]
+    reused = sum(fold_job.check_call_in_cache(*args) for args in arguments)
+    if reused and progress:
+        tqdm.write(f"Reusing {reused} of {len(jobs)} finished fold jobs from {cache_dir}.")
     runner = Parallel(n_jobs=n_jobs, return_as="generator_unordered")
-    results = runner(
-        delayed(_fold)(protocol, fold, names, config, X, y, train, test, pairs)
-        for protocol, fold, names, train, test in jobs
-    )
+    results = runner(delayed(fold_job)(*args) for args in arguments)
     rows, predictions = [], []
     for fitted in tqdm(results, total=len(jobs), disable=not progress, desc="fold jobs"):
         for row, prediction in fitted:
@@ -549,6 +605,8 @@ def run_ppi_experiment(data, config=None, *, n_jobs=2, progress=True):
         "features": features,
         "config": config,
         "feature_seconds": feature_seconds,
+        "reused_jobs": reused,
+        "jobs": len(jobs),
     }
 
 
@@ -620,7 +678,8 @@ def explain_final_model(results, path_dendrogram, top=5):
     -------
     model : Pipeline
     params : dict
-        The grid point chosen by the inner folds.
+        The parameters fitted: the grid point chosen by the inner folds,
+        rescaled as in the folds (``ModelSpec.mean_scaled``).
     experts : DataFrame
         Per expert: mean gate weight, share of pairs it dominates, the rate
         of interacting pairs among them, the expert's accuracy on them, and
@@ -637,7 +696,7 @@ def explain_final_model(results, path_dendrogram, top=5):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         warnings.simplefilter("ignore", SeparationWarning)  # proxies on small tuning folds
-        model, params, _ = _tuned_fit("moe-dsc", config, X, y)
+        model, _, params, _ = _tuned_fit("moe-dsc", config, X, y)
     pipeline = _pipeline(model)
     moe = pipeline.named_steps["clf"]
     fig, ax = plt.subplots(figsize=(6, 4))
@@ -747,6 +806,11 @@ def write_report(results, out_dir, *, data_report=None, explain=True):
     ]
     if data_report:
         text.append(f"Data: {data_report}")
+    if results.get("reused_jobs"):
+        text.append(
+            f"Resumed: {results['reused_jobs']} of {results['jobs']} fold jobs were finished by an "
+            "earlier run with the same data, settings and code (their seconds are that run's)."
+        )
     text.append("")
     for report in results["protocols"]:
         text.append(
@@ -760,10 +824,10 @@ def write_report(results, out_dir, *, data_report=None, explain=True):
         model, params, experts = explain_final_model(results, out / "dendrogram.png")
         experts.to_csv(out / "experts.csv", index=False)
         moe = _pipeline(model).named_steps["clf"]
-        chosen = _step_params(params)
+        fitted = _step_params(params)
         text += [
             (
-                f"## Final moe-dsc model (all pairs, {chosen}): {moe.n_experts_} "
+                f"## Final moe-dsc model (all pairs, {fitted}): {moe.n_experts_} "
                 f"expert{'' if moe.n_experts_ == 1 else 's'}"
             ),
             "",
