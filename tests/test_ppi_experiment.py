@@ -1,5 +1,7 @@
 """PPI evaluation protocols and the experiment runner."""
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -194,48 +196,84 @@ def test_command_keeps_self_pairs_on_request(tmp_path, monkeypatch):
         assert len(seen[-1].labels) == n
 
 
-def test_tuned_mean_scale_ridge_is_rescaled_to_the_training_pairs():
+def test_tuned_mean_scale_penalties_are_rescaled_to_the_training_pairs():
     from moelogit.experiments import ppi
 
-    _, labels = random_pairs(n_proteins=60, n_pairs=300)
+    pairs, labels = random_pairs(n_proteins=60, n_pairs=300)
     X = np.random.default_rng(0).normal(size=(300, 4)) + labels[:, None]
-    config = ppi.PPIConfig.quick(tune_rows=150, inner_splits=3, models=("moe-dsc", "logreg"))
+    config = ppi.PPIConfig.quick(tune_rows=150, inner_splits=3)
     model, chosen, fitted, _ = ppi._tuned_fit("moe-dsc", config, X, labels)
     # 150 tuning pairs, 100 per inner training fold; the refit has 300.
     (name,) = chosen
     assert name.endswith("clf__alpha") and fitted[name] == pytest.approx(chosen[name] / 3)
     assert ppi._pipeline(model).named_steps["clf"].alpha == fitted[name]
+    # Protein-disjoint inner folds train on fewer pairs: their mean size counts.
+    config = ppi.PPIConfig.quick(tune_rows=1000, inner_splits=3)
+    inner = ppi.inner_protein_folds(pairs, labels, 3, config.seed)
+    _, chosen, fitted, _ = ppi._tuned_fit("moe-dsc", config, X, labels, pairs)
+    ratio = np.mean([len(train) for train, _ in inner]) / len(labels)
+    assert fitted[name] == pytest.approx(chosen[name] * ratio) and ratio < 0.6
     # C of the logistic regression already weighs the summed loss: unchanged.
     _, chosen, fitted, _ = ppi._tuned_fit("logreg", config, X, labels)
     assert chosen == fitted
 
 
-def test_finished_fold_jobs_are_reused_and_code_changes_start_afresh(tmp_path, monkeypatch):
+def _tiny_ppi_data(folder, n_proteins=80, n_pairs=800):
     from moelogit.datasets.ppi import load_ppi
-    from moelogit.experiments import ppi
 
-    (tmp_path / "data").mkdir()
+    folder.mkdir()
     rng = np.random.default_rng(0)
-    names = [f"P{i}" for i in range(80)]
+    names = [f"P{i}" for i in range(n_proteins)]
     sequences = ["".join(rng.choice(list("ACDEFGHIKLMNPQRSTVWY"), 50)) for _ in names]
-    (tmp_path / "data" / "sequences.tsv").write_text(
+    (folder / "sequences.tsv").write_text(
         "".join(f"{n}\t{q}\n" for n, q in zip(names, sequences, strict=True))
     )
-    pairs = {tuple(sorted(rng.choice(80, 2, replace=False))) for _ in range(800)}
-    (tmp_path / "data" / "pairs.tsv").write_text(
+    pairs = {tuple(sorted(rng.choice(n_proteins, 2, replace=False))) for _ in range(n_pairs)}
+    (folder / "pairs.tsv").write_text(
         "".join(f"P{a}\tP{b}\t{(a + b) % 2}\n" for a, b in sorted(pairs))
     )
-    data = load_ppi(tmp_path / "data")
+    return load_ppi(folder)
+
+
+def test_finished_fold_jobs_are_reused_only_for_the_same_job(tmp_path, monkeypatch):
+    from dataclasses import replace
+
+    from moelogit.experiments import ppi
+
+    data = _tiny_ppi_data(tmp_path / "data")
     config = ppi.PPIConfig.quick(models=("logreg",), subsample=None, tune_rows=1000)
     cache = tmp_path / "jobs"
-    first = ppi.run_ppi_experiment(data, config, n_jobs=1, progress=False, cache_dir=cache)
+    first = ppi.run_ppi_experiment(data, config, n_jobs=2, progress=False, cache_dir=cache)
     assert first["reused_jobs"] == 0 and first["jobs"] == 3 + 6
     calls = []
     monkeypatch.setattr(ppi, "_fold", lambda *a: calls.append(a) or 1 / 0)
     again = ppi.run_ppi_experiment(data, config, n_jobs=1, progress=False, cache_dir=cache)
     assert calls == [] and again["reused_jobs"] == 9
     assert again["folds"].equals(first["folds"])
-    # Other code (here: a different digest of the sources) does not reuse them.
-    monkeypatch.setattr(ppi, "_data_key", lambda *a: "other code")
-    with pytest.raises(ZeroDivisionError):
-        ppi.run_ppi_experiment(data, config, n_jobs=1, progress=False, cache_dir=cache)
+    # Other settings that reach the fits, other data: computed afresh.
+    for changed in [replace(config, tune_rows=999), replace(config, subsample=300)]:
+        with pytest.raises(ZeroDivisionError):
+            ppi.run_ppi_experiment(data, changed, n_jobs=1, progress=False, cache_dir=cache)
+    # The list of models is not part of a job: adding one keeps the others' jobs.
+    train, test = np.arange(5), np.arange(5, 9)
+    keys = [
+        ppi._job_key("data", "pairs", 0, ("logreg",), c, train, test)
+        for c in (config, replace(config, models=("logreg", "svm")), replace(config, seed=1))
+    ]
+    assert keys[0] == keys[1] != keys[2]
+
+
+def test_cached_jobs_are_tied_to_the_code(tmp_path):
+    import shutil
+
+    from moelogit.experiments import ppi
+
+    package = tmp_path / "moelogit"
+    shutil.copytree(Path(ppi.__file__).parents[1], package)
+    before = ppi._code_digest(package)
+    assert before == ppi._code_digest(package)
+    (package / "model.py").write_text((package / "model.py").read_text() + "\n# changed\n")
+    assert ppi._code_digest(package) != before
+    # A worker that imported other code than the run's refuses the job.
+    with pytest.raises(RuntimeError, match="code changed while the experiment ran"):
+        ppi._fold_job(("job", "other code"), *[None] * 9)

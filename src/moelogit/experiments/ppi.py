@@ -28,10 +28,12 @@ Two protocols, the same folds for every model:
 
 from __future__ import annotations
 
+import sys
 import time
 import warnings
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from pathlib import Path
 from typing import NamedTuple
 
 import joblib
@@ -296,14 +298,16 @@ class ModelSpec(NamedTuple):
         cheaper proxy (the MoE's ridge is tuned with 2 experts, not with the
         whole DSC path or BIC sweep per grid point and inner fold).
     mean_scaled : tuple of str
-        Grid parameters that weigh a penalty against the *mean* loss (the
-        MoE's ``alpha``). The point chosen on the inner training folds is
-        multiplied by (inner training pairs) / (training pairs) before the
-        refit, so that the penalty keeps its weight against the *summed*
-        loss: what the other models' penalties do by their definition
-        (``C`` of the logistic regression and the SVM, ``alpha`` of the
-        MLP). Without it, a ridge tuned on about 1,300 pairs would be
-        applied unchanged to up to 9,000, several times too strong.
+        Grid parameters that weigh a penalty against the *mean* loss: the
+        MoE's ``alpha``, and the MLP's (its adam steps divide the penalty by
+        the size of a mini-batch of 200, not by the number of rows). The
+        point chosen on the inner training folds is multiplied by (inner
+        training pairs) / (training pairs) before the refit, so that the
+        penalty keeps its weight against the *summed* loss, as ``C`` of the
+        logistic regression and of the SVM does by its definition. Without
+        it, a ridge tuned on the inner folds (about 1,300 pairs at pair
+        level, 900 protein-disjoint) would be applied unchanged to training
+        folds up to seven times larger.
     """
 
     factory: Callable
@@ -346,6 +350,7 @@ MODELS = {
             hidden_layer_sizes=(128,), early_stopping=True, max_iter=300, random_state=c.seed
         ),
         {"alpha": [1e-3, 1e-1]},
+        mean_scaled=("alpha",),
     ),
 }
 
@@ -450,7 +455,9 @@ def _search(proxy, grid, config, X, y, pairs):
         inner = list(splitter.split(rows, y[rows]))
     else:
         inner = inner_protein_folds(pairs[rows], y[rows], config.inner_splits, config.seed)
-    search = GridSearchCV(proxy, grid, scoring="neg_log_loss", cv=inner, error_score="raise")
+    search = GridSearchCV(
+        proxy, grid, scoring="neg_log_loss", cv=inner, refit=False, error_score="raise"
+    )
     best = search.fit(X[rows], y[rows]).best_params_
     return best, float(np.mean([len(train) for train, _ in inner]))
 
@@ -498,25 +505,39 @@ def _fold(protocol, fold, names, config, X, y, train, test, pairs=None):
     return results
 
 
-def _fold_job(data_key, protocol, fold, names, config, X, y, train, test, pairs):
-    """:func:`_fold`, with ``data_key`` standing for (X, y, pairs) and the code when cached."""
+def _code_digest(package):
+    """Digest of the ``*.py`` files under ``package`` and of the versions of what they run on."""
+    from importlib.metadata import version
+
+    files = sorted(Path(package).rglob("*.py"))
+    sources = [(str(path.relative_to(package)), path.read_bytes()) for path in files]
+    libraries = ["numpy", "scipy", "scikit-learn", "pandas", "joblib", "threadpoolctl"]
+    return joblib.hash((sources, sys.version, [version(name) for name in libraries]))
+
+
+#: The code this process imported (read at import, not when a run starts):
+#: part of every cached fold job's key.
+_CODE = _code_digest(Path(__file__).resolve().parents[1])
+
+
+def _fold_job(job_key, protocol, fold, names, config, X, y, train, test, pairs):
+    """:func:`_fold` as cached: only ``job_key`` (:func:`_job_key`) identifies the job."""
+    if job_key[1] != _CODE:
+        raise RuntimeError(
+            "moelogit's code changed while the experiment ran; rerun it to use the new code"
+        )
     return _fold(protocol, fold, names, config, X, y, train, test, pairs)
 
 
-def _data_key(X, y, pairs):
-    """Digest of the data and of the package's code and dependencies: the cache key of a run.
+def _job_key(data_key, protocol, fold, names, config, train, test):
+    """What decides a fold job's result: data, fold, models, the settings that reach them, code.
 
-    A finished fold job is reused only by a run on the same data with the
-    same code: any change to moelogit's source (or scikit-learn, NumPy)
-    starts afresh rather than mixing results of different code.
+    ``config.models`` and ``config.subsample`` are left out: the job's own
+    models are ``names`` and the subsample is part of the data, so adding a
+    model to a run reuses the jobs of the others.
     """
-    from pathlib import Path
-
-    import sklearn
-
-    package = Path(__file__).resolve().parents[1]
-    sources = [path.read_bytes() for path in sorted(package.rglob("*.py"))]
-    return joblib.hash((X, y, pairs, sources, np.__version__, sklearn.__version__))
+    settings = replace(config, models=(), subsample=None)
+    return (joblib.hash((data_key, protocol, fold, names, settings, train, test)), _CODE)
 
 
 def _job_groups(models):
@@ -553,7 +574,8 @@ def run_ppi_experiment(data, config=None, *, n_jobs=2, progress=True, cache_dir=
         Keep every finished fold job here (``joblib.Memory``) and reuse
         those a run with the same data, settings and code finished before:
         an interrupted run resumes where it stopped. Any change to the
-        package's code starts afresh (:func:`_data_key`).
+        package's code or to the libraries' versions starts afresh
+        (:func:`_job_key`).
 
     Returns
     -------
@@ -581,9 +603,16 @@ def run_ppi_experiment(data, config=None, *, n_jobs=2, progress=True, cache_dir=
             )
     # The slowest models first, so that the workers finish together.
     jobs.sort(key=lambda job: not {"svm", "moe-bic", "moe-dsc"} & set(job[2]))
-    fold_job = joblib.Memory(cache_dir, verbose=0).cache(_fold_job, ignore=["X", "y", "pairs"])
-    data_key = _data_key(X, y, pairs) if cache_dir is not None else None
-    arguments = [(data_key, *job[:3], config, X, y, *job[3:], pairs) for job in jobs]
+    ignore = ["protocol", "fold", "names", "config", "X", "y", "train", "test", "pairs"]
+    # One folder per code version: joblib clears a function's cache when its
+    # code changes, which would wipe the jobs of a run of other code.
+    location = None if cache_dir is None else Path(cache_dir) / _CODE[:12]
+    fold_job = joblib.Memory(location, verbose=0).cache(_fold_job, ignore=ignore)
+    data_key = joblib.hash((X, y, pairs)) if cache_dir is not None else None
+    arguments = [
+        (_job_key(data_key, *job[:3], config, *job[3:]), *job[:3], config, X, y, *job[3:], pairs)
+        for job in jobs
+    ]
     reused = sum(fold_job.check_call_in_cache(*args) for args in arguments)
     if reused and progress:
         tqdm.write(f"Reusing {reused} of {len(jobs)} finished fold jobs from {cache_dir}.")
@@ -781,8 +810,6 @@ def write_report(results, out_dir, *, data_report=None, explain=True):
     str
         The Markdown text of ``results.md``.
     """
-    from pathlib import Path
-
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     folds = results["folds"]
