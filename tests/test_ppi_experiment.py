@@ -250,6 +250,9 @@ def test_finished_fold_jobs_are_reused_only_for_the_same_job(tmp_path, monkeypat
     again = ppi.run_ppi_experiment(data, config, n_jobs=1, progress=False, cache_dir=cache)
     assert calls == [] and again["reused_jobs"] == 9
     assert again["folds"].equals(first["folds"])
+    text = ppi.write_report(again, tmp_path / "report", explain=False)
+    assert "Resumed: 9 of 9 fold jobs" in text
+    assert "Resumed" not in ppi.write_report(first, tmp_path / "report", explain=False)
     # Other settings that reach the fits, other data: computed afresh.
     for changed in [replace(config, tune_rows=999), replace(config, subsample=300)]:
         with pytest.raises(ZeroDivisionError):

@@ -673,7 +673,9 @@ def compare(folds: pd.DataFrame, moe="moe-dsc") -> pd.DataFrame:
             theirs = others[others["model"] == best].sort_values("fold")
             result = paired_comparison(mine[metric], theirs[metric], test_fraction)
             rows.append({"protocol": protocol, "metric": metric, "best_other": best, **result})
-    return pd.DataFrame(rows)
+    # The columns even without rows (no MoE, or no other model, in the run).
+    columns = ["protocol", "metric", "best_other", "mean", "low", "high", "p_value", "n"]
+    return pd.DataFrame(rows, columns=columns)
 
 
 def plot_reliability(predictions: pd.DataFrame, path, n_bins=15):
