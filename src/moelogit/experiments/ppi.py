@@ -289,7 +289,7 @@ class ModelSpec(NamedTuple):
     factory : callable
         PPIConfig -> unfitted classifier.
     grid : dict
-        Grid on the classifier's parameters (two or three points each),
+        Grid on the classifier's parameters (three or four points each),
         searched by the inner folds on at most ``tune_rows`` pairs.
     reduction : None or int
         Principal components in front of the classifier, if any.
@@ -305,9 +305,9 @@ class ModelSpec(NamedTuple):
         training pairs) / (training pairs) before the refit, so that the
         penalty keeps its weight against the *summed* loss, as ``C`` of the
         logistic regression and of the SVM does by its definition. Without
-        it, a ridge tuned on the inner folds (about 1,300 pairs at pair
-        level, 900 protein-disjoint) would be applied unchanged to training
-        folds up to seven times larger.
+        it, a ridge tuned on the inner folds (at most 2/3 of the 2,000-pair
+        tuning subsample at pair level, 4/9 protein-disjoint) would be
+        applied unchanged to training folds 1.7 to 6.7 times larger.
     """
 
     factory: Callable
@@ -318,15 +318,16 @@ class ModelSpec(NamedTuple):
 
 
 #: The MoE's ridge, at the size of the inner training folds (rescaled for the
-#: refit, see ``ModelSpec.mean_scaled``); 0.1, the largest point of a first
-#: grid {1e-2, 1e-1}, was chosen in every fold of Martin's set.
+#: refit, see ``ModelSpec.mean_scaled``). Widened twice on Martin's set: 0.1,
+#: the largest point of a first grid {1e-2, 1e-1}, was chosen in every fold,
+#: then 1 in most folds (below).
 _MOE_GRID = {"alpha": [1e-2, 1e-1, 1.0, 10.0]}
 
 #: name -> ModelSpec. The SVM gets 100 principal components: its kernel cost grows
 #: with the dimension and Platt scaling refits it five times. Every grid was
 #: widened by one point on the side where the search chose its edge in most
-#: folds of a run on Martin's set (commit b882ece): MoE ridge 10, logreg C
-#: 1e-4, SVM C 100, forest leaves of 20, boosting rate 0.02, MLP alpha 1.
+#: folds of a run on Martin's set (commit b882ece; docs/ppi.md): MoE ridge 10,
+#: logreg C 1e-4, SVM C 100, forest leaves of 20, boosting rate 0.02, MLP alpha 1.
 MODELS = {
     "moe-dsc": ModelSpec(lambda c: _moe("dsc", c), _MOE_GRID, None, {"n_experts": 2}, ("alpha",)),
     "moe-bic": ModelSpec(lambda c: _moe("bic", c), _MOE_GRID, None, {"n_experts": 2}, ("alpha",)),
