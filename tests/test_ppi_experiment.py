@@ -218,29 +218,15 @@ def test_tuned_mean_scale_penalties_are_rescaled_to_the_training_pairs():
     assert chosen == fitted
 
 
-def _tiny_ppi_data(folder, n_proteins=80, n_pairs=800):
-    from moelogit.datasets.ppi import load_ppi
-
-    folder.mkdir()
-    rng = np.random.default_rng(0)
-    names = [f"P{i}" for i in range(n_proteins)]
-    sequences = ["".join(rng.choice(list("ACDEFGHIKLMNPQRSTVWY"), 50)) for _ in names]
-    (folder / "sequences.tsv").write_text(
-        "".join(f"{n}\t{q}\n" for n, q in zip(names, sequences, strict=True))
-    )
-    pairs = {tuple(sorted(rng.choice(n_proteins, 2, replace=False))) for _ in range(n_pairs)}
-    (folder / "pairs.tsv").write_text(
-        "".join(f"P{a}\tP{b}\t{(a + b) % 2}\n" for a, b in sorted(pairs))
-    )
-    return load_ppi(folder)
-
-
 def test_finished_fold_jobs_are_reused_only_for_the_same_job(tmp_path, monkeypatch):
     from dataclasses import replace
 
+    from moelogit.datasets.ppi import PPIDataset
     from moelogit.experiments import ppi
 
-    data = _tiny_ppi_data(tmp_path / "data")
+    from .test_ppi_predictor import _toy
+
+    data = PPIDataset(*_toy(0, n_proteins=80, n_pairs=800))
     config = ppi.PPIConfig.quick(models=("logreg",), subsample=None, tune_rows=1000)
     cache = tmp_path / "jobs"
     first = ppi.run_ppi_experiment(data, config, n_jobs=2, progress=False, cache_dir=cache)
