@@ -196,6 +196,28 @@ def test_command_keeps_self_pairs_on_request(tmp_path, monkeypatch):
         assert len(seen[-1].labels) == n
 
 
+def test_command_passes_models_and_tune_rows_and_refuses_unknown_models(tmp_path, monkeypatch):
+    from click.testing import CliRunner
+
+    from moelogit.cli import main
+    from moelogit.experiments import ppi
+
+    configs = []
+    monkeypatch.setattr(ppi, "run_ppi_experiment", lambda d, c, **k: configs.append(c) or 1 / 0)
+    (tmp_path / "pairs.tsv").write_text("P1\tP2\t1\n")
+    (tmp_path / "sequences.tsv").write_text("P1\tMK\nP2\tKM\n")
+    command = ["experiment", "ppi", "--data", str(tmp_path)]
+    CliRunner().invoke(main, [*command, "--models", "logreg, moe-dsc,logreg", "--tune-rows", "500"])
+    assert configs[-1].models == ("logreg", "moe-dsc") and configs[-1].tune_rows == 500
+    CliRunner().invoke(main, [*command, "--quick", "--models", "svm"])
+    assert configs[-1].models == ("svm",) and configs[-1].tune_rows == 300  # --quick's
+    for models in ("logreg,xgb", " , "):
+        result = CliRunner().invoke(main, [*command, "--models", models])
+        assert result.exit_code == 2 and "--models" in result.output
+        assert "choose from moe-dsc, moe-bic" in result.output
+    assert len(configs) == 2  # refused before anything runs
+
+
 def test_tuned_mean_scale_penalties_are_rescaled_to_the_training_pairs():
     from moelogit.experiments import ppi
 
