@@ -208,7 +208,8 @@ def test_command_passes_models_and_tune_rows_and_refuses_unknown_models(tmp_path
     (tmp_path / "sequences.tsv").write_text("P1\tMK\nP2\tKM\n")
     command = ["experiment", "ppi", "--data", str(tmp_path)]
     CliRunner().invoke(main, [*command, "--models", "logreg, moe-dsc,logreg", "--tune-rows", "500"])
-    assert configs[-1].models == ("logreg", "moe-dsc") and configs[-1].tune_rows == 500
+    # In MODELS' order, so that the fold jobs of runs naming the same models match.
+    assert configs[-1].models == ("moe-dsc", "logreg") and configs[-1].tune_rows == 500
     CliRunner().invoke(main, [*command, "--quick", "--models", "svm"])
     assert configs[-1].models == ("svm",) and configs[-1].tune_rows == 300  # --quick's
     for models in ("logreg,xgb", " , "):
@@ -216,6 +217,8 @@ def test_command_passes_models_and_tune_rows_and_refuses_unknown_models(tmp_path
         assert result.exit_code == 2 and "--models" in result.output
         assert "choose from moe-dsc, moe-bic" in result.output
     assert len(configs) == 2  # refused before anything runs
+    help_text = " ".join(CliRunner().invoke(main, [*command[:2], "--help"]).output.split())
+    assert all(name in help_text for name in ppi.MODELS)  # the option's help names them all
 
 
 def test_tuned_mean_scale_penalties_are_rescaled_to_the_training_pairs():

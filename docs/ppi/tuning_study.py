@@ -1,6 +1,8 @@
 """Is the 2,000-pair tuning subsample what holds the mixture back on Guo's pairs?
 
-Run from the repository root (about half an hour on 2 cores):
+Run from the repository root (about 25 minutes on 2 cores); the per-fold
+rows go to docs/ppi/guo2008-yeast/tuning_study.csv unless a second argument
+names another file:
 
     python docs/ppi/tuning_study.py ../shared/data/ppi/guo2008-yeast
 
@@ -18,6 +20,7 @@ for a linear and for the strongest baseline. Nothing is tuned on test folds.
 
 import sys
 from dataclasses import replace
+from pathlib import Path
 
 import pandas as pd
 from joblib import Parallel, delayed
@@ -35,7 +38,6 @@ def main(folder, tune_rows=10**9):
     features = PairFeatures(data.sequences, config.descriptors, config.encoding, config.max_lag)
     X, y = features.fit_transform(data.pairs), data.labels
     folds, _ = make_folds("pairs", data.pairs, y, config.n_splits, config.seed)
-    # The slowest model first, so that the two workers finish together.
     jobs = [(fold, name) for name in MODELS for fold in range(len(folds))]
     results = Parallel(n_jobs=2, verbose=10)(
         delayed(_fold)("pairs", fold, (name,), config, X, y, *folds[fold]) for fold, name in jobs
@@ -49,4 +51,6 @@ def main(folder, tune_rows=10**9):
 
 
 if __name__ == "__main__":
-    main(sys.argv[1]).to_csv(sys.argv[2] if len(sys.argv) > 2 else "tuning_study.csv", index=False)
+    folder = Path(sys.argv[1])
+    default = Path(__file__).parent / folder.name / "tuning_study.csv"
+    main(folder).to_csv(sys.argv[2] if len(sys.argv) > 2 else default, index=False)

@@ -59,9 +59,10 @@ class PPIPredictor(BaseEstimator):
         Ridge of the mixture (on the mean log-likelihood scale). Strong, as
         for any linear model on a thousand features. In the PPI experiment
         (docs/ppi.md) the inner folds' choice, rescaled to the training
-        fold, was 0.06 (Martin) and 0.15 (Guo) at pair level and 1.2-4.5
-        for unseen proteins; on one 80/20 split of Guo's pairs 1e-2 was
-        more accurate than 1e-3 and 1e-1. Tune it for your data.
+        fold, was 0.06 (Martin) and 0.15 (Guo) at pair level and 0.2-4.5
+        for unseen proteins (1.2-4.5 in all but one fold); on one 80/20
+        split of Guo's pairs 1e-2 was more accurate than 1e-3 and 1e-1.
+        Tune it for your data.
     n_init : int, default=3
         Starts per fit.
     max_iter : int, default=300
