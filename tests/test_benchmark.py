@@ -23,3 +23,22 @@ def test_benchmark_tables_on_a_small_problem():
     # A step costs at least as much as the log-likelihood and gradient it contains.
     assert steps["evaluation"].tolist()[0] == "log-likelihood + gradient"
     assert np.all(steps["ratio to log-likelihood + gradient"] > 0.5)
+
+
+def test_flexmix_target_counts_runs_at_flexmixs_best(monkeypatch):
+    # flexmix stubbed (R is not needed), its best run far below any real fit.
+    from benchmarks import fit_speed
+
+    monkeypatch.setitem(fit_speed.PROBLEMS, "a", {"n": 300, "d": 2, "K": 2, "M": 2})
+    monkeypatch.setattr(fit_speed, "flexmix_available", lambda: (True, ""))
+    fits = iter([{"loglik": value, "seconds": 2.0} for value in (-9.0, -5.0, -9.0)])
+    monkeypatch.setattr(fit_speed, "fit_flexmix", lambda *args, **kwargs: next(fits))
+    table = fit_speed.flexmix_target(n_inits=(1, 20)).set_index("fitter")
+    assert list(table.index) == [
+        "moelogit default (10 seeds)",
+        "moelogit n_init=1 (10 seeds)",
+        "flexmix (3 random starts)",
+    ]
+    assert table["at flexmix's best"].tolist() == ["10/10", "10/10", "1/3"]
+    assert table.loc["flexmix (3 random starts)", "best loglik"] == -5.0
+    assert table.loc["moelogit default (10 seeds)", "time ratio"] == 1.0
