@@ -204,7 +204,9 @@ def run_problem(
     """The fitters table and the step-cost table of one problem ``spec`` (n, d, K, M).
 
     ``max_iter`` caps every fitter from the common start; ``em_max_iter``,
-    when given, caps EM instead.
+    when given, caps EM instead. Besides the names in :data:`PEERS`,
+    ``fitters`` may hold "moelogit default" and "moelogit n_init=N" (the
+    default with N starts); rows of moelogit's estimator are not peers.
     """
     X, y, _ = make_moe_classification(spec["n"], spec["d"], spec["K"], spec["M"], random_state=seed)
     Z, w = _design(X), np.full(len(y), 1.0 / len(y))
@@ -218,8 +220,8 @@ def run_problem(
         for repeat in range(repeats):
             clock = stopwatch if repeat == 0 else None
             began = time.perf_counter()
-            if name == "moelogit default":
-                model = _default_fit(X, y, spec["K"], seed, stopwatch=clock)
+            if name.startswith("moelogit"):
+                model = _default_fit(X, y, spec["K"], seed, stopwatch=clock, **_settings(name))
                 loglik, n_iter, converged = model.loglik(X, y), model.n_iter_, model.converged_
             else:
                 if clock is not None:
@@ -231,8 +233,12 @@ def run_problem(
                 if name == "MM expert + SQUAREM":
                     fitted_theta = result.theta
             seconds.append(time.perf_counter() - began)
-        if name == "moelogit default":
-            peak = _traced_peak(lambda: _default_fit(X, y, spec["K"], seed, MEMORY_ITER))
+        if name.startswith("moelogit"):
+            peak = _traced_peak(
+                lambda name=name: _default_fit(
+                    X, y, spec["K"], seed, MEMORY_ITER, **_settings(name)
+                )
+            )
         else:
             peak = _traced_peak(lambda name=name: PEERS[name](data, start, MEMORY_ITER, None))
         rows.append(_row(name, loglik, converged, n_iter, seconds, peak, stopwatch))
@@ -264,7 +270,7 @@ def run_problem(
     table = pd.DataFrame(rows)
     best = table["loglik"].max()
     slowest_final = table.loc[table["seconds"].idxmax(), "loglik"]
-    peers_best = table.loc[table["fitter"] != "moelogit default", "loglik"].max()
+    peers_best = table.loc[~table["fitter"].str.startswith("moelogit"), "loglik"].max()
     watches = table.pop("stopwatch")
     table["s to best"] = [watch.seconds_to(best - REACHED) for watch in watches]
     table["s to peers' best"] = [watch.seconds_to(peers_best - REACHED) for watch in watches]
@@ -275,6 +281,16 @@ def run_problem(
     table["to-peers'-best ratio"] = table["s to peers' best"] / base["s to peers' best"]
     steps = step_costs(data, start if fitted_theta is None else fitted_theta)
     return table, steps
+
+
+def _settings(name):
+    """Estimator settings of a moelogit row: "moelogit n_init=5" -> {"n_init": 5}."""
+    if name == "moelogit default":
+        return {}
+    prefix = "moelogit n_init="
+    if not name.startswith(prefix) or not name[len(prefix) :].isdigit():
+        raise ValueError(f'unknown fitter {name!r}: "moelogit default" or "moelogit n_init=N"')
+    return {"n_init": int(name[len(prefix) :])}
 
 
 def _row(name, loglik, converged, n_iter, seconds, peak, stopwatch):

@@ -42,3 +42,20 @@ def test_flexmix_target_counts_runs_at_flexmixs_best(monkeypatch):
     assert table["at flexmix's best"].tolist() == ["10/10", "10/10", "1/3"]
     assert table.loc["flexmix (3 random starts)", "best loglik"] == -5.0
     assert table.loc["moelogit default (10 seeds)", "time ratio"] == 1.0
+
+
+def test_moelogit_rows_with_fewer_starts_are_not_peers():
+    import pytest
+    from benchmarks import fit_speed
+
+    spec = {"n": 400, "d": 2, "K": 2, "M": 2}
+    fitters = ["moelogit default", "moelogit n_init=2", "L-BFGS"]
+    table, _ = run_problem(spec, 1, max_iter=2000, fitters=fitters)
+    assert table["fitter"].tolist() == fitters
+    # Here moelogit's rows end above L-BFGS; were they peers, L-BFGS would
+    # never reach "peers' best". It is L-BFGS's own value, reached by its end.
+    rows = table.set_index("fitter")
+    assert rows.loc["moelogit n_init=2", "loglik"] > rows.loc["L-BFGS", "loglik"]
+    assert rows.loc["L-BFGS", "s to peers' best"] <= rows.loc["L-BFGS", "seconds"] + 1e-3
+    with pytest.raises(ValueError, match="unknown fitter 'moelogit n_init=two'"):
+        fit_speed._settings("moelogit n_init=two")
