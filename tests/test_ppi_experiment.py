@@ -51,9 +51,9 @@ def test_inner_tuning_folds_are_protein_disjoint(monkeypatch):
     config = ppi.PPIConfig(tune_rows=300, models=("logreg",))
     folds, _ = make_folds("proteins", pairs, labels, 3, seed=0)
     train, test = folds[0]
-    ppi._fold("pairs", 0, ("logreg",), config, X, labels, train, test, pairs)
+    ppi.evaluate_fold("pairs", 0, ("logreg",), config, X, labels, train, test, pairs)
     assert seen == []
-    ppi._fold("proteins", 0, ("logreg",), config, X, labels, train, test, pairs)
+    ppi.evaluate_fold("proteins", 0, ("logreg",), config, X, labels, train, test, pairs)
     assert len(seen) == 1 and set(map(tuple, seen[0])) <= set(map(tuple, pairs[train]))
 
 
@@ -72,7 +72,7 @@ def test_moe_models_share_one_tuning_search(monkeypatch):
         ("svm",),
     ]
     train, test = np.arange(200), np.arange(200, 300)
-    results = ppi._fold("pairs", 0, ("moe-dsc", "moe-bic"), config, X, labels, train, test)
+    results = ppi.evaluate_fold("pairs", 0, ("moe-dsc", "moe-bic"), config, X, labels, train, test)
     assert len(calls) == 1  # one search on the 2-expert proxy, used by both
     assert calls[0].get_params()["estimator__clf__n_experts"] == 2
     rows = [row for row, _ in results]
@@ -257,7 +257,7 @@ def test_finished_fold_jobs_are_reused_only_for_the_same_job(tmp_path, monkeypat
     first = ppi.run_ppi_experiment(data, config, n_jobs=2, progress=False, cache_dir=cache)
     assert first["reused_jobs"] == 0 and first["jobs"] == 3 + 6
     calls = []
-    monkeypatch.setattr(ppi, "_fold", lambda *a: calls.append(a) or 1 / 0)
+    monkeypatch.setattr(ppi, "evaluate_fold", lambda *a: calls.append(a) or 1 / 0)
     again = ppi.run_ppi_experiment(data, config, n_jobs=1, progress=False, cache_dir=cache)
     assert calls == [] and again["reused_jobs"] == 9
     assert again["folds"].equals(first["folds"])

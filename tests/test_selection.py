@@ -317,6 +317,29 @@ def test_capped_path_fits_do_not_warn(clear_case):
     assert all(m.n_iter_ <= 2 for m in result.models_)
 
 
+def test_dsc_levels_tied_within_the_paths_tolerance_select_the_fewest_experts():
+    # A one-expert truth, fitted from a warm start whose three extra atoms have
+    # no gate weight (intercepts 800 below): every level has the same
+    # likelihood and zero height, and the criteria differ by rounding only.
+    # Plain argmin picked 4 experts on this seed; the tie rule picks 1.
+    rng = np.random.default_rng(4)
+    X = rng.normal(size=(400, 3))
+    y = (rng.random(400) < 1 / (1 + np.exp(-X[:, 0]))).astype(int)
+    one = MoEClassifier(n_experts=1).fit(X, y)
+    start = MoEParams(
+        gate_coef=np.zeros((4, 3)),
+        gate_intercept=np.array([0.0, -800.0, -800.0, -800.0]),
+        expert_coef=one.expert_coef_ + rng.normal(size=(4, *one.expert_coef_.shape[1:])),
+        expert_intercept=np.repeat(one.expert_intercept_, 4, axis=0),
+    )
+    result = select_n_experts(
+        X, y, method="dsc", max_experts=4, estimator=MoEClassifier(init=start, random_state=0)
+    )
+    resolution = result.omega_ * 1e-6 * np.abs(result.loglik_).max()  # path_tol=1e-6
+    assert np.ptp(result.criterion_) < resolution
+    assert result.n_experts_ == 1
+
+
 def test_dsc_selects_three_on_a_clear_case(clear_case):
     X, y = clear_case
     result = select_n_experts(X, y, max_experts=6, estimator=MoEClassifier(random_state=0))

@@ -23,7 +23,6 @@ from joblib import Parallel, delayed
 
 from moelogit.datasets.ppi import load_ppi
 from moelogit.experiments import ppi
-from moelogit.features import PairFeatures
 
 GRIDS = {
     "moe-dsc": {"alpha": [1e-2, 1e-1, 1.0, 10.0, 100.0, 1000.0]},
@@ -34,19 +33,17 @@ GRIDS = {
 def _widened_fold(fold, name, config, X, y, train, test, pairs):
     # Each worker imports the experiment afresh: widen the grid where the job runs.
     ppi.MODELS[name] = ppi.MODELS[name]._replace(grid=GRIDS[name])
-    return ppi._fold("proteins", fold, (name,), config, X, y, train, test, pairs)
+    return ppi.evaluate_fold("proteins", fold, (name,), config, X, y, train, test, pairs)
 
 
 def study(folder):
     config = ppi.PPIConfig()
-    data = load_ppi(folder)
-    features = PairFeatures(data.sequences, config.descriptors, config.encoding, config.max_lag)
-    X, y = features.fit_transform(data.pairs), data.labels
-    folds, _ = ppi.make_folds("proteins", data.pairs, y, config.n_splits, config.seed)
+    prepared = ppi.prepare_data(load_ppi(folder), config)
+    X, y, pairs = prepared.X, prepared.y, prepared.pairs
     results = Parallel(n_jobs=2, verbose=10)(
-        delayed(_widened_fold)(fold, name, config, X, y, train, test, data.pairs)
+        delayed(_widened_fold)(fold, name, config, X, y, train, test, pairs)
         for name in GRIDS
-        for fold, (train, test) in enumerate(folds)
+        for fold, (train, test) in enumerate(prepared.folds["proteins"])
     )
     return pd.DataFrame([row for result in results for row, _ in result])
 

@@ -26,21 +26,19 @@ import pandas as pd
 from joblib import Parallel, delayed
 
 from moelogit.datasets.ppi import load_ppi
-from moelogit.experiments.ppi import PPIConfig, _fold, make_folds
-from moelogit.features import PairFeatures
+from moelogit.experiments.ppi import PPIConfig, evaluate_fold, prepare_data
 
 MODELS = ("moe-dsc", "logreg", "boosting")
 
 
 def main(folder, tune_rows=10**9):
     config = replace(PPIConfig(), tune_rows=tune_rows)
-    data = load_ppi(folder)
-    features = PairFeatures(data.sequences, config.descriptors, config.encoding, config.max_lag)
-    X, y = features.fit_transform(data.pairs), data.labels
-    folds, _ = make_folds("pairs", data.pairs, y, config.n_splits, config.seed)
+    prepared = prepare_data(load_ppi(folder), config)
+    X, y, folds = prepared.X, prepared.y, prepared.folds["pairs"]
     jobs = [(fold, name) for name in MODELS for fold in range(len(folds))]
     results = Parallel(n_jobs=2, verbose=10)(
-        delayed(_fold)("pairs", fold, (name,), config, X, y, *folds[fold]) for fold, name in jobs
+        delayed(evaluate_fold)("pairs", fold, (name,), config, X, y, *folds[fold])
+        for fold, name in jobs
     )
     rows = pd.DataFrame([row for result in results for row, _ in result])
     columns = ["model", "fold", "accuracy", "roc_auc", "log_loss", "brier", "ece"]

@@ -64,10 +64,13 @@ __all__ = [
     "PROTOCOLS",
     "ModelSpec",
     "PPIConfig",
+    "PreparedData",
     "build_model",
     "compare",
+    "evaluate_fold",
     "inner_protein_folds",
     "make_folds",
+    "prepare_data",
     "run_ppi_experiment",
     "summarize",
     "write_report",
@@ -468,8 +471,35 @@ def _search(proxy, grid, config, X, y, pairs):
     return best, float(np.mean([len(train) for train, _ in inner]))
 
 
-def _fold(protocol, fold, names, config, X, y, train, test, pairs=None):
-    """Tune, fit and score the models ``names`` on one outer fold: (metrics row, predictions) each."""
+def evaluate_fold(protocol, fold, names, config, X, y, train, test, pairs=None):
+    """Tune, fit and score the models ``names`` on one outer fold.
+
+    Every model is tuned by inner folds of its training pairs only
+    (protein-disjoint ones when ``protocol == "proteins"``, which needs
+    ``pairs``), refitted on them and scored on the test pairs.
+
+    Parameters
+    ----------
+    protocol : {"pairs", "proteins"}
+    fold : int
+        The fold's number, copied into the results.
+    names : tuple of str
+        Names in :data:`MODELS`; models tuned by the same proxy share one search.
+    config : PPIConfig
+    X, y : ndarray
+        Features and labels of all pairs (:func:`prepare_data`).
+    train, test : ndarray of int
+        The fold's rows (:func:`make_folds`).
+    pairs : ndarray of str, shape (n, 2), optional
+        Protein names of all pairs; needed by the protein-disjoint protocol.
+
+    Returns
+    -------
+    list of (dict, DataFrame)
+        Per model: its row of metrics (with the fold, sizes, seconds, chosen
+        and fitted grid points and, for mixtures, the number of experts) and
+        its test predictions.
+    """
     results, searched = [], {}
     inner_pairs = pairs[train] if protocol == "proteins" else None
     for name in names:
@@ -527,12 +557,12 @@ _CODE = _code_digest(Path(__file__).resolve().parents[1])
 
 
 def _fold_job(job_key, protocol, fold, names, config, X, y, train, test, pairs):
-    """:func:`_fold` as cached: only ``job_key`` (:func:`_job_key`) identifies the job."""
+    """:func:`evaluate_fold` as cached: only ``job_key`` (:func:`_job_key`) identifies the job."""
     if job_key[1] != _CODE:
         raise RuntimeError(
             "moelogit's code changed while the experiment ran; rerun it to use the new code"
         )
-    return _fold(protocol, fold, names, config, X, y, train, test, pairs)
+    return evaluate_fold(protocol, fold, names, config, X, y, train, test, pairs)
 
 
 def _job_key(data_key, protocol, fold, names, config, train, test):
@@ -565,6 +595,75 @@ def _subsample(data, config):
     return data.pairs[rows], data.labels[rows]
 
 
+class PreparedData(NamedTuple):
+    """What every fold of an experiment shares (:func:`prepare_data`).
+
+    Attributes
+    ----------
+    pairs : ndarray of str, shape (n, 2)
+        Protein names of the pairs used (after ``config.subsample``).
+    y : ndarray of shape (n,)
+        Their labels.
+    X : ndarray of shape (n, n_features)
+        Their features.
+    features : PairFeatures
+        The fitted transformer that made ``X``.
+    feature_seconds : float
+        Time taken to compute ``X``.
+    folds : dict
+        Protocol name -> list of (train, test) index arrays (:func:`make_folds`).
+    reports : list of dict
+        :func:`make_folds`' report of every protocol, in :data:`PROTOCOLS` order.
+    """
+
+    pairs: np.ndarray
+    y: np.ndarray
+    X: np.ndarray
+    features: PairFeatures
+    feature_seconds: float
+    folds: dict
+    reports: list
+
+
+def prepare_data(data, config=None):
+    """Pairs, labels, features and the folds of both protocols, as the experiment uses them.
+
+    Studies that rerun parts of the experiment start from here, so that they
+    see the same pairs, features and folds as :func:`run_ppi_experiment`.
+
+    Parameters
+    ----------
+    data : moelogit.datasets.ppi.PPIDataset
+    config : PPIConfig, optional
+
+    Returns
+    -------
+    PreparedData
+
+    Examples
+    --------
+    >>> from moelogit.datasets.ppi import PPIDataset
+    >>> rng = np.random.default_rng(0)
+    >>> names = [f"p{i}" for i in range(30)]
+    >>> sequences = {name: "".join(rng.choice(list("ACDEFGHIKLMNPQRSTVWY"), 40)) for name in names}
+    >>> data = PPIDataset(rng.choice(names, size=(120, 2)), rng.integers(0, 2, 120), sequences)
+    >>> prepared = prepare_data(data, PPIConfig.quick(subsample=None, descriptors=("aac",)))
+    >>> prepared.X.shape, {protocol: len(folds) for protocol, folds in prepared.folds.items()}
+    ((120, 40), {'pairs': 3, 'proteins': 6})
+    """
+    config = config or PPIConfig()
+    pairs, y = _subsample(data, config)
+    features = PairFeatures(data.sequences, config.descriptors, config.encoding, config.max_lag)
+    started = time.perf_counter()
+    X = features.fit_transform(pairs)
+    feature_seconds = time.perf_counter() - started
+    folds, reports = {}, []
+    for protocol in PROTOCOLS:
+        folds[protocol], report = make_folds(protocol, pairs, y, config.n_splits, config.seed)
+        reports.append(report)
+    return PreparedData(pairs, y, X, features, feature_seconds, folds, reports)
+
+
 def run_ppi_experiment(data, config=None, *, n_jobs=2, progress=True, cache_dir=None):
     """Evaluate every model under both protocols with the same folds.
 
@@ -594,19 +693,14 @@ def run_ppi_experiment(data, config=None, *, n_jobs=2, progress=True, cache_dir=
         ``cache_dir``) and ``jobs``.
     """
     config = config or PPIConfig()
-    pairs, y = _subsample(data, config)
-    features = PairFeatures(data.sequences, config.descriptors, config.encoding, config.max_lag)
-    started = time.perf_counter()
-    X = features.fit_transform(pairs)
-    feature_seconds = time.perf_counter() - started
-    jobs, reports = [], []
-    for protocol in PROTOCOLS:
-        folds, report = make_folds(protocol, pairs, y, config.n_splits, config.seed)
-        reports.append(report)
-        for fold, (train, test) in enumerate(folds):
-            jobs.extend(
-                (protocol, fold, names, train, test) for names in _job_groups(config.models)
-            )
+    prepared = prepare_data(data, config)
+    X, y, pairs = prepared.X, prepared.y, prepared.pairs
+    jobs = [
+        (protocol, fold, names, train, test)
+        for protocol, folds in prepared.folds.items()
+        for fold, (train, test) in enumerate(folds)
+        for names in _job_groups(config.models)
+    ]
     # The slowest models first, so that the workers finish together.
     jobs.sort(key=lambda job: not {"svm", "moe-bic", "moe-dsc"} & set(job[2]))
     ignore = ["protocol", "fold", "names", "config", "X", "y", "train", "test", "pairs"]
@@ -633,13 +727,13 @@ def run_ppi_experiment(data, config=None, *, n_jobs=2, progress=True, cache_dir=
     return {
         "folds": pd.DataFrame(rows).sort_values(order, ignore_index=True),
         "predictions": pd.concat(predictions, ignore_index=True),
-        "protocols": reports,
+        "protocols": prepared.reports,
         "X": X,
         "y": y,
         "pairs": pairs,
-        "features": features,
+        "features": prepared.features,
         "config": config,
-        "feature_seconds": feature_seconds,
+        "feature_seconds": prepared.feature_seconds,
         "reused_jobs": reused,
         "jobs": len(jobs),
     }
