@@ -55,6 +55,18 @@ def test_inner_tuning_folds_are_protein_disjoint(monkeypatch):
     assert seen == []
     ppi.evaluate_fold("proteins", 0, ("logreg",), config, X, labels, train, test, pairs)
     assert len(seen) == 1 and set(map(tuple, seen[0])) <= set(map(tuple, pairs[train]))
+    with pytest.raises(ValueError, match="needs the pairs"):
+        ppi.evaluate_fold("proteins", 0, ("logreg",), config, X, labels, train, test)
+
+
+def test_build_model_sets_step_params_and_classifier_step_finds_the_fitted_step():
+    from moelogit.experiments import ppi
+
+    model, _ = ppi.build_model("logreg", ppi.PPIConfig(), {"C": 0.5})
+    assert model.get_params()["estimator__clf__C"] == 0.5
+    X = np.random.default_rng(0).normal(size=(60, 4))
+    model.fit(X, np.arange(60) % 2)
+    assert ppi.classifier_step(model).C == 0.5 and hasattr(ppi.classifier_step(model), "coef_")
 
 
 def test_moe_models_share_one_tuning_search(monkeypatch):

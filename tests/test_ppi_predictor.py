@@ -51,6 +51,16 @@ def test_predictor_learns_is_order_invariant_and_scores_new_proteins(fitted):
     )
 
 
+def test_predictor_counts_the_proteins_seen_in_training(fitted):
+    model, pairs = fitted[:2]
+    candidates = [[pairs[0, 0], pairs[0, 1]], ["NEW", pairs[0, 0]], ["NEW", "NEW"]]
+    np.testing.assert_array_equal(model.proteins_in_training(candidates), [2, 1, 0])
+    with pytest.raises(ValueError, match=r"shape \(n, 2\)"):
+        model.proteins_in_training(["P0", "P1", "P2"])
+    with pytest.raises(AttributeError, match="refit"):
+        PPIPredictor().proteins_in_training(candidates)
+
+
 def test_predictor_rejects_bad_input(fitted):
     model, pairs, _, sequences = fitted
     with pytest.raises(ValueError, match="both 0"):
@@ -69,6 +79,7 @@ def test_model_file_round_trip_and_wrong_kind(fitted, tmp_path):
     assert metadata["predictor"]["max_lag"] == 5 and metadata["data_report"]["pairs"] == 300
     assert loaded.n_experts_ == model.n_experts_ and loaded.n_pairs_ == len(pairs)
     np.testing.assert_array_equal(loaded.feature_names_, model.feature_names_)
+    np.testing.assert_array_equal(loaded.training_proteins_, np.unique(pairs))
     # A PPI model file is not a plain model file, and the other way round.
     with pytest.raises(ModelFileError, match="not a moelogit model file but a moelogit PPI"):
         load_model(tmp_path / "ppi.zip")
@@ -109,6 +120,22 @@ def test_unlabelled_pairs_files(tmp_path):
         read_pairs(path, labelled=False)  # mixed columns
 
 
+def _rewrite_without_array(source, target, name):
+    """A copy of a model file without one array, as an older moelogit wrote it."""
+    import json
+    import zipfile
+
+    with zipfile.ZipFile(source) as archive:
+        members = {member: archive.read(member) for member in archive.namelist()}
+    metadata = json.loads(members.pop("metadata.json"))
+    metadata["arrays"].remove(name)
+    del members[f"{name}.npy"]
+    with zipfile.ZipFile(target, "w") as archive:
+        archive.writestr("metadata.json", json.dumps(metadata))
+        for member, data in members.items():
+            archive.writestr(member, data)
+
+
 @pytest.fixture(scope="module")
 def files(tmp_path_factory):
     folder = tmp_path_factory.mktemp("ppi")
@@ -134,7 +161,30 @@ def test_ppi_commands_fit_and_score_candidates(files):
     )  # fmt: skip
     assert result.returncode == 0, result.stderr
     out = pd.read_csv(files / "out.csv")
-    assert list(out.columns) == ["protein_a", "protein_b", "probability", "predicted"]
+    columns = ["protein_a", "protein_b", "probability", "predicted", "proteins_in_training"]
+    assert list(out.columns) == columns
+    trained = set(read_pairs(files / "pairs.tsv")[0].ravel())
+    seen = out[["protein_a", "protein_b"]].isin(trained).sum(axis=1)
+    assert (out["proteins_in_training"] == seen).all()
+    # A protein no training pair names: counted, and the summary line says so.
+    fasta = (files / "sequences.fasta").read_text() + ">NEW\nACDEFGHIKLMNPQRSTVWYACDEFG\n"
+    (files / "with-new.fasta").write_text(fasta)
+    (files / "new.tsv").write_text("P3\tNEW\nNEW\tNEW\nP3\tP7\n")
+    result = run(
+        "ppi", "predict", "ppi.zip", "new.tsv", "with-new.fasta", "-o", "new.csv", cwd=files
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    expected = [1, 0, 2] if "P3" in trained and "P7" in trained else None
+    assert pd.read_csv(files / "new.csv")["proteins_in_training"].tolist() == expected
+    assert "both in 1 pairs, one in 1, neither in 1" in result.stdout
+    # A model file written before the training proteins were recorded still predicts.
+    _rewrite_without_array(files / "ppi.zip", files / "old.zip", "training_proteins")
+    result = run(
+        "ppi", "predict", "old.zip", "new.tsv", "with-new.fasta", "-o", "old.csv", cwd=files
+    )
+    assert result.returncode == 0, result.stderr
+    assert "does not record its training proteins" in result.stderr
+    assert "proteins_in_training" not in pd.read_csv(files / "old.csv").columns
     assert out["protein_a"].tolist() == ["P3", "P7", "P10"]  # the header line skipped
     assert out["probability"][0] == pytest.approx(out["probability"][1], abs=1e-12)
     assert ((out["probability"] >= 0.5).astype(int) == out["predicted"]).all()

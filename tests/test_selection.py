@@ -14,6 +14,7 @@ from sklearn.exceptions import ConvergenceWarning
 from moelogit import MoEClassifier, MoEParams
 from moelogit.datasets import make_moe_classification
 from moelogit.selection import (
+    _select,
     dendrogram,
     dissimilarities,
     function_dissimilarities,
@@ -332,12 +333,43 @@ def test_dsc_levels_tied_within_the_paths_tolerance_select_the_fewest_experts():
         expert_coef=one.expert_coef_ + rng.normal(size=(4, *one.expert_coef_.shape[1:])),
         expert_intercept=np.repeat(one.expert_intercept_, 4, axis=0),
     )
-    result = select_n_experts(
-        X, y, method="dsc", max_experts=4, estimator=MoEClassifier(init=start, random_state=0)
-    )
-    resolution = result.omega_ * 1e-6 * np.abs(result.loglik_).max()  # path_tol=1e-6
+    estimator = MoEClassifier(init=start, random_state=0)
+    result = select_n_experts(X, y, method="dsc", max_experts=4, estimator=estimator)
+    path_tol = max(estimator.tol, 1e-6)  # select_n_experts' default path_tol
+    resolution = result.omega_ * path_tol * np.abs(result.loglik_).max()
     assert np.ptp(result.criterion_) < resolution
     assert result.n_experts_ == 1
+
+
+@pytest.mark.parametrize("path_tol", [1e-6, None])
+def test_dsc_tie_resolution_follows_the_paths_tolerance(clear_case, monkeypatch, path_tol):
+    X, y = clear_case
+    X, y = X[:2000], y[:2000]
+    seen = []
+
+    def spy(criterion, resolution):
+        seen.append((criterion, resolution))
+        return int(np.argmin(criterion))
+
+    monkeypatch.setattr(_select, "_smallest_within", spy)
+    estimator = MoEClassifier(n_init=2, random_state=0, tol=1e-7)
+    result = select_n_experts(
+        X, y, method="dsc", max_experts=4, estimator=estimator, path_tol=path_tol
+    )
+    ((criterion, resolution),) = seen
+    tol = estimator.tol if path_tol is None else max(estimator.tol, path_tol)
+    assert resolution == pytest.approx(result.omega_ * tol * np.abs(result.loglik_).max())
+    np.testing.assert_array_equal(criterion, result.criterion_)
+
+
+def test_dsc_tie_rule_cases_and_non_finite_criteria():
+    assert _select._smallest_within(np.array([2.0, 1.0 + 5e-7, 1.0, 3.0]), 1e-6) == 1
+    assert _select._smallest_within(np.array([2.0, 1.0 + 5e-6, 1.0, 3.0]), 1e-6) == 2
+    assert _select._smallest_within(np.full(3, 4.0), 0.0) == 0
+    with pytest.raises(FloatingPointError, match="not finite"):
+        _select._smallest_within(np.array([1.0, np.nan]), 1e-6)
+    with pytest.raises(FloatingPointError, match="not finite"):
+        _select._smallest_within(np.array([1.0, 2.0]), np.nan)
 
 
 def test_dsc_selects_three_on_a_clear_case(clear_case):

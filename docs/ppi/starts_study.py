@@ -1,6 +1,6 @@
 """Does the mixture's initialisation hold it back at pair level?
 
-Run from the repository root (about 30 minutes on 2 cores for both sets):
+Run from the repository root (about 25 minutes on 2 cores for both sets):
 
     python docs/ppi/starts_study.py ../shared/data/ppi/martin2005-hpylori ../shared/data/ppi/guo2008-yeast
 

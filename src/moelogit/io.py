@@ -394,6 +394,7 @@ def save_ppi_model(model, path, *, data_report=None) -> None:
         "scale/mean_": scale.mean_,
         "scale/scale_": scale.scale_,
         "feature_names": _storable(np.asarray(model.feature_names_), "feature_names"),
+        "training_proteins": np.asarray(model.training_proteins_, dtype=str),
         **{f"classifier/{name}": array for name, array in moe_arrays.items()},
     }
     _write_archive(path, PPI_FORMAT_NAME, metadata, arrays)
@@ -437,6 +438,8 @@ def load_ppi_model(path, *, return_metadata: bool = False):
         model.classifier_ = classifier
         model.feature_names_ = arrays["feature_names"]
         model.n_pairs_ = metadata["n_pairs"]
+        if "training_proteins" in arrays:  # absent from files written before it was recorded
+            model.training_proteins_ = arrays["training_proteins"]
         # The descriptor settings must give the features the mixture was fitted on.
         width = 2 * sum(len(DESCRIPTORS[name][1](model.max_lag)) for name in model.descriptors)
         if not width == len(model.feature_names_) == n_features:

@@ -215,7 +215,9 @@ def write_selection_figures(selection, folder) -> list[Path]:
 
 def _selection_section(selection) -> str:
     parts = [
-        _p(f"{selection.method.upper()} chose {selection.n_experts_} experts (lowest criterion)."),
+        _p(
+            f"{selection.method.upper()} chose {selection.n_experts_} experts (lowest criterion; ties go to fewer experts)."
+        ),
         _table(selection_table(selection), index=False),
     ]
     parts += [_figure(draw, name) for name, draw in _selection_figures(selection).items()]

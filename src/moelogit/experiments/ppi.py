@@ -66,6 +66,7 @@ __all__ = [
     "PPIConfig",
     "PreparedData",
     "build_model",
+    "classifier_step",
     "compare",
     "evaluate_fold",
     "inner_protein_folds",
@@ -375,8 +376,11 @@ def _prefixed(params, model):
     return {f"{prefix}{key}": value for key, value in params.items()}
 
 
-def build_model(name, config):
+def build_model(name, config, params=None):
     """The model (a pipeline, wrapped if symmetric) and its grid on the ``clf`` step.
+
+    ``params`` (a dict on the ``clf`` step, names without prefixes, as in
+    the ``params`` column of the experiment's fold rows) are set on the model.
 
     Examples
     --------
@@ -397,12 +401,19 @@ def build_model(name, config):
     model = Pipeline(steps)
     if config.symmetric and config.encoding == "concat":
         model = SymmetricPairClassifier(model)
+    if params:
+        model.set_params(**_prefixed(params, model))
     return model, _prefixed(spec.grid, model)
 
 
 def _pipeline(model):
     """The fitted pipeline of a model from :func:`build_model` (unwrapped)."""
     return model.estimator_ if isinstance(model, SymmetricPairClassifier) else model
+
+
+def classifier_step(model):
+    """The fitted classifier (the ``clf`` step) of a model from :func:`build_model`."""
+    return _pipeline(model).named_steps["clf"]
 
 
 def _tuned_fit(name, config, X, y, pairs=None, searched=None):
@@ -474,9 +485,11 @@ def _search(proxy, grid, config, X, y, pairs):
 def evaluate_fold(protocol, fold, names, config, X, y, train, test, pairs=None):
     """Tune, fit and score the models ``names`` on one outer fold.
 
-    Every model is tuned by inner folds of its training pairs only
-    (protein-disjoint ones when ``protocol == "proteins"``, which needs
-    ``pairs``), refitted on them and scored on the test pairs.
+    Every model is tuned by inner folds of at most ``config.tune_rows`` of
+    its training pairs (protein-disjoint folds when ``protocol ==
+    "proteins"``, which needs ``pairs``), refitted on all of them and scored
+    on the test pairs. Fits run with one BLAS/OpenMP thread: parallelism
+    comes from running folds side by side.
 
     Parameters
     ----------
@@ -500,6 +513,8 @@ def evaluate_fold(protocol, fold, names, config, X, y, train, test, pairs=None):
         and fitted grid points and, for mixtures, the number of experts) and
         its test predictions.
     """
+    if protocol == "proteins" and pairs is None:
+        raise ValueError("the proteins protocol needs the pairs' protein names (pairs=...)")
     results, searched = [], {}
     inner_pairs = pairs[train] if protocol == "proteins" else None
     for name in names:
@@ -514,7 +529,7 @@ def evaluate_fold(protocol, fold, names, config, X, y, train, test, pairs=None):
                 name, config, X[train], y[train], inner_pairs, searched
             )
         proba = model.predict_proba(X[test])[:, list(model.classes_).index(1)]
-        clf = _pipeline(model).named_steps["clf"]
+        clf = classifier_step(model)
         row = {
             "protocol": protocol,
             "fold": fold,
@@ -952,7 +967,7 @@ def write_report(results, out_dir, *, data_report=None, explain=True):
     if explain and "moe-dsc" in config.models:
         model, params, experts = explain_final_model(results, out / "dendrogram.png")
         experts.to_csv(out / "experts.csv", index=False)
-        moe = _pipeline(model).named_steps["clf"]
+        moe = classifier_step(model)
         fitted = _step_params(params)
         text += [
             (

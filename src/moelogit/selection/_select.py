@@ -139,6 +139,10 @@ def _smallest_within(criterion: np.ndarray, resolution: float) -> int:
     >>> _smallest_within(np.array([3.0, 1.0, 1.0 - 1e-9, 2.0]), 1e-6)
     1
     """
+    if not (np.all(np.isfinite(criterion)) and np.isfinite(resolution)):
+        raise FloatingPointError(
+            f"the selection criterion is not finite ({criterion}, resolution {resolution})"
+        )
     return int(np.flatnonzero(criterion <= criterion.min() + resolution)[0])
 
 
@@ -240,16 +244,18 @@ def select_n_experts(
     * ``height_scale="log1p"``: genuine merge heights range over orders of
       magnitude; on the log scale the likelihood term decides among them,
       while ``log1p(0) = 0`` keeps collapsed levels and ``k = 1`` at zero.
-    * Ties: the path's fits give each level's mean log-likelihood only to
-      their tolerance (``path_tol``, relative), so levels whose criterion is
-      within ``omega * path_tol * max |Lbar|`` of the minimum are ties, and
-      the one with the fewest experts is selected. Without this rule a
-      protein-disjoint PPI fold (1,035 pairs, ridge 4.5) whose extra atoms
-      had no weight left (gate intercepts about 650 apart; the four levels'
-      likelihoods equal to 1e-8) picked 4 experts over 1 on a criterion
-      difference of 5e-7. On the 480 DSC picks of the validation grid it
-      changes none: there the runner-up of a smaller size lies at least
-      12 such resolutions above the minimum.
+    * Ties: the path's fits stop once the objective changes by less than
+      their relative tolerance ``tol_path = max(tol, path_tol)`` (the
+      estimator's ``tol`` when ``path_tol`` is None) per cycle, so each
+      level's mean log-likelihood is known no better than to about
+      ``tol_path * |Lbar|``. Levels whose criterion is within
+      ``omega * tol_path * max |Lbar|`` of the minimum are ties, and the
+      one with the fewest experts is selected. Without this rule, 4
+      protein-disjoint PPI folds whose extra atoms had no weight left or
+      coincided picked 2 to 4 experts over 1 on criterion differences below
+      that resolution (docs/ppi/tie_rule_check.py); on the 480 DSC picks of
+      the validation grid it changes none: there the best smaller size lies
+      at least 12 such resolutions above the minimum.
     * ``omega = sqrt(n)``: the theory needs ``omega -> infinity`` (losing a
       genuine expert's likelihood dominates) and ``omega = o(n / log n)``
       (chance gains of over-fitted levels vanish); ``log n`` is too small at
