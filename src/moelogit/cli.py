@@ -1029,8 +1029,8 @@ def ppi_predict(model_path, pairs, sequences, output):
     predicted (1 when the probability is at least 0.5) and
     proteins_in_training (0, 1 or 2: how many of the pair's proteins the
     training pairs named; in the PPI experiment held-out accuracy was
-    0.65-0.81 on pairs of seen proteins and 0.55-0.58 on unseen ones,
-    docs/ppi.md). If PAIRS has a third
+    0.65-0.81 in pair-level folds, mostly of seen proteins, and 0.55-0.58
+    on unseen ones, docs/ppi.md). If PAIRS has a third
     column of 0/1 labels, they are kept as the column label and the command
     reports accuracy, log loss and (with both classes) ROC-AUC on them.
     """
