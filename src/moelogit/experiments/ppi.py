@@ -62,6 +62,7 @@ from ..metrics import METRICS, binary_metrics, paired_comparison, reliability_cu
 __all__ = [
     "MODELS",
     "PROTOCOLS",
+    "SVM_CACHE_MB",
     "ModelSpec",
     "PPIConfig",
     "PreparedData",
@@ -327,6 +328,9 @@ class ModelSpec(NamedTuple):
 #: then 1 in most folds (below).
 _MOE_GRID = {"alpha": [1e-2, 1e-1, 1.0, 10.0]}
 
+#: Kernel cache of the SVM, in MB (scikit-learn's default: 200).
+SVM_CACHE_MB = 2000
+
 #: name -> ModelSpec. The SVM gets 100 principal components: its kernel cost grows
 #: with the dimension and Platt scaling refits it five times. Every grid was
 #: widened by one point on the side where the search chose its edge in most
@@ -341,7 +345,13 @@ MODELS = {
     "svm": ModelSpec(
         # Platt scaling: a sigmoid on 5-fold cross-validated decision values,
         # as SVC(probability=True) did before scikit-learn 1.9 deprecated it.
-        lambda c: CalibratedClassifierCV(SVC(), method="sigmoid", cv=5, ensemble=False),
+        # A kernel cache of up to 2 GB (libsvm allocates it as it fills) holds
+        # the whole kernel of a Guo training fold (17,862 rows, both orders):
+        # a fit took 34 s instead of 114 s with the default 200 MB, with the
+        # same decision values to the bit.
+        lambda c: CalibratedClassifierCV(
+            SVC(cache_size=SVM_CACHE_MB), method="sigmoid", cv=5, ensemble=False
+        ),
         {"estimator__C": [1.0, 10.0, 100.0]},
         100,
     ),
