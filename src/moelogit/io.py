@@ -439,7 +439,10 @@ def load_ppi_model(path, *, return_metadata: bool = False):
         model.feature_names_ = arrays["feature_names"]
         model.n_pairs_ = metadata["n_pairs"]
         if "training_proteins" in arrays:  # absent from files written before it was recorded
-            model.training_proteins_ = arrays["training_proteins"]
+            proteins = arrays["training_proteins"]
+            if proteins.ndim != 1 or proteins.dtype.kind != "U":
+                raise ValueError("the training proteins are not a list of ids")
+            model.training_proteins_ = proteins
         # The descriptor settings must give the features the mixture was fitted on.
         width = 2 * sum(len(DESCRIPTORS[name][1](model.max_lag)) for name in model.descriptors)
         if not width == len(model.feature_names_) == n_features:
