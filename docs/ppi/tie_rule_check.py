@@ -5,7 +5,7 @@ the rows go to ``docs/ppi/tie_rule_check.csv``:
 
     python docs/ppi/tie_rule_check.py ../shared/data/ppi/martin2005-hpylori ../shared/data/ppi/guo2008-yeast
 
-The experiment's and the grid study's runs were made before
+The experiment's runs (commit e5b4ac5) and the grid study's were made before
 ``select_n_experts`` took the fewest experts among DSC levels tied within
 the path's resolution (``omega * tol_path * max |Lbar|``). Every ``moe-dsc``
 pick of more than one expert in them (folds of both protocols, and the
@@ -15,7 +15,9 @@ rule does not touch), and the folds are scored on the same test pairs. Per
 pick: the experts before and now, plain argmin's pick on today's path, the
 resolution, how far above the criterion's minimum the level picked now
 lies (in resolutions), the spread of the levels' mean log-likelihoods, and
-the largest change of any test metric.
+the largest change of any test metric. (Martin's experiment files were
+since replaced by a rerun on the current code, d6c8cc4, in which folds 11
+and 14 already have one expert; the grid study's rows still hold them.)
 """
 
 import ast
