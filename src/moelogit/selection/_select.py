@@ -250,10 +250,11 @@ def select_n_experts(
       level's mean log-likelihood is known no better than to about
       ``tol_path * |Lbar|``. Levels whose criterion is within
       ``omega * tol_path * max |Lbar|`` of the minimum are ties, and the
-      one with the fewest experts is selected. Without this rule, 4
-      protein-disjoint PPI folds whose extra atoms had no weight left or
-      coincided picked 2 to 4 experts over 1 on criterion differences below
-      that resolution (docs/ppi/tie_rule_check.py); on the 480 DSC picks of
+      one with the fewest experts is selected. Without this rule, 5
+      protein-disjoint PPI fits (4 folds of the experiment, 1 of a grid
+      study) whose extra atoms had no weight left or coincided picked 2 to
+      4 experts over 1 on criterion differences below that resolution
+      (docs/ppi/tie_rule_check.py); on the 480 DSC picks of
       the validation grid it changes none: there the best smaller size lies
       at least 12 such resolutions above the minimum.
     * ``omega = sqrt(n)``: the theory needs ``omega -> infinity`` (losing a
