@@ -303,3 +303,18 @@ def test_cached_jobs_are_tied_to_the_code(tmp_path):
     # A worker that imported other code than the run's refuses the job.
     with pytest.raises(RuntimeError, match="code changed while the experiment ran"):
         ppi._fold_job(("job", "other code"), *[None] * 9)
+
+
+def test_paired_folds_pairs_by_fold_and_refuses_other_folds():
+    import pandas as pd
+
+    from moelogit.experiments import ppi
+
+    a = pd.DataFrame({"fold": [0, 1, 2], "n_train": 80, "n_test": 20, "acc": [0.8, 0.7, 0.9]})
+    b = a.assign(acc=[0.7, 0.7, 0.8])
+    shuffled = b.iloc[[2, 0, 1]]
+    assert ppi.paired_folds(a, shuffled, "acc") == ppi.paired_folds(a, b, "acc")
+    with pytest.raises(ValueError, match="same folds"):
+        ppi.paired_folds(a, b.assign(n_train=[80, 79, 80]), "acc")
+    with pytest.raises(ValueError, match="same folds"):
+        ppi.paired_folds(a, b.iloc[:2], "acc")

@@ -30,8 +30,8 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import GridSearchCV, StratifiedKFold
 
 from moelogit.datasets.ppi import load_ppi
-from moelogit.experiments.ppi import PPIConfig, inner_protein_folds, prepare_data
-from moelogit.metrics import binary_metrics, paired_comparison
+from moelogit.experiments.ppi import PPIConfig, inner_protein_folds, paired_folds, prepare_data
+from moelogit.metrics import binary_metrics
 
 GRID = {"C": [0.01, 0.1, 1.0, 10.0, 100.0]}
 SHOWN = ["accuracy", "roc_auc", "pr_auc", "log_loss", "brier", "ece"]
@@ -79,21 +79,17 @@ def study(folder):
 
 
 def against_experiment(rows, folder):
-    """Means beside the experiment's models, and identity - model paired tests at pair level."""
+    """Means beside the experiment's models, and identity - model paired tests."""
     experiment = pd.read_csv(Path(__file__).parent / Path(folder).name / "folds.csv")
     both = pd.concat([experiment, rows], ignore_index=True)
     means = both.groupby(["protocol", "model"])[SHOWN].mean()
-    identity = rows.set_index(["protocol", "fold"])
     tests = []
     for model in ("moe-dsc", "logreg", "boosting", "forest"):
-        other = experiment.query("model == @model").set_index(["protocol", "fold"])
         for protocol in ("pairs", "proteins"):
-            a, b = identity.loc[protocol], other.loc[protocol].loc[identity.loc[protocol].index]
-            if not (a[["n_train", "n_test"]] == b[["n_train", "n_test"]]).all(axis=None):
-                raise RuntimeError(f"the folds differ from the experiment's on {folder}")
-            fraction = float((a["n_test"] / a["n_train"]).mean())
+            a = rows.query("protocol == @protocol")
+            b = experiment.query("protocol == @protocol and model == @model")
             for metric in ("accuracy", "log_loss"):
-                test = paired_comparison(a[metric], b[metric], fraction)
+                test = paired_folds(a, b, metric)
                 tests.append(
                     {
                         "protocol": protocol,

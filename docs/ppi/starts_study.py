@@ -23,8 +23,7 @@ import pandas as pd
 from joblib import Parallel, delayed
 
 from moelogit.datasets.ppi import load_ppi
-from moelogit.experiments.ppi import PPIConfig, evaluate_fold, prepare_data
-from moelogit.metrics import paired_comparison
+from moelogit.experiments.ppi import PPIConfig, evaluate_fold, paired_folds, prepare_data
 
 STARTS = 10
 METRICS = ["accuracy", "roc_auc", "log_loss", "brier", "ece"]
@@ -44,19 +43,15 @@ def study(folder):
 def against_experiment(rows, folder):
     """Mean of both runs and the paired test of (10 starts - 2 starts) on every metric."""
     experiment = pd.read_csv(Path(__file__).parent / Path(folder).name / "folds.csv")
-    before = experiment.query("protocol == 'pairs' and model == 'moe-dsc'").set_index("fold")
-    after = rows.set_index("fold").loc[before.index]
-    if not (after[["n_train", "n_test"]] == before[["n_train", "n_test"]]).all(axis=None):
-        raise RuntimeError(f"the folds differ from the experiment's on {folder}")
-    test_fraction = float((after["n_test"] / after["n_train"]).mean())
+    before = experiment.query("protocol == 'pairs' and model == 'moe-dsc'")
     table = []
     for metric in [*METRICS, "n_experts", "seconds"]:
-        test = paired_comparison(after[metric], before[metric], test_fraction)
+        test = paired_folds(rows, before, metric)
         table.append(
             {
                 "metric": metric,
                 "2 starts": before[metric].mean(),
-                f"{STARTS} starts": after[metric].mean(),
+                f"{STARTS} starts": rows[metric].mean(),
                 "difference": test["mean"],
                 "p": test["p_value"],
             }

@@ -72,6 +72,7 @@ __all__ = [
     "evaluate_fold",
     "inner_protein_folds",
     "make_folds",
+    "paired_folds",
     "prepare_data",
     "run_ppi_experiment",
     "summarize",
@@ -796,6 +797,35 @@ def compare(folds: pd.DataFrame, moe="moe-dsc") -> pd.DataFrame:
     # The columns even without rows (no MoE, or no other model, in the run).
     columns = ["protocol", "metric", "best_other", "mean", "low", "high", "p_value", "n"]
     return pd.DataFrame(rows, columns=columns)
+
+
+def paired_folds(a: pd.DataFrame, b: pd.DataFrame, metric: str) -> dict:
+    """``a - b`` on ``metric``, fold by fold, for two runs on the same folds.
+
+    ``a`` and ``b`` hold one row per fold (columns ``fold``, ``n_train``,
+    ``n_test`` and ``metric``), as the experiment's fold rows of one
+    protocol and model do. The test is
+    :func:`moelogit.metrics.paired_comparison` with the folds' mean test
+    fraction, as in :func:`compare`.
+
+    Raises
+    ------
+    ValueError
+        If the two runs' folds differ (numbers or sizes).
+
+    Examples
+    --------
+    >>> a = pd.DataFrame({"fold": [0, 1, 2], "n_train": 80, "n_test": 20, "acc": [0.8, 0.7, 0.9]})
+    >>> b = a.assign(acc=[0.7, 0.7, 0.8])
+    >>> round(paired_folds(a, b, "acc")["mean"], 4)
+    0.0667
+    """
+    a, b = a.set_index("fold").sort_index(), b.set_index("fold").sort_index()
+    sizes = ["n_train", "n_test"]
+    if not (a.index.equals(b.index) and (a[sizes] == b[sizes]).all(axis=None)):
+        raise ValueError("the two runs were not made on the same folds")
+    test_fraction = float((a["n_test"] / a["n_train"]).mean())
+    return paired_comparison(a[metric], b[metric], test_fraction)
 
 
 def plot_reliability(predictions: pd.DataFrame, path, n_bins=15):
