@@ -21,6 +21,7 @@ and 14 already have one expert; the grid study's rows still hold them.)
 """
 
 import ast
+import inspect
 import re
 import sys
 import warnings
@@ -34,14 +35,17 @@ from threadpoolctl import threadpool_limits
 from moelogit.datasets.ppi import load_ppi
 from moelogit.experiments.ppi import PPIConfig, build_model, classifier_step, prepare_data
 from moelogit.metrics import METRICS, binary_metrics
+from moelogit.selection import select_n_experts
 
 HERE = Path(__file__).parent
+# The estimator selects with select_n_experts' default path tolerance.
+PATH_TOL = inspect.signature(select_n_experts).parameters["path_tol"].default
 FINAL = re.compile(r"## Final moe-dsc model \(all pairs, (\{.*?\})\): (\d+) expert")
 
 
 def documented_picks(name):
     """Multi-expert moe-dsc picks of the runs on one set: fold rows and the final model."""
-    runs = [HERE / name / "folds.csv", HERE / f"grid_study_{name}.csv"]
+    runs = [HERE / name / "folds.csv", HERE / f"grid_study_linear_{name}.csv"]
     rows = pd.concat([pd.read_csv(run).assign(run=run.name) for run in runs])
     rows = rows.query("model == 'moe-dsc' and n_experts > 1")
     rows = rows.drop_duplicates(["protocol", "fold", "params"])
@@ -60,7 +64,7 @@ def refit(prepared, config, row):
         warnings.simplefilter("ignore")
         model.fit(prepared.X[train], prepared.y[train])
     selection = classifier_step(model).selection_
-    tol_path = max(classifier_step(model).tol, 1e-6)  # select_n_experts' default path_tol
+    tol_path = max(classifier_step(model).tol, PATH_TOL)
     resolution = selection.omega_ * tol_path * np.abs(selection.loglik_).max()
     criterion = selection.criterion_
     change = np.nan
