@@ -15,9 +15,11 @@ rule does not touch), and the folds are scored on the same test pairs. Per
 pick: the experts before and now, plain argmin's pick on today's path, the
 resolution, how far above the criterion's minimum the level picked now
 lies (in resolutions), the spread of the levels' mean log-likelihoods, and
-the largest change of any test metric. (Martin's experiment files were
-since replaced by a rerun on the current code, d6c8cc4, in which folds 11
-and 14 already have one expert; the grid study's rows still hold them.)
+the largest change of any test metric. (Both experiments' files were
+since replaced by reruns on the current code, d6c8cc4 for Martin and
+153b3c1 for Guo, in which these folds already have one expert; the linear
+grid study's rows still hold its picks, and the CSV written by this script
+is the check as it was run on the e5b4ac5 files.)
 """
 
 import ast
