@@ -318,3 +318,16 @@ def test_paired_folds_pairs_by_fold_and_refuses_other_folds():
         ppi.paired_folds(a, b.assign(n_train=[80, 79, 80]), "acc")
     with pytest.raises(ValueError, match="same folds"):
         ppi.paired_folds(a, b.iloc[:2], "acc")
+
+
+def test_reliability_curves_keep_each_models_colour_whatever_the_order_of_fold_jobs():
+    from moelogit.experiments.ppi import MODELS, _curve_styles
+
+    names = list(MODELS)
+    styles = _curve_styles(names)
+    assert _curve_styles(names[::-1]) == styles  # the order jobs finished in does not matter
+    assert list(styles) == names  # legend in MODELS' order
+    colours = [style["color"] for style in styles.values()]
+    assert len(set(colours)) == len(colours)  # no model shares moe-dsc's (or any) colour
+    assert _curve_styles(["svm", "mlp"]) == {name: styles[name] for name in ("svm", "mlp")}
+    assert styles["moe-dsc"]["lw"] > max(s["lw"] for n, s in styles.items() if n != "moe-dsc")

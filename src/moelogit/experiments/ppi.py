@@ -28,6 +28,7 @@ Two protocols, the same folds for every model:
 
 from __future__ import annotations
 
+import itertools
 import sys
 import time
 import warnings
@@ -828,6 +829,28 @@ def paired_folds(a: pd.DataFrame, b: pd.DataFrame, metric: str) -> dict:
     return paired_comparison(a[metric], b[metric], test_fraction)
 
 
+def _curve_styles(models):
+    """Line style per model: ``moe-dsc`` bold in C3, the others thin, each in a colour of its own.
+
+    Colours and legend order follow :data:`MODELS` (unknown names last), not
+    the order in which fold jobs finished, so every figure of every run
+    draws a model alike.
+
+    >>> styles = _curve_styles(["forest", "moe-dsc", "logreg"])
+    >>> list(styles), styles["moe-dsc"]["color"], styles["logreg"]["color"]
+    (['moe-dsc', 'logreg', 'forest'], 'C3', 'C1')
+    """
+    known = list(MODELS) + sorted(set(models) - set(MODELS))
+    others = (f"C{i}" for i in itertools.count() if i != 3)
+    styles = {}
+    for name in known:
+        if name == "moe-dsc":
+            styles[name] = {"color": "C3", "lw": 2.2}
+        else:
+            styles[name] = {"color": next(others), "lw": 1, "alpha": 0.8}
+    return {name: style for name, style in styles.items() if name in set(models)}
+
+
 def plot_reliability(predictions: pd.DataFrame, path, n_bins=15):
     """Reliability diagrams, one panel per protocol: test predictions pooled over folds."""
     import matplotlib
@@ -839,10 +862,10 @@ def plot_reliability(predictions: pd.DataFrame, path, n_bins=15):
     fig, axes = plt.subplots(1, len(protocols), figsize=(5 * len(protocols), 4.6), squeeze=False)
     for ax, protocol in zip(axes[0], protocols, strict=True):
         part = predictions[predictions["protocol"] == protocol]
-        for model, rows in part.groupby("model", sort=False):
+        for model, style in _curve_styles(part["model"].unique()).items():
+            rows = part[part["model"] == model]
             mean, frequency, counts = reliability_curve(rows["y"], rows["proba"], n_bins)
             used = counts > 0
-            style = {"lw": 2.2, "color": "C3"} if model == "moe-dsc" else {"lw": 1, "alpha": 0.8}
             ax.plot(mean[used], frequency[used], marker="o", ms=3, label=model, **style)
         ax.plot([0, 1], [0, 1], color="grey", ls=":", lw=1)
         ax.set(xlim=(0, 1), ylim=(0, 1), xlabel="mean predicted probability")
