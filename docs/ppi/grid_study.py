@@ -5,7 +5,11 @@ Run from the repository root, one study at a time:
     python docs/ppi/grid_study.py linear ../shared/data/ppi/martin2005-hpylori ../shared/data/ppi/guo2008-yeast
     python docs/ppi/grid_study.py nonlinear ../shared/data/ppi/martin2005-hpylori ../shared/data/ppi/guo2008-yeast
 
-(about 11 and 45 minutes on 2 cores for both sets).
+(about 11 and 45 minutes on 2 cores for both sets). With ``--summarize``
+after the study's name, only the stored rows are compared with the
+experiment's (the rows of the same models on the same folds, in
+``docs/ppi/<set>/folds.csv``) and the comparison of ``moe-dsc`` with the
+best other model is redone with the widened models' rows in place.
 
 ``linear``: under the protein-disjoint protocol the inner folds of
 ``moe-dsc`` and of the logistic regression chose their most regularised grid
@@ -33,6 +37,9 @@ from joblib import Parallel, delayed
 
 from moelogit.datasets.ppi import load_ppi
 from moelogit.experiments import ppi
+from moelogit.metrics import METRICS
+
+HERE = Path(__file__).parent
 
 #: study -> model -> (widened grid, protocols rerun)
 STUDIES = {
@@ -66,22 +73,43 @@ def study(models, folder):
     return pd.DataFrame([row for result in results for row, _ in result])
 
 
-def main(name, folders):
+def summarize(name, folder):
+    """Print a study's results on one set against the experiment's rows on the same folds."""
+    set_name = Path(folder).name
+    rows = pd.read_csv(HERE / f"grid_study_{name}_{set_name}.csv")
+    experiment = pd.read_csv(HERE / set_name / "folds.csv")
+    columns = list(METRICS) + ["n_experts"]
+    groups = rows.groupby(["protocol", "model"])
+    print(f"{set_name}, widened grids: means over folds")
+    print(groups[columns].mean().to_string(float_format=lambda v: f"{v:.3f}"))
+    print(groups["searched"].value_counts().to_string())
+    print("widened minus the experiment's grids (corrected paired t-test over folds)")
+    for (protocol, model), widened in groups:
+        before = experiment[(experiment["protocol"] == protocol) & (experiment["model"] == model)]
+        tests = {metric: ppi.paired_folds(widened, before, metric) for metric in METRICS}
+        print(
+            f"  {protocol} {model}: "
+            + ", ".join(f"{m} {t['mean']:+.4f} (p={t['p_value']:.2f})" for m, t in tests.items())
+        )
+    # The experiment's comparison, with the widened models' rows in place of theirs.
+    replaced = experiment.set_index(["protocol", "model"]).index.isin(groups.groups)
+    comparison = ppi.compare(pd.concat([experiment[~replaced], rows]))
+    print("moe-dsc minus the best other model, widened rows in place")
+    print(comparison.to_string(index=False, float_format=lambda v: f"{v:.4f}"))
+
+
+def main(name, folders, rerun=True):
     if name not in STUDIES:
         sys.exit(f"unknown study {name!r}; choose from {list(STUDIES)}")
     for folder in folders:
-        rows = study(STUDIES[name], folder)
-        rows.to_csv(
-            Path(__file__).parent / f"grid_study_{name}_{Path(folder).name}.csv", index=False
-        )
-        columns = ["accuracy", "roc_auc", "pr_auc", "log_loss", "brier", "ece", "n_experts"]
-        print(Path(folder).name)
-        groups = rows.groupby(["protocol", "model"])
-        print(groups[columns].mean().to_string(float_format=lambda v: f"{v:.3f}"))
-        print(groups["searched"].value_counts().to_string())
+        if rerun:
+            rows = study(STUDIES[name], folder)
+            rows.to_csv(HERE / f"grid_study_{name}_{Path(folder).name}.csv", index=False)
+        summarize(name, folder)
 
 
 if __name__ == "__main__":
-    if len(sys.argv) < 3:
+    arguments = [a for a in sys.argv[1:] if a != "--summarize"]
+    if len(arguments) < 2:
         sys.exit(__doc__)
-    main(sys.argv[1], sys.argv[2:])
+    main(arguments[0], arguments[1:], rerun="--summarize" not in sys.argv)
