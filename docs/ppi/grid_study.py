@@ -5,7 +5,8 @@ Run from the repository root, one study at a time:
     python docs/ppi/grid_study.py linear ../shared/data/ppi/martin2005-hpylori ../shared/data/ppi/guo2008-yeast
     python docs/ppi/grid_study.py nonlinear ../shared/data/ppi/martin2005-hpylori ../shared/data/ppi/guo2008-yeast
 
-(about 11 and 45 minutes on 2 cores for both sets). With ``--summarize``
+(11 and 61 minutes on 2 cores for both sets; the second measured on 2026-11-28,
+part of it beside a test run). With ``--summarize``
 after the study's name, only the stored rows are compared with the
 experiment's (the rows of the same models on the same folds, in
 ``docs/ppi/<set>/folds.csv``) and the comparison of ``moe-dsc`` with the
