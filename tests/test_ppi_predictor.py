@@ -88,17 +88,9 @@ def test_model_file_round_trip_and_wrong_kind(fitted, tmp_path):
     np.testing.assert_array_equal(loaded.feature_names_, model.feature_names_)
     np.testing.assert_array_equal(loaded.training_proteins_, np.unique(pairs))
     # Training proteins that are not a list of ids: a damaged file.
-    import io
-    import zipfile
-
-    with zipfile.ZipFile(tmp_path / "ppi.zip") as archive:
-        members = {name: archive.read(name) for name in archive.namelist()}
-    numbers = io.BytesIO()
-    np.save(numbers, np.arange(4))
-    members["training_proteins.npy"] = numbers.getvalue()
-    with zipfile.ZipFile(tmp_path / "numbers.zip", "w") as archive:
-        for name, data in members.items():
-            archive.writestr(name, data)
+    _rewrite_array(
+        tmp_path / "ppi.zip", tmp_path / "numbers.zip", "training_proteins", np.arange(4)
+    )
     with pytest.raises(ModelFileError, match="corrupted: the training proteins"):
         load_ppi_model(tmp_path / "numbers.zip")
     # A PPI model file is not a plain model file, and the other way round.
@@ -141,16 +133,23 @@ def test_unlabelled_pairs_files(tmp_path):
         read_pairs(path, labelled=False)  # mixed columns
 
 
-def _rewrite_without_array(source, target, name):
-    """A copy of a model file without one array, as an older moelogit wrote it."""
+def _rewrite_array(source, target, name, array=None):
+    """A copy of a model file with one array replaced by ``array``, or left out
+    (``array=None``) as an older moelogit wrote it."""
+    import io
     import json
     import zipfile
 
     with zipfile.ZipFile(source) as archive:
         members = {member: archive.read(member) for member in archive.namelist()}
     metadata = json.loads(members.pop("metadata.json"))
-    metadata["arrays"].remove(name)
-    del members[f"{name}.npy"]
+    if array is None:
+        metadata["arrays"].remove(name)
+        del members[f"{name}.npy"]
+    else:
+        buffer = io.BytesIO()
+        np.save(buffer, array)
+        members[f"{name}.npy"] = buffer.getvalue()
     with zipfile.ZipFile(target, "w") as archive:
         archive.writestr("metadata.json", json.dumps(metadata))
         for member, data in members.items():
@@ -199,7 +198,7 @@ def test_ppi_commands_fit_and_score_candidates(files):
     assert pd.read_csv(files / "new.csv")["proteins_in_training"].tolist() == [1, 0, 2]
     assert "named: both 1, one 1, neither 1. (On unseen proteins" in result.stdout
     # A model file written before the training proteins were recorded still predicts.
-    _rewrite_without_array(files / "ppi.zip", files / "old.zip", "training_proteins")
+    _rewrite_array(files / "ppi.zip", files / "old.zip", "training_proteins")
     result = run(
         "ppi", "predict", "old.zip", "new.tsv", "with-new.fasta", "-o", "old.csv", cwd=files
     )

@@ -840,7 +840,8 @@ def _curve_styles(models):
     >>> list(styles), styles["moe-dsc"]["color"], styles["logreg"]["color"]
     (['moe-dsc', 'logreg', 'forest'], 'C3', 'C1')
     """
-    known = list(MODELS) + sorted(set(models) - set(MODELS))
+    wanted = set(models)
+    known = list(MODELS) + sorted(wanted - set(MODELS))
     others = (f"C{i}" for i in itertools.count() if i != 3)
     styles = {}
     for name in known:
@@ -848,7 +849,7 @@ def _curve_styles(models):
             styles[name] = {"color": "C3", "lw": 2.2}
         else:
             styles[name] = {"color": next(others), "lw": 1, "alpha": 0.8}
-    return {name: style for name, style in styles.items() if name in set(models)}
+    return {name: style for name, style in styles.items() if name in wanted}
 
 
 def plot_reliability(predictions: pd.DataFrame, path, n_bins=15):
