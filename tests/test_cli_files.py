@@ -93,7 +93,8 @@ def test_select_prints_the_table_and_writes_figures(folder):
     assert result.returncode == 0, result.stderr
     rows = [line.split() for line in result.stdout.splitlines() if re.match(r"\s+[123]\s", line)]
     assert [row[0] for row in rows] == ["1", "2", "3"]
-    assert "merge height" in result.stdout and "DSC chose" in result.stdout
+    assert "height h(k)" in result.stdout and "DSC chose" in result.stdout
+    assert "h(k): the dissimilarity of the two closest experts" in result.stdout
     assert "starts" in result.stderr and "DSC path" in result.stderr  # progress bars
     for name in ("criterion.png", "dendrogram.png"):
         image = (folder / "selection" / name).read_bytes()
@@ -182,7 +183,7 @@ ERROR_CASES = {
     ),
     "unwritable output": (
         ["report", "model.zip", "-o", "no-such-folder/report.html"],
-        "No such file or directory",
+        "cannot write no-such-folder/report.html: the folder no-such-folder does not exist",
     ),
     "report without a label name": (
         ["report", "no-label.zip", "--data", "train-new.csv", "-o", "out.html"],

@@ -192,3 +192,75 @@ def test_failed_save_leaves_no_file(fitted, tmp_path, monkeypatch):
         save_model(fitted, path)
     assert path.read_text() == "the previous model"
     assert list(tmp_path.iterdir()) == [path]
+
+
+def _npy(array=None, *, header_shape=None, dtype="<f8", data=b"") -> bytes:
+    """A ``.npy`` file: ``array`` as saved, or a bare header claiming ``header_shape``."""
+    import io
+
+    buffer = io.BytesIO()
+    if array is not None:
+        np.lib.format.write_array(buffer, np.asarray(array), allow_pickle=False)
+        return buffer.getvalue()
+    np.lib.format.write_array_header_1_0(
+        buffer, {"descr": dtype, "fortran_order": False, "shape": header_shape}
+    )
+    return buffer.getvalue() + data
+
+
+def test_a_non_finite_coefficient_is_refused(fitted, tmp_path):
+    """Issue 26 item 4: a NaN coefficient made every prediction the first class."""
+    path = tmp_path / "model.zip"
+    save_model(fitted, path)
+    for name, value in (("expert_coef_", np.nan), ("gate_intercept_", np.inf)):
+        array = getattr(fitted, name).copy()
+        array.flat[0] = value
+        _rewrite(path, f"{name}.npy", _npy(array))
+        with pytest.raises(ModelFileError, match=f"corrupted: {name} holds non-finite values"):
+            load_model(path)
+        _rewrite(path, f"{name}.npy", _npy(getattr(fitted, name)))
+    scale = fitted.feature_scale_.copy()
+    scale[1] = 0.0
+    _rewrite(path, "feature_scale_.npy", _npy(scale))
+    with pytest.raises(ModelFileError, match="scales that are not positive"):
+        load_model(path)
+
+
+def test_an_array_header_claiming_a_huge_shape_is_refused_unread(fitted, tmp_path):
+    """Issue 26 item 6: such a header gave a traceback (``Unable to allocate 72.8 TiB``)."""
+    path = tmp_path / "model.zip"
+    save_model(fitted, path)
+    _rewrite(path, "gate_coef_.npy", _npy(header_shape=(10**7, 10**6), data=b"\0" * 8))
+    with pytest.raises(ModelFileError, match=r"gate_coef_ claims shape \(10000000, 1000000\)"):
+        load_model(path)
+
+
+def test_shapes_are_checked_against_the_metadata_before_reading(fitted, tmp_path):
+    """Issue 26 item 7: a member is checked against what the metadata says it must be."""
+    path = tmp_path / "model.zip"
+    save_model(fitted, path)
+    _rewrite(path, "loglik_trace_.npy", _npy(np.zeros(fitted.n_iter_ + 5)))
+    expected = rf"loglik_trace_ has shape \({fitted.n_iter_ + 5},\), expected \({fitted.n_iter_},\)"
+    with pytest.raises(ModelFileError, match=expected):
+        load_model(path)
+
+
+def test_a_member_inflating_far_beyond_its_compressed_size_is_refused(fitted, tmp_path, monkeypatch):
+    """Issue 26 item 7: a 2 MB zip whose trace inflated to 2 GB was loaded in full."""
+    path = tmp_path / "model.zip"
+    save_model(fitted, path)
+    n_iter = 4_000_000  # 32 MB of zeros, deflated to about 32 kB
+    with zipfile.ZipFile(path) as archive:
+        members = {name: archive.read(name) for name in archive.namelist()}
+    metadata = json.loads(members["metadata.json"])
+    metadata["fitted"]["n_iter_"] = n_iter  # the metadata agrees: only the size gives it away
+    members["metadata.json"] = json.dumps(metadata).encode()
+    members["loglik_trace_.npy"] = _npy(np.zeros(n_iter))
+    with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+        for name, content in members.items():
+            archive.writestr(name, content)
+    read = []
+    monkeypatch.setattr(np.lib.format, "read_array", lambda *a, **k: read.append(1))
+    with pytest.raises(ModelFileError, match="loglik_trace_ would inflate from"):
+        load_model(path)
+    assert read == []  # refused before any array was read

@@ -124,8 +124,8 @@ def test_model_file_whose_descriptors_disagree_is_damaged(fitted, tmp_path):
 def test_unlabelled_pairs_files(tmp_path):
     path = tmp_path / "candidates.tsv"
     path.write_text("P1\tP2\nP3\tP4\n")
-    pairs, labels, _ = read_pairs(path, labelled=False)
-    assert pairs.tolist() == [["P1", "P2"], ["P3", "P4"]] and labels is None
+    pairs, labels, _, header = read_pairs(path, labelled=False)
+    assert pairs.tolist() == [["P1", "P2"], ["P3", "P4"]] and labels is None and not header
     with pytest.raises(PPIFormatError, match="line 1: expected 'protein_a<TAB>protein_b<TAB>"):
         read_pairs(path)  # training needs labels
     path.write_text("P1\tP2\nP3\tP4\t1\n")
@@ -244,7 +244,7 @@ def test_ppi_commands_fit_and_score_candidates(files):
 def test_ppi_command_errors_are_one_line_and_leave_no_file(files, arguments, message):
     (files / "bad.tsv").write_text("P1\tP2\nP3\tQ9\n")
     (files / "badseq.tsv").write_text("P1\tMKV1L\n")
-    result = run("ppi", *arguments, "-o", "never.out", cwd=files)
+    result = run("ppi", *arguments, "-o", "never.csv", cwd=files)
     assert result.returncode == 2
     assert message in result.stderr and "Traceback" not in result.stderr
-    assert not (files / "never.out").exists()
+    assert not (files / "never.csv").exists()

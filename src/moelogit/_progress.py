@@ -8,20 +8,40 @@ command line (which asks for bars) and library calls (quiet unless
 from __future__ import annotations
 
 import sys
+import time
 
 from tqdm.auto import tqdm
 
 
 def progress(iterable, *, total: int, desc: str, enabled: bool):
-    """``iterable`` behind a tqdm bar on stderr when ``enabled``, else ``iterable`` itself.
+    """``iterable`` with its progress on stderr when ``enabled``, else ``iterable`` itself.
 
-    Bars disappear when done (``leave=False``): nested bars (restarts inside
-    a size sweep) would otherwise pile up, and what lasts is the summary the
-    caller prints.
+    On a terminal, a tqdm bar that disappears when done (``leave=False``):
+    nested bars (restarts inside a size sweep) would otherwise pile up, and
+    what lasts is the summary the caller prints. Elsewhere (stderr sent to a
+    file or a pipe) plain lines instead, since a bar's cursor movements would
+    be left in the file as escape sequences.
     """
     if not enabled:
         return iterable
+    if not sys.stderr.isatty():
+        return _progress_lines(iterable, total, desc)
     return tqdm(iterable, total=total, desc=desc, leave=False, file=sys.stderr)
+
+
+#: Seconds between two progress lines of one loop (the last is always shown).
+LINE_INTERVAL = 10.0
+
+
+def _progress_lines(iterable, total: int, desc: str):
+    """Yield from ``iterable``, printing ``desc: i/total (t s)`` at most every LINE_INTERVAL."""
+    started = shown = time.monotonic()
+    for done, item in enumerate(iterable, start=1):
+        yield item
+        now = time.monotonic()
+        if done == total or now - shown >= LINE_INTERVAL:
+            print(f"{desc}: {done}/{total} ({now - started:.1f} s)", file=sys.stderr, flush=True)
+            shown = now
 
 
 def say(message: str) -> None:

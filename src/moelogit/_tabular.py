@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import tempfile
+from collections import Counter
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -22,7 +23,10 @@ import pandas as pd
 __all__ = [
     "DataError",
     "Table",
+    "as_model_classes",
     "atomic_path",
+    "check_output",
+    "check_output_folder",
     "markdown_table",
     "prepare",
     "read_table",
@@ -72,26 +76,60 @@ def _file_errors(verb: str, path: Path) -> Iterator[None]:
         raise DataError(f"cannot {verb} {path}: {_one_line(exc)}") from exc
 
 
-def read_table(path) -> pd.DataFrame:
+def read_table(path, *, label: str | None = None, id_column: str | None = None) -> pd.DataFrame:
     """Read a CSV, TSV or Parquet file, chosen by suffix, with string column names.
+
+    Parameters
+    ----------
+    path : str or path-like
+    label, id_column : str, optional
+        Columns of a CSV or TSV file read as the text written, never guessed
+        to be numbers: ``001`` stays ``001`` and ``1.5`` stays ``1.5``. In
+        the label column pandas' missing-value markers (an empty field,
+        ``NA``, ...) still mean a missing label; the id column is copied
+        exactly, an empty field as the empty string. Parquet columns keep
+        their stored types.
 
     Raises
     ------
     DataError
-        When the file is missing, unreadable, empty, or Parquet without pyarrow.
+        When the file is missing, unreadable, empty, has repeated column
+        names, or is Parquet without pyarrow.
     """
     path = Path(path)
     suffix = _format(path)
     with _file_errors("read", path):
         if suffix in _PARQUET:
             frame = pd.read_parquet(path)
+            written = [str(name) for name in frame.columns]
         else:
-            frame = pd.read_csv(path, sep=_SEPARATORS[suffix])
+            sep = _SEPARATORS[suffix]
+            # The header as written: pandas renames repeated names (x1, x1.1).
+            header = pd.read_csv(path, sep=sep, header=None, nrows=1, dtype=str)
+            written = header.iloc[0].tolist()
+    _refuse_repeated(written, path)
+    with _file_errors("read", path):
+        if suffix not in _PARQUET:
+            text = {name: str for name in (label, id_column) if name in written}
+            frame = pd.read_csv(path, sep=sep, dtype=text)
+            if id_column in written:  # exactly as written: "NA" or "" is an id too
+                frame[id_column] = pd.read_csv(
+                    path, sep=sep, usecols=[id_column], dtype=str, keep_default_na=False
+                )[id_column]
     if frame.shape[0] == 0:
         raise DataError(f"{path} has no data rows")
     # scikit-learn records feature names only when every name is a string.
     frame.columns = [str(name) for name in frame.columns]
     return frame
+
+
+def _refuse_repeated(names: list, path: Path) -> None:
+    repeated = [name for name, count in Counter(names).items() if count > 1]
+    if repeated:
+        raise DataError(
+            f"{path} has repeated column names {', '.join(map(repr, repeated))}: "
+            "every column needs a name of its own"
+        )
 
 
 @dataclass
@@ -142,7 +180,8 @@ def prepare(
     frame : DataFrame
         As read by :func:`read_table`.
     label : str or None
-        Name of the label column.
+        Name of the label column. Labels become text (missing ones stay
+        missing): classes are named as written.
     features : sequence of str, optional
         Feature columns, in order; default every column but the label and id.
     id_column : str, optional
@@ -197,24 +236,56 @@ def prepare(
     keep = ~incomplete
     if not keep.any():
         raise DataError(f"{source}: every row has missing values")
-    y = frame[label_used].to_numpy()[keep] if label_used is not None else None
+    y = None if label_used is None else _class_names(frame[label_used][keep])
     ids = frame[id_column][keep].reset_index(drop=True) if id_column is not None else None
     return Table(X[keep].reset_index(drop=True), y, ids, n_dropped)
 
 
-def check_known_labels(y: np.ndarray, classes: np.ndarray, source: str = "the data") -> None:
-    """Raise :class:`DataError` when ``y`` holds (non-missing) labels not in ``classes``."""
-    present = y[~pd.isna(y)]
-    try:
-        known = np.isin(present, classes)
-    except TypeError:  # labels of a type that cannot be compared with the classes
-        known = np.zeros(present.shape, dtype=bool)
-    if not known.all():
-        unseen = pd.unique(present[~known])[:5]
+def _class_names(labels: pd.Series) -> np.ndarray:
+    """Labels as text (object array), missing ones left missing.
+
+    Class names are the text written: labels are never type-guessed, so
+    ``1`` and ``001`` are two classes and ``0.5`` is a class like any other.
+    Parquet's typed labels become their text form as well, so that a table
+    gives the same classes whatever its format.
+    """
+    y = labels.to_numpy(dtype=object)
+    present = ~pd.isna(y)
+    y[present] = labels[present].astype(str).to_numpy(dtype=object)
+    return y
+
+
+def as_model_classes(y: np.ndarray, classes: np.ndarray, source: str = "the data") -> np.ndarray:
+    """Labels read as text, as the model's classes (numbers for a model fitted on numbers).
+
+    A label matches the class whose text it is (``"1"`` is the class ``1``
+    of a model fitted in Python on integers). Missing labels stay missing.
+
+    Raises
+    ------
+    DataError
+        When a (non-missing) label is none of the model's classes.
+    """
+    by_name = {str(name): name for name in classes.tolist()}
+    present = ~pd.isna(y)
+    text = [str(value) for value in y[present]]
+    unseen = [name for name in dict.fromkeys(text) if name not in by_name][:5]
+    if unseen:
         raise DataError(
-            f"{source} has labels the model never saw: {', '.join(map(repr, unseen.tolist()))} "
-            f"(the model knows {', '.join(map(repr, classes.tolist()))})"
+            f"{source} has labels the model never saw: {', '.join(map(repr, unseen))} "
+            f"(the model knows {', '.join(map(repr, by_name))})"
         )
+    if present.all():
+        return np.asarray([by_name[name] for name in text], dtype=classes.dtype)
+    matched = np.array(y, dtype=object)
+    matched[present] = [by_name[name] for name in text]
+    return matched
+
+
+def _std(values: np.ndarray) -> float:
+    """Standard deviation, scaled first so that values up to float64's limit give it finite."""
+    magnitude = np.abs(values).max()
+    return float(np.std(values / magnitude) * magnitude) if magnitude > 0 else 0.0
 
 
 def summarize(table: Table, *, source: str, label: str | None) -> dict:
@@ -228,7 +299,7 @@ def summarize(table: Table, *, source: str, label: str | None) -> dict:
             {
                 "name": name,
                 "mean": float(column.mean()),
-                "std": float(column.std(ddof=0)),
+                "std": _std(column.to_numpy()),
                 "min": float(column.min()),
                 "max": float(column.max()),
             }
@@ -241,6 +312,35 @@ def summarize(table: Table, *, source: str, label: str | None) -> dict:
     return summary
 
 
+def check_output(path, *, table: bool = False) -> None:
+    """Raise :class:`DataError` unless a file can be written at ``path``.
+
+    Called before any long work, so that a fit's result is never lost to an
+    output path that cannot take it. With ``table``, the suffix must also
+    name a table format.
+    """
+    path = Path(path)
+    if table:
+        _format(path)
+    if path.is_dir():
+        raise DataError(f"cannot write {path}: it is a folder")
+    folder = path.parent
+    if not folder.is_dir():
+        raise DataError(f"cannot write {path}: the folder {folder} does not exist")
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise DataError(f"cannot write {path}: no permission to write in {folder}")
+
+
+def check_output_folder(path) -> None:
+    """Raise :class:`DataError` unless ``path`` is, or can be made, a writable folder."""
+    path = Path(path)
+    existing = next(p for p in (path, *path.parents) if p.exists() or p == Path(p.anchor))
+    if not existing.is_dir():
+        raise DataError(f"cannot write to the folder {path}: {existing} is a file")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise DataError(f"cannot write to the folder {path}: no permission to write in {existing}")
+
+
 @contextmanager
 def atomic_path(path) -> Iterator[Path]:
     """A temporary path beside ``path`` that replaces ``path`` only on success.
@@ -251,9 +351,12 @@ def atomic_path(path) -> Iterator[Path]:
     from the name still do.
     """
     path = Path(path)
-    fd, temporary = tempfile.mkstemp(
-        dir=path.parent, prefix=f".{path.stem}.", suffix="".join(path.suffixes)
-    )
+    try:
+        fd, temporary = tempfile.mkstemp(
+            dir=path.parent, prefix=f".{path.stem}.", suffix="".join(path.suffixes)
+        )
+    except OSError as exc:  # named by the user's path, not the temporary one
+        raise OSError(exc.errno, exc.strerror, str(path)) from None
     os.close(fd)
     temporary = Path(temporary)
     try:

@@ -12,11 +12,21 @@ import numpy as np
 import pandas as pd
 
 from . import __version__
-from ._tabular import DataError, check_known_labels, prepare, read_table, summarize, write_table
+from ._tabular import (
+    DataError,
+    as_model_classes,
+    check_output,
+    check_output_folder,
+    prepare,
+    read_table,
+    summarize,
+    write_table,
+)
 from .datasets import make_moe_classification
 from .estimator import SELECTION_METHODS, MoEClassifier
 from .features.descriptors import DESCRIPTORS
 from .io import ModelFileError
+from .model import Dims
 from .ppi import DEFAULTS as PPI_DEFAULTS
 
 
@@ -81,6 +91,12 @@ def demo(n_samples, n_features, n_experts, n_classes, seed, report_path, example
     summary compares the fitted model with the truth on fresh data, and the
     report (--report) shows the fit in full.
     """
+    with _user_errors():
+        if example_path is None:
+            check_output(report_path)
+        else:
+            for path in _example_paths(example_path):
+                check_output(path, table=True)
     X, y, truth = make_moe_classification(
         2 * n_samples, n_features, n_experts, n_classes, random_state=seed
     )
@@ -149,14 +165,18 @@ def _write_demo_report(path, model, X_train, y_train, X_test, y_test) -> None:
     )
 
 
+def _example_paths(path) -> tuple[Path, Path]:
+    """The training rows' file and, beside it, the new rows' ``<name>-new<suffix>``."""
+    path = Path(path)
+    suffix = "".join(path.suffixes)
+    return path, path.with_name(f"{path.name.removesuffix(suffix)}-new{suffix}")
+
+
 def _write_example(X, y, n_train, path) -> tuple[Path, Path]:
     """The example files of ``demo --write-example-csv``: training rows, then new rows."""
-    path = Path(path)
     frame = _demo_frame(X, np.array([chr(ord("a") + code) for code in y]))
     frame.insert(0, "id", np.arange(1, len(frame) + 1))
-    new_path = path.with_name(
-        f"{path.name.removesuffix(''.join(path.suffixes))}-new{''.join(path.suffixes)}"
-    )
+    path, new_path = _example_paths(path)
     write_table(frame.iloc[:n_train], path)
     write_table(frame.iloc[n_train:], new_path)
     return path, new_path
@@ -569,7 +589,7 @@ def _split(values) -> list[str] | None:
 def _read(path, *, label, features=None, id_column=None, drop_missing=False, label_required=True):
     """Read and validate DATA, telling the user how many rows were dropped."""
     table = prepare(
-        read_table(path),
+        read_table(path, label=label, id_column=id_column),
         label=label,
         features=features,
         id_column=id_column,
@@ -644,6 +664,25 @@ def _output_option(help_text: str, required: bool = True):
     )
 
 
+def _check_identifiable(table, n_experts, max_experts) -> None:
+    """Refuse a model with more free parameters than training rows, before fitting it.
+
+    Such a model cannot be identified by the data; its fit also takes long.
+    """
+    largest = max_experts if isinstance(n_experts, str) else n_experts
+    n_rows, q = table.X.shape[0], table.X.shape[1] + 1
+    n_classes = pd.unique(table.y).size
+    n_params = Dims(q, largest, n_classes).n_params
+    if n_params > n_rows:
+        fits = (n_rows + q) // (q * n_classes)  # the most experts with q K M - q <= n
+        option = "--max-experts" if isinstance(n_experts, str) else "--n-experts"
+        raise DataError(
+            f"{option} {largest} means {n_params:,} parameters ({table.X.shape[1]} features, "
+            f"{n_classes} classes) for {n_rows:,} rows, which cannot identify them: "
+            + (f"use at most {fits} experts" if fits >= 1 else "use more rows or fewer features")
+        )
+
+
 def _estimator(n_experts, max_experts, n_init, seed, quiet) -> MoEClassifier:
     return MoEClassifier(
         n_experts,
@@ -655,10 +694,14 @@ def _estimator(n_experts, max_experts, n_init, seed, quiet) -> MoEClassifier:
 
 
 def _echo_selection(selection) -> None:
-    from .report import selection_table
+    import textwrap
+
+    from .report import selection_notes, selection_table
 
     table = selection_table(selection)
     click.echo(table.to_string(index=False, float_format=lambda v: f"{v:.5g}"))
+    for note in selection_notes(selection):
+        click.echo(textwrap.fill(note, width=88, break_on_hyphens=False))
 
 
 @main.command()
@@ -695,6 +738,7 @@ def fit(
     from .io import save_model
 
     with _user_errors():
+        check_output(output)
         table = _read(
             data,
             label=label,
@@ -702,6 +746,7 @@ def fit(
             id_column=id_column,
             drop_missing=drop_missing,
         )
+        _check_identifiable(table, n_experts, max_experts)
         model = _estimator(n_experts, max_experts, n_init, seed, quiet)
         with _warnings_as_lines():
             model.fit(table.X, table.y)
@@ -741,7 +786,7 @@ def _model_rows(
             f"{model.n_features_in_} (it records no feature names)"
         )
     if table.y is not None:
-        check_known_labels(table.y, model.classes_, str(data))
+        table.y = as_model_classes(table.y, model.classes_, str(data))
     return table
 
 
@@ -767,6 +812,7 @@ def predict(model_path, data, output, id_column, drop_missing):
     from .io import load_model
 
     with _user_errors():
+        check_output(output, table=True)
         model, metadata = load_model(model_path, return_metadata=True)
         table = _model_rows(
             model,
@@ -820,13 +866,14 @@ def select(
     """Choose the number of experts for DATA among 1..--max-experts and show the evidence.
 
     Prints, for every number of experts, the training mean log-likelihood,
-    the merge height (dsc) and the criterion (lowest wins), and writes the
+    the height h(k) (dsc) and the criterion (lowest wins), and writes the
     criterion curve and, for dsc, the dendrogram of the over-fitted model.
     """
     from .report import write_selection_figures
     from .selection import select_n_experts
 
     with _user_errors():
+        check_output_folder(out_dir)
         table = _read(
             data,
             label=label,
@@ -834,6 +881,7 @@ def select(
             id_column=id_column,
             drop_missing=drop_missing,
         )
+        _check_identifiable(table, method, max_experts)
         template = _estimator(1, max_experts, n_init, seed, quiet)
         with _warnings_as_lines():
             result = select_n_experts(table.X, table.y, max_experts, method, estimator=template)
@@ -872,6 +920,7 @@ def report(model_path, data, label, drop_missing, output):
 
     output = output or str(Path(model_path).with_suffix(".html"))
     with _user_errors():
+        check_output(output)
         model, metadata = load_model(model_path, return_metadata=True)
         held_out = {}
         if data is not None:
@@ -965,7 +1014,8 @@ def ppi_fit(
 ):
     """Train an interaction model on labelled PAIRS and the proteins' SEQUENCES.
 
-    PAIRS: a<TAB>b<TAB>label lines (labels 0/1 or 0.0/1.0, optional header).
+    PAIRS: a<TAB>b<TAB>label lines (labels 0/1 or 0.0/1.0; the first line
+    is a header if its label is not a number and neither id has a sequence).
     SEQUENCES: id<TAB>sequence lines, or FASTA (the id is the first word of the
     header). Repeated pairs (in either order) are removed and counted. The
     model: the --descriptors of both proteins side by side (1,146 features with
@@ -986,6 +1036,7 @@ def ppi_fit(
             f"{problem}; choose from {list(DESCRIPTORS)}", param_hint="--descriptors"
         )
     with _user_errors():
+        check_output(output)
         data = load_ppi(pairs=pairs, sequences=sequences, keep_self_pairs=keep_self_pairs)
         model = PPIPredictor(
             descriptors=tuple(names),
@@ -1002,6 +1053,8 @@ def ppi_fit(
         save_ppi_model(model, output, data_report=data.report)
     train = binary_metrics(data.labels, model.predict_proba(data.pairs, data.sequences))
     report = data.report
+    if report["header"]:
+        click.echo(f"Read line 1 of {pairs} as a header (not a labelled pair).", err=True)
     click.echo(
         f"Read {report['pairs']} pairs ({report['positives']} interacting) of "
         f"{report['proteins']} proteins; removed {report['duplicates_removed']} repeated pairs "
@@ -1040,6 +1093,7 @@ def ppi_predict(model_path, pairs, sequences, output):
     from .io import load_ppi_model
 
     with _user_errors():
+        check_output(output, table=True)
         model = load_ppi_model(model_path)
         pair_ids, labels, used, header = read_candidate_pairs(pairs, sequences)
         proba = model.predict_proba(pair_ids, used)
@@ -1058,7 +1112,7 @@ def ppi_predict(model_path, pairs, sequences, output):
             out["label"] = labels
         write_table(out, output)
     if header:
-        click.echo(f"Read line 1 of {pairs} as a header (neither id has a sequence).", err=True)
+        click.echo(f"Read line 1 of {pairs} as a header (not a pair of proteins).", err=True)
     click.echo(f"Wrote interaction probabilities for {len(out)} pairs to {output}.")
     if seen is None:
         click.echo(

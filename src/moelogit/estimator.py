@@ -478,22 +478,40 @@ class MoEClassifier(ClassifierMixin, BaseEstimator):
 
         Constant columns carry no information beyond the intercept and would
         make the curvature singular: they stay out of the design (zero slopes).
+        Deviations are divided by a power of two near the column's largest
+        magnitude before they are squared: values up to float64's limit give
+        a finite scale, and the result is the same to the bit as without.
         """
-        mean = weights @ X  # weights sum to one
         low, high = np.full(X.shape[1], np.inf), np.full(X.shape[1], -np.inf)
-        variance = np.zeros(X.shape[1])
-        # By blocks of rows: no temporary of the size of X.
-        for rows in _design_blocks(*X.shape):
-            positive = weights[rows] > 0
-            block = X[rows][positive]
+        for rows in _design_blocks(*X.shape):  # no temporary of the size of X
+            block = X[rows][weights[rows] > 0]
             if block.size:
                 low, high = np.minimum(low, block.min(axis=0)), np.maximum(high, block.max(axis=0))
-                block -= mean
-                variance += weights[rows][positive] @ (block * block)
+        with np.errstate(over="ignore"):
+            spans = high - low
+        if not np.all(np.isfinite(spans)):
+            names = getattr(self, "feature_names_in_", None)
+            bad = [
+                repr(str(names[j])) if names is not None else f"{j}"
+                for j in np.flatnonzero(~np.isfinite(spans))
+            ]
+            raise ValueError(
+                f"feature {', '.join(bad)} spans a range (largest minus smallest value) "
+                "beyond float64's limit of about 1.8e308: rescale it"
+            )
         used = high > low
         if not self.standardize:
             return np.zeros(X.shape[1]), np.ones(X.shape[1]), used
-        scale = np.sqrt(variance)
+        mean = weights @ X  # weights sum to one
+        exponent = np.frexp(np.maximum(np.abs(low), np.abs(high)))[1]
+        power = np.ldexp(1.0, np.clip(exponent - 1, -1000, 1000))
+        variance = np.zeros(X.shape[1])  # of X / power
+        for rows in _design_blocks(*X.shape):
+            positive = weights[rows] > 0
+            block = X[rows][positive] - mean
+            block /= power
+            variance += weights[rows][positive] @ (block * block)
+        scale = np.sqrt(variance) * power
         scale[~used] = 1.0
         return mean, scale, used
 

@@ -12,6 +12,7 @@ metadata.json``).
 from __future__ import annotations
 
 import json
+import math
 import zipfile
 from contextlib import contextmanager
 
@@ -171,6 +172,7 @@ def _moe_entries(model: MoEClassifier) -> tuple[dict, dict]:
             "n_experts_": int(selection.n_experts_),
             "omega_": _plain(selection.omega_),
             "dissimilarity_": selection.dissimilarity_,
+            "path_": selection.path_,
             "wall_time_": float(selection.wall_time_),
             "n_models": len(selection.models_),
         }
@@ -216,7 +218,9 @@ def _read_metadata(archive: zipfile.ZipFile, path, format_name: str) -> dict:
         hint = f" but a {_FORMAT_WHAT[found][2:]}" if found in _FORMAT_WHAT else ""
         raise ModelFileError(f"{path} is not {what}{hint}")
     version = metadata.get("format_version")
-    if not isinstance(version, int) or version > FORMAT_VERSION:
+    if not isinstance(version, int) or isinstance(version, bool) or version < 1:
+        raise ModelFileError(f"{path} is corrupted: format version {version!r}")
+    if version > FORMAT_VERSION:
         raise ModelFileError(
             f"{path} has model format version {version!r}, written by moelogit "
             f"{metadata.get('moelogit_version', '?')}; this moelogit ({__version__}) reads "
@@ -235,10 +239,10 @@ def _rebuild(metadata: dict, arrays: dict) -> MoEClassifier:
         setattr(model, name, metadata["fitted"][name])
     if metadata["feature_names"] is not None:
         model.feature_names_in_ = np.array(metadata["feature_names"], dtype=object)
-    # Checks the shapes of the coefficient arrays against each other.
-    params = model.params_
-    if params.n_features != model.n_features_in_ or params.n_classes != model.classes_.size:
-        raise ValueError("coefficient shapes disagree with the number of features or classes")
+    if not np.all(model.feature_scale_ > 0):
+        raise ValueError("feature_scale_ holds scales that are not positive")
+    if not np.isfinite(model.objective_):
+        raise ValueError(f"the objective is {model.objective_!r}")
     selection = metadata["selection"]
     if selection is not None:
         path_models = [
@@ -258,6 +262,8 @@ def _rebuild(metadata: dict, arrays: dict) -> MoEClassifier:
             dissimilarity_=selection.get(
                 "dissimilarity_", "parameter" if selection["method"] == "dsc" else None
             ),
+            # Before the path was recorded, the DSC always refitted its levels.
+            path_=selection.get("path_", "refit" if selection["method"] == "dsc" else None),
             wall_time_=selection["wall_time_"],
             **{name: arrays.get(f"selection/{name}") for name in _SELECTION_ARRAYS},
         )
@@ -305,7 +311,7 @@ def load_model(path, *, return_metadata: bool = False):
     ...     print("not a moelogit model file" in str(error))
     True
     """
-    metadata, arrays = _read_archive(path, FORMAT_NAME)
+    metadata, arrays = _read_archive(path, FORMAT_NAME, _moe_shapes)
     with _damage_is_corruption(path):
         model = _rebuild(metadata, arrays)
     return (model, metadata) if return_metadata else model
@@ -320,16 +326,32 @@ def _damage_is_corruption(path):
         raise ModelFileError(f"{path} is corrupted: {exc}") from exc
 
 
-def _read_archive(path, format_name: str) -> tuple[dict, dict]:
-    """Metadata and arrays of a file written by :func:`_write_archive`, checked."""
+def _read_archive(path, format_name: str, expected_shapes) -> tuple[dict, dict]:
+    """Metadata and arrays of a file written by :func:`_write_archive`, checked.
+
+    Every array's header is read and checked before any array is: its shape
+    must be ``expected_shapes(metadata, headers)[name]`` (what the metadata
+    says it must be), its size what the zip directory declares, and that no
+    more than :data:`_MAX_INFLATION` times its compressed size. So a damaged
+    or hostile file can neither claim a huge array nor inflate to one.
+    Floating-point arrays must be finite.
+    """
     try:
         with zipfile.ZipFile(path) as archive:
             metadata = _read_metadata(archive, path, format_name)
-            arrays = {}
             with _damage_is_corruption(path):
-                for name in metadata["arrays"]:
+                names = metadata["arrays"]
+                if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
+                    raise ValueError("its list of arrays is not a list of names")
+                headers = {name: _array_header(archive, name) for name in names}
+                expected = expected_shapes(metadata, headers)
+                _check_shapes(headers, expected)
+                arrays = {}
+                for name in names:
                     with archive.open(f"{name}.npy") as member:
                         arrays[name] = np.lib.format.read_array(member, allow_pickle=False)
+                    if arrays[name].dtype.kind == "f" and not np.isfinite(arrays[name]).all():
+                        raise ValueError(f"{name} holds non-finite values")
     except zipfile.BadZipFile as exc:
         if "CRC" in str(exc) or "Bad magic" in str(exc):
             raise ModelFileError(f"{path} is corrupted: {exc}") from exc
@@ -343,6 +365,103 @@ def _read_archive(path, format_name: str) -> tuple[dict, dict]:
     except (KeyError, ValueError, TypeError, EOFError) as exc:  # bad JSON
         raise ModelFileError(f"{path} is corrupted: {exc}") from exc
     return metadata, arrays
+
+
+#: No array moelogit writes deflates to less than 1/200 of its size; a member
+#: that would inflate further (past 1 MiB) is refused unread.
+_MAX_INFLATION = 200
+
+
+def _array_header(archive: zipfile.ZipFile, name: str) -> tuple[tuple, np.dtype]:
+    """Shape and dtype of the ``.npy`` member ``name``, checked against its declared size."""
+    info = archive.getinfo(f"{name}.npy")
+    if info.file_size > max(2**20, _MAX_INFLATION * info.compress_size):
+        raise ValueError(
+            f"{name} would inflate from {info.compress_size} to {info.file_size} bytes"
+        )
+    with archive.open(info) as member:
+        version = np.lib.format.read_magic(member)
+        if version not in ((1, 0), (2, 0), (3, 0)):
+            raise ValueError(f"{name} has an unknown array format version {version}")
+        read_header = {
+            (1, 0): np.lib.format.read_array_header_1_0,
+            (2, 0): np.lib.format.read_array_header_2_0,
+        }.get(version, np.lib.format.read_array_header_2_0)
+        shape, _, dtype = read_header(member)
+        offset = member.tell()
+    if dtype.hasobject:
+        raise ValueError(f"{name} holds Python objects (pickles), which are never loaded")
+    size = math.prod(shape) * dtype.itemsize
+    if offset + size != info.file_size:
+        raise ValueError(f"{name} claims shape {shape} but holds {info.file_size - offset} bytes")
+    return shape, dtype
+
+
+def _check_shapes(headers: dict, expected: dict) -> None:
+    """Every expected array present with its shape (an int or a range per axis), no other."""
+    missing = sorted(set(expected) - set(headers))
+    if missing:
+        raise KeyError(f"missing arrays {missing}")
+    unknown = sorted(set(headers) - set(expected))
+    if unknown:
+        raise ValueError(f"unexpected arrays {unknown}")
+    for name, (shape, _) in headers.items():
+        wanted = expected[name]
+        if len(shape) != len(wanted) or not all(
+            size == want if isinstance(want, int) else size in want
+            for size, want in zip(shape, wanted)
+        ):
+            raise ValueError(f"{name} has shape {shape}, expected {_shape_text(wanted)}")
+
+
+def _shape_text(shape: tuple) -> str:
+    dims = [str(d) if isinstance(d, int) else f"{d.start}..{d.stop - 1}" for d in shape]
+    return "(" + ", ".join(dims) + ("," if len(dims) == 1 else "") + ")"
+
+
+def _moe_shapes(metadata: dict, headers: dict, prefix: str = "") -> dict:
+    """The shape every array of a saved MoEClassifier must have, by its metadata.
+
+    The number of classes is the one free size: the length of ``classes_``.
+    """
+    fitted = metadata["fitted"]
+    d, K, n_iter = (
+        _count(fitted[name], name) for name in ("n_features_in_", "n_experts_", "n_iter_")
+    )
+    classes_shape = headers[f"{prefix}classes_"][0]
+    M = classes_shape[0] if len(classes_shape) == 1 else 0
+    if M < 2:
+        raise ValueError(f"classes_ has shape {classes_shape}, not a list of 2 or more classes")
+    shapes = {
+        "classes_": (M,),
+        "gate_coef_": (K, d),
+        "gate_intercept_": (K,),
+        "expert_coef_": (K, M, d),
+        "expert_intercept_": (K, M),
+        "loglik_trace_": (n_iter,),
+        "feature_mean_": (d,),
+        "feature_scale_": (d,),
+    }
+    selection = metadata["selection"]
+    if selection is not None:
+        n_models = _count(selection["n_models"], "the number of models")
+        for name in _SELECTION_ARRAYS:
+            if f"{prefix}selection/{name}" in headers:
+                shapes[f"selection/{name}"] = (n_models - 1, 4) if name == "linkage_" else (
+                    n_models,
+                )
+        for k in range(n_models):
+            field_shapes = ((k + 1, d), (k + 1,), (k + 1, M, d), (k + 1, M))
+            for field, shape in zip(_PARAM_FIELDS, field_shapes):
+                shapes[f"selection/models/{k}/{field}"] = shape
+    return {prefix + name: shape for name, shape in shapes.items()}
+
+
+def _count(value, what: str) -> int:
+    """A size recorded in the metadata: a non-negative integer."""
+    if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+        raise ValueError(f"{what} is {value!r}, not a count")
+    return value
 
 
 def save_ppi_model(model, path, *, data_report=None) -> None:
@@ -400,6 +519,17 @@ def save_ppi_model(model, path, *, data_report=None) -> None:
     _write_archive(path, PPI_FORMAT_NAME, metadata, arrays)
 
 
+def _ppi_shapes(metadata: dict, headers: dict) -> dict:
+    """The shape every array of a saved PPIPredictor must have, by its metadata."""
+    shapes = _moe_shapes(metadata["classifier"], headers, prefix="classifier/")
+    d = shapes["classifier/feature_mean_"][0]
+    shapes.update({"scale/mean_": (d,), "scale/scale_": (d,), "feature_names": (d,)})
+    if "training_proteins" in headers:  # absent from files written before it was recorded
+        n_pairs = _count(metadata["n_pairs"], "the number of pairs")
+        shapes["training_proteins"] = (range(1, 2 * n_pairs + 1),)
+    return shapes
+
+
 def load_ppi_model(path, *, return_metadata: bool = False):
     """Load a model written by :func:`save_ppi_model`; it predicts exactly as the saved one.
 
@@ -416,7 +546,7 @@ def load_ppi_model(path, *, return_metadata: bool = False):
     from .features.descriptors import DESCRIPTORS
     from .ppi import PPIPredictor
 
-    metadata, arrays = _read_archive(path, PPI_FORMAT_NAME)
+    metadata, arrays = _read_archive(path, PPI_FORMAT_NAME, _ppi_shapes)
     prefix = "classifier/"
     with _damage_is_corruption(path):
         moe = _rebuild(
@@ -426,10 +556,10 @@ def load_ppi_model(path, *, return_metadata: bool = False):
         model = PPIPredictor(**metadata["predictor"])
         scale = StandardScaler()
         scale.mean_, scale.scale_ = arrays["scale/mean_"], arrays["scale/scale_"]
+        if not np.all(scale.scale_ > 0):
+            raise ValueError("scale/scale_ holds scales that are not positive")
         scale.var_ = scale.scale_**2
         n_features = moe.n_features_in_
-        if scale.mean_.shape != (n_features,) or scale.scale_.shape != (n_features,):
-            raise ValueError("the standardisation and the mixture disagree in shape")
         scale.n_features_in_ = n_features
         pipeline = Pipeline([("scale", scale), ("clf", moe)])
         classifier = SymmetricPairClassifier(model.classifier().estimator)

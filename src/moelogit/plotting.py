@@ -50,7 +50,7 @@ def plot_dendrogram(result, ax=None):
         ax.legend(loc="upper left", frameon=False)
     kind = f" ({result.dissimilarity_} dissimilarity)" if result.dissimilarity_ else ""
     ax.set_ylabel(f"merge height{kind}")
-    ax.set_title("Dendrogram of the fitted mixing measure")
+    ax.set_title(f"Merges of the over-fitted {len(weights)}-expert fit")
     return ax
 
 

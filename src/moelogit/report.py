@@ -30,6 +30,7 @@ __all__ = [
     "brier_score",
     "build_report",
     "evaluate",
+    "selection_notes",
     "selection_table",
     "write_report",
     "write_selection_figures",
@@ -101,6 +102,9 @@ def _figure(draw, alt: str) -> str:
 
 
 def _table(frame: pd.DataFrame, index=True) -> str:
+    if index and frame.index.name is not None:
+        # A named index would get a header row of its own, empty but for the name.
+        frame, index = frame.reset_index(), False
     return frame.to_html(index=index, float_format=lambda v: f"{v:.4g}", border=0)
 
 
@@ -155,7 +159,9 @@ def _model_section(model, metadata) -> str:
         "converged": bool(model.converged_),
         "final objective": f"{model.objective_:.6f}" if hasattr(model, "objective_") else "",
         "fit time (s)": f"{model.fit_time_:.2f}" if hasattr(model, "fit_time_") else "",
-        "settings": ", ".join(f"{k}={v!r}" for k, v in model.get_params(deep=False).items()),
+        "settings": ", ".join(  # verbose is how a fit talked, not what it fitted
+            f"{k}={v!r}" for k, v in model.get_params(deep=False).items() if k != "verbose"
+        ),
     }
     if metadata.get("label"):
         facts["label column"] = metadata["label"]
@@ -170,22 +176,54 @@ def _data_section(title: str, summary: dict | None) -> str:
     text += f" ({dropped} rows with missing values dropped)." if dropped else "."
     parts = [_p(text)]
     if "class_counts" in summary:
-        counts = pd.Series(summary["class_counts"], name="rows")
-        parts.append(_table(counts.rename_axis("class").to_frame()))
-    features = pd.DataFrame(summary["features"]).set_index("name")
-    parts.append(_table(features.rename_axis("feature")))
+        counts = pd.DataFrame(summary["class_counts"].items(), columns=["class", "rows"])
+        parts.append(_table(counts, index=False))
+    features = pd.DataFrame(summary["features"]).rename(columns={"name": "feature"})
+    parts.append(_table(features, index=False))
     return _section(title, *parts)
 
 
 def selection_table(selection) -> pd.DataFrame:
-    """The evidence of a :class:`~moelogit.SelectionResult`, one row per number of experts."""
+    """The evidence of a :class:`~moelogit.SelectionResult`, one row per number of experts.
+
+    :func:`selection_notes` says what its columns are where that is not plain.
+    """
     columns = {"experts": selection.sizes_, "mean log-likelihood": selection.loglik_}
     if selection.heights_ is not None:
-        columns["merge height h(k)"] = selection.heights_
+        columns["height h(k)"] = selection.heights_
     columns[f"{selection.method.upper()} criterion"] = selection.criterion_
     frame = pd.DataFrame(columns)
     frame["selected"] = np.where(frame["experts"] == selection.n_experts_, "<--", "")
     return frame
+
+
+def selection_notes(selection) -> list[str]:
+    """What a reader of :func:`selection_table` and the dendrogram needs to know, in sentences."""
+    notes = []
+    if selection.heights_ is not None:
+        if selection.path_ == "tree":
+            notes.append(
+                "h(k): the height of the dendrogram's merge that leaves k experts (the figure "
+                "draws the running maximum where merges are not in increasing order)."
+            )
+        else:
+            notes.append(
+                "h(k): the dissimilarity of the two closest experts of the k-expert fit on the "
+                "DSC path, each size refitted from merges of the next. The dendrogram draws "
+                "the merges of the over-fitted fit alone, so below its top level its heights "
+                "are not the h(k)."
+            )
+    best = selection.models_[selection.n_experts_ - 1]
+    if not all(
+        np.array_equal(getattr(best.params_, name), getattr(selection.model_.params_, name))
+        for name in ("gate_coef", "gate_intercept", "expert_coef", "expert_intercept")
+    ):
+        notes.append(
+            "The log-likelihoods are those of the path's fits (a light ridge and a looser "
+            "tolerance); the selected size was then refitted from its path fit with the "
+            "model's own settings, so the final model's log-likelihood differs from the table's."
+        )
+    return notes
 
 
 def _selection_figures(selection) -> dict:
@@ -219,6 +257,7 @@ def _selection_section(selection) -> str:
             f"{selection.method.upper()} chose {selection.n_experts_} experts (lowest criterion; ties go to fewer experts)."
         ),
         _table(selection_table(selection), index=False),
+        *(_p(note, "note") for note in selection_notes(selection)),
     ]
     parts += [_figure(draw, name) for name, draw in _selection_figures(selection).items()]
     return _section("Number of experts", *parts)

@@ -184,7 +184,7 @@ def _label(path, number, text):
     return int(value)
 
 
-def read_pairs(path, *, labelled=True):
+def read_pairs(path, *, labelled=True, known=None):
     """Read a pairs file: ``a<TAB>b<TAB>label`` per line, an optional header.
 
     Parameters
@@ -193,8 +193,13 @@ def read_pairs(path, *, labelled=True):
     labelled : bool, default=True
         With ``False``, candidate pairs to score: every line is ``a<TAB>b``,
         or every line ``a<TAB>b<TAB>label`` (the labels are then read too,
-        for example to evaluate the predictions). A header is recognised
-        only in three-column files (a third field that is not a number).
+        for example to evaluate the predictions).
+    known : collection of str, optional
+        The ids that have a sequence. A first line is a header only when it
+        is no pair at all: its label field (if any) is not a number, and,
+        given ``known``, neither of its ids has a sequence. Any other line
+        with a bad label is an error, the first included. Without
+        ``known``, a two-column file has no header.
 
     Returns
     -------
@@ -203,22 +208,24 @@ def read_pairs(path, *, labelled=True):
         None only for an unlabelled file read with ``labelled=False``.
     lines : ndarray of int, shape (n,)
         The line of every pair, for error messages.
+    header : bool
+        Whether the first line was read as a header (for the caller to say so).
 
     Examples
     --------
     >>> import tempfile, pathlib
     >>> path = pathlib.Path(tempfile.mkdtemp()) / "pairs.tsv"
     >>> _ = path.write_text("protein_a\\tprotein_b\\tlabel\\nP1\\tP2\\t1.0\\nP2\\tP3\\t0\\n")
-    >>> pairs, labels, lines = read_pairs(path)
-    >>> pairs.tolist(), labels.tolist(), lines.tolist()
-    ([['P1', 'P2'], ['P2', 'P3']], [1, 0], [2, 3])
+    >>> pairs, labels, lines, header = read_pairs(path)
+    >>> pairs.tolist(), labels.tolist(), lines.tolist(), header
+    ([['P1', 'P2'], ['P2', 'P3']], [1, 0], [2, 3], True)
     >>> _ = path.write_text("P1\\tP2\\nP3\\tP1\\n")
-    >>> pairs, labels, _ = read_pairs(path, labelled=False)
-    >>> pairs.tolist(), labels
-    ([['P1', 'P2'], ['P3', 'P1']], None)
+    >>> pairs, labels, _, header = read_pairs(path, labelled=False, known={"P1", "P2", "P3"})
+    >>> pairs.tolist(), labels, header
+    ([['P1', 'P2'], ['P3', 'P1']], None, False)
     """
     pairs, labels, numbers = [], [], []
-    columns = None
+    columns, header = None, False
     for index, (number, line) in enumerate(_lines(path)):
         fields = [f.strip() for f in line.split("\t")]
         if columns is None:
@@ -228,16 +235,18 @@ def read_pairs(path, *, labelled=True):
             if not labelled and index == 0:
                 expected = "protein_a<TAB>protein_b[<TAB>label]"
             raise PPIFormatError(path, number, f"expected {expected!r}, got {line[:60]!r}")
-        if index == 0 and columns == 3 and _is_header(fields[2]):
-            continue  # only the first line may be a header
+        if index == 0 and _is_header(fields, known):
+            header = True
+            continue
         pairs.append(fields[:2])
         if columns == 3:
             labels.append(_label(path, number, fields[2]))
         numbers.append(number)
     if not pairs:
-        raise PPIFormatError(path, None, "no pairs: the file is empty")
+        problem = "no pairs after the header line" if header else "no pairs: the file is empty"
+        raise PPIFormatError(path, None, problem)
     labels = np.array(labels, dtype=np.int64) if columns == 3 else None
-    return np.array(pairs, dtype=str), labels, np.array(numbers)
+    return np.array(pairs, dtype=str), labels, np.array(numbers), header
 
 
 def _check_known(path, pairs, lines, known, sequences_path):
@@ -256,11 +265,10 @@ def _check_known(path, pairs, lines, known, sequences_path):
 def read_candidate_pairs(path, sequences_path):
     """Pairs to score, their labels if the file has them, and the sequences they need.
 
-    The pairs file holds ``a<TAB>b`` lines, or ``a<TAB>b<TAB>label`` lines
-    (see :func:`read_pairs` with ``labelled=False``). A two-column file may
-    start with a header: a first line naming two ids that both lack a
-    sequence is read as one (``header`` says so, for the caller to tell
-    the user).
+    The pairs file holds ``a<TAB>b`` lines, or ``a<TAB>b<TAB>label`` lines,
+    and may start with a header (see :func:`read_pairs` with
+    ``labelled=False``; ``header`` says whether it did, for the caller to
+    tell the user).
 
     Returns
     -------
@@ -269,7 +277,7 @@ def read_candidate_pairs(path, sequences_path):
     sequences : dict of str to str
         The sequences of the proteins that ``pairs`` names.
     header : bool
-        Whether a two-column file's first line was read as a header.
+        Whether the first line was read as a header.
 
     Raises
     ------
@@ -277,23 +285,23 @@ def read_candidate_pairs(path, sequences_path):
         As :func:`read_pairs` and :func:`read_sequences`, and for a pair
         naming a protein without a sequence.
     """
-    pairs, labels, lines = read_pairs(path, labelled=False)
     known = read_sequences(sequences_path)
-    header = bool(labels is None and lines[0] == 1 and not np.isin(pairs[0], list(known)).any())
-    if header:
-        pairs, lines = pairs[1:], lines[1:]
-        if not len(pairs):
-            raise PPIFormatError(path, None, "no pairs after the header line")
+    pairs, labels, lines, header = read_pairs(path, labelled=False, known=known)
     _check_known(path, pairs, lines, known, sequences_path)
     return pairs, labels, {name: known[name] for name in np.unique(pairs)}, header
 
 
-def _is_header(text):
-    try:
-        float(text)
-    except ValueError:
-        return True
-    return False
+def _is_header(fields, known):
+    """Whether a first line names columns rather than a pair (see :func:`read_pairs`)."""
+    if len(fields) == 3:
+        try:
+            float(fields[2])
+            return False
+        except ValueError:
+            pass
+    elif known is None:
+        return False
+    return known is None or not any(name in known for name in fields[:2])
 
 
 def _find(folder, names):
@@ -350,8 +358,8 @@ def load_ppi(path=None, *, pairs=None, sequences=None, keep_self_pairs=False) ->
             raise TypeError("give a folder, or both the pairs and the sequences files")
         pairs = _find(folder, ("pairs.tsv",)) if pairs is None else pairs
         sequences = _find(folder, _SEQUENCE_NAMES) if sequences is None else sequences
-    pair_ids, labels, lines = read_pairs(pairs)
     known = read_sequences(sequences)
+    pair_ids, labels, lines, header = read_pairs(pairs, known=known)
 
     _check_known(pairs, pair_ids, lines, known, sequences)
     ordered = np.sort(pair_ids, axis=1)
@@ -384,6 +392,7 @@ def load_ppi(path=None, *, pairs=None, sequences=None, keep_self_pairs=False) ->
     joined = "".join(used.values())
     ambiguous = {r: joined.count(r) for r in AMBIGUOUS_RESIDUES if r in joined}
     report = {
+        "header": header,
         "pairs_read": len(keep),
         "duplicates_removed": n_removed,
         "conflicting_duplicates": conflicting,

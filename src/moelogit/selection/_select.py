@@ -54,15 +54,21 @@ class SelectionResult:
         ``path_tol`` and ``path_max_iter``, or, with ``path="tree"``, the
         merged measures of the over-fitted fit).
     heights_ : ndarray of shape (max_experts,) or None
-        DSC only: ``heights_[k - 1]`` is the height ``h(k)`` of the merge
-        leaving level ``k`` (``0`` at ``k = 1``), weighted by
+        DSC only: ``heights_[k - 1]`` is the height ``h(k)`` at level ``k``
+        (``0`` at ``k = 1``): with ``path_="refit"`` the dissimilarity of
+        the two closest experts of the path's ``k``-expert fit, with
+        ``"tree"`` that of the merge leaving level ``k`` of the over-fitted
+        fit's dendrogram. Dissimilarities are weighted by
         ``p_i p_j / (p_i + p_j)``: gate-weighted mean squared distances
         between the experts' class logits on the training data
         (``dissimilarity="function"``), or squared coefficient distances on
         the standardised-feature scale (``"parameter"``).
     linkage_ : ndarray of shape (max_experts - 1, 4) or None
         DSC only: the dendrogram of the over-fitted fit in SciPy's linkage
-        format.
+        format. With ``path_="refit"`` its heights below the top level are
+        not the ``heights_``, which come from the refitted levels.
+    path_ : str or None
+        DSC only: ``"refit"`` or ``"tree"``, how the levels were made.
     omega_ : float or None
         DSC only: the weight of the log-likelihood term.
     dissimilarity_ : str or None
@@ -82,6 +88,7 @@ class SelectionResult:
     linkage_: np.ndarray | None = None
     omega_: float | None = None
     dissimilarity_: str | None = None
+    path_: str | None = None
     wall_time_: float = 0.0
 
 
@@ -428,6 +435,7 @@ def select_n_experts(
             "linkage_": tree.linkage,
             "omega_": omega,
             "dissimilarity_": dissimilarity,
+            "path_": path,
         }
     else:
         swept = progress(sizes, total=sizes.size, desc="sizes", enabled=show_progress)
