@@ -46,21 +46,18 @@ best of 3 runs from its own random starts.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import time
 import tracemalloc
 import warnings
-from unittest import mock
 
 import numpy as np
 import pandas as pd
 
-import moelogit.estimator
-import moelogit.solver
 from benchmarks.peers import fit_em_newton, fit_lbfgs
 from benchmarks.peers.flexmix import fit_flexmix, flexmix_available
 from moelogit import MoEClassifier
 from moelogit.datasets import make_moe_classification
+from moelogit.engine import FitListener
 from moelogit.init import initial_theta
 from moelogit.mm import BohningMM
 from moelogit.model import Dims, Workspace, objective, objective_and_gradient, responsibilities
@@ -138,33 +135,24 @@ PEERS = {
 }
 
 
-@contextlib.contextmanager
-def _stamped_default_fit(stopwatch):
-    """Stamp the iterations of the default fit's final run (the last ``maximize`` call).
+class _FinalRunStamps(FitListener):
+    """Stamps the iterations of the default fit's final run on all rows.
 
-    Earlier calls (screening) are stamped too and then discarded, so a value
-    reached only during screening counts at the start of the final run: the
-    time reported is never too short.
+    The stamps start at the final run's beginning, so a value reached only
+    during screening or the run-in counts at the start of the final run:
+    the time reported is never too short.
     """
-    original = moelogit.solver.maximize
 
-    def stamped(step, theta0, **options):
-        stopwatch.stamps.clear()
-        stopwatch.stamps.append((time.perf_counter() - stopwatch.start, -np.inf))
-        callback = options.pop("callback", None)
+    def __init__(self, stopwatch):
+        self.stopwatch = stopwatch
 
-        def both(iteration, value):
-            stopwatch(iteration, value)
-            if callback is not None:
-                callback(iteration, value)
+    def stage_started(self, stage, n_rows, number=None):
+        if stage == "final":
+            self.stopwatch.stamps = [(time.perf_counter() - self.stopwatch.start, -np.inf)]
 
-        return original(step, theta0, callback=both, **options)
-
-    with (
-        mock.patch.object(moelogit.estimator, "maximize", stamped),
-        mock.patch.object(moelogit.solver, "maximize", stamped),
-    ):
-        yield
+    def iteration(self, stage, iteration, value):
+        if stage == "final":
+            self.stopwatch(iteration, value)
 
 
 def _default_fit(X, y, K, seed, max_iter=1000, stopwatch=None, **settings):
@@ -173,8 +161,7 @@ def _default_fit(X, y, K, seed, max_iter=1000, stopwatch=None, **settings):
         warnings.simplefilter("ignore")
         if stopwatch is None:
             return model.fit(X, y)
-        with _stamped_default_fit(stopwatch):
-            model.fit(X, y)
+        model.fit(X, y, listener=_FinalRunStamps(stopwatch))
     # The trace holds the penalised objective; shift it to the log-likelihood by
     # the final penalty (the penalty of earlier iterations differs slightly).
     shift = model.loglik(X, y) - model.objective_
@@ -284,13 +271,21 @@ def run_problem(
 
 
 def _settings(name):
-    """Estimator settings of a moelogit row: "moelogit n_init=5" -> {"n_init": 5}."""
+    """Estimator settings of a moelogit row: "moelogit n_init=5" -> {"n_init": 5}.
+
+    "moelogit n_jobs=N" is the default on N threads (-1: every core).
+    """
     if name == "moelogit default":
         return {}
-    prefix = "moelogit n_init="
-    if not name.startswith(prefix) or not name[len(prefix) :].isdigit():
-        raise ValueError(f'unknown fitter {name!r}: "moelogit default" or "moelogit n_init=N"')
-    return {"n_init": int(name[len(prefix) :])}
+    for setting in ("n_init", "n_jobs"):
+        prefix = f"moelogit {setting}="
+        value = name[len(prefix) :]
+        if name.startswith(prefix) and value.lstrip("-").isdigit():
+            return {setting: int(value)}
+    raise ValueError(
+        f'unknown fitter {name!r}: "moelogit default", "moelogit n_init=N" or '
+        '"moelogit n_jobs=N"'
+    )
 
 
 def _row(name, loglik, converged, n_iter, seconds, peak, stopwatch):

@@ -57,5 +57,6 @@ def test_moelogit_rows_with_fewer_starts_are_not_peers():
     rows = table.set_index("fitter")
     assert rows.loc["moelogit n_init=2", "loglik"] > rows.loc["L-BFGS", "loglik"]
     assert rows.loc["L-BFGS", "s to peers' best"] <= rows.loc["L-BFGS", "seconds"] + 1e-3
+    assert fit_speed._settings("moelogit n_jobs=-1") == {"n_jobs": -1}
     with pytest.raises(ValueError, match="unknown fitter 'moelogit n_init=two'"):
         fit_speed._settings("moelogit n_init=two")

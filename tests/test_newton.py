@@ -148,9 +148,9 @@ def test_refinement_leaves_a_saddle_of_duplicated_experts():
 
 
 def test_polish_failure_warns_about_the_refinement(monkeypatch):
-    from moelogit import estimator
+    from moelogit import engine
 
-    monkeypatch.setattr(estimator, "NEWTON_MAX_ITER", 1)
+    monkeypatch.setattr(engine, "NEWTON_MAX_ITER", 1)
     X, y, _ = make_moe_classification(1500, 2, 3, 3, random_state=7)
     clf = MoEClassifier(n_experts=4, n_init=2, max_iter=20, polish=True, random_state=0)
     with pytest.warns(ConvergenceWarning, match="Newton refinement"):

@@ -15,23 +15,52 @@ from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from ._progress import progress, say
-from .init import INITS, initial_theta
-from .mm import CURVATURES, BohningMM
+from .engine import FitListener, Strategy, fit_multistart
+from .init import INITS
+from .mm import CURVATURES
 from .model import Dims, pack, row_slices, unpack
-from .newton import MAX_PARAMETERS, newton_refine
+from .newton import MAX_PARAMETERS
 from .params import MoEParams
-from .solver import join_fits, maximize, resume
 
-__all__ = ["SELECTION_METHODS", "MoEClassifier", "SeparationWarning"]
+__all__ = [
+    "SELECTION_METHODS",
+    "MoEClassifier",
+    "SeparationWarning",
+    "design_matrix",
+    "standardization",
+]
 
 SELECTION_METHODS = ("dsc", "aic", "bic", "icl")
-# Newton steps allowed to ``polish``: in the rates experiment over-fitted fits
-# took a median of 21, and 3 of 200 still had not converged after 100.
-NEWTON_MAX_ITER = 100
 
 
 class SeparationWarning(UserWarning):
     """The training data appear perfectly separated by the fitted model."""
+
+
+class _Talk(FitListener):
+    """What ``verbose`` asks to be shown of a fit: progress bars (1), starts (2), iterations (3)."""
+
+    def __init__(self, verbose: int):
+        self.verbose, self.n_starts = verbose, 0
+
+    def loop(self, iterable, total, desc):
+        self.n_starts = total
+        return progress(iterable, total=total, desc=desc, enabled=self.verbose >= 1)
+
+    def iteration(self, stage, iteration, value):
+        if self.verbose >= 3 and iteration % 10 == 0:
+            say(f"  iteration {iteration}: objective {value:.10f}")
+
+    def stage_finished(self, stage, n_rows, result, number=None):
+        if self.verbose < 2:
+            return
+        done = f"objective {result.objective:.8f} after {result.n_iter} iterations"
+        if stage == "screen":
+            say(f"start {number}/{self.n_starts}: {done}")
+        elif stage == "run-in":
+            say(f"run in on {n_rows} rows: {done}")
+        else:
+            say(f"best start: {done} ({'converged' if result.converged else 'not converged'})")
 
 
 def _numeric_array(X):
@@ -193,6 +222,12 @@ class MoEClassifier(ClassifierMixin, BaseEstimator):
         fitting. Coefficients are always reported on the user's scale.
     random_state : None, int or numpy.random.RandomState, default=None
         Seeds the starts; an int makes the fit reproducible bit for bit.
+    n_jobs : int or None, default=None
+        Threads for the fit (None: 1, -1: every core): runs on more than
+        one row block (tens of thousands of rows) share their blocks. The
+        fit is the same whatever ``n_jobs`` but for BLAS's rounding. The
+        default is scikit-learn's one thread: threads gain only on large
+        data, where ``docs/performance.md`` has the speed-ups measured.
     verbose : int, default=0
         0 is silent; 1 shows progress bars (on stderr) over the starts and,
         when ``n_experts`` names a method, over the sizes; 2 also prints one
@@ -280,6 +315,7 @@ class MoEClassifier(ClassifierMixin, BaseEstimator):
         alpha=1e-6,
         standardize=True,
         random_state=None,
+        n_jobs=None,
         verbose=0,
     ):
         self.n_experts = n_experts
@@ -296,6 +332,7 @@ class MoEClassifier(ClassifierMixin, BaseEstimator):
         self.alpha = alpha
         self.standardize = standardize
         self.random_state = random_state
+        self.n_jobs = n_jobs
         self.verbose = verbose
 
     # -- validation -----------------------------------------------------------
@@ -318,6 +355,10 @@ class MoEClassifier(ClassifierMixin, BaseEstimator):
             check_scalar(self.screen_rows, "screen_rows", numbers.Integral, min_val=2)
         check_scalar(self.alpha, "alpha", numbers.Real, min_val=0.0)
         check_scalar(self.verbose, "verbose", numbers.Integral, min_val=0)
+        if self.n_jobs is not None:
+            check_scalar(self.n_jobs, "n_jobs", numbers.Integral)
+            if self.n_jobs == 0:
+                raise ValueError("n_jobs == 0 asks for no thread: use None, a count or -1")
         if not np.isfinite(self.alpha) or not np.isfinite(self.tol):
             raise ValueError("alpha and tol must be finite")
         warm_starts = self._warm_starts()
@@ -358,7 +399,7 @@ class MoEClassifier(ClassifierMixin, BaseEstimator):
 
     # -- fitting ----------------------------------------------------------------
 
-    def fit(self, X, y, sample_weight=None):
+    def fit(self, X, y, sample_weight=None, *, listener=None):
         """Fit the mixture by the monotone MM algorithm, keeping the best start.
 
         Parameters
@@ -369,6 +410,10 @@ class MoEClassifier(ClassifierMixin, BaseEstimator):
             Class labels of any sortable type; at least two classes.
         sample_weight : array-like of shape (n_samples,), optional
             Non-negative weights multiplying each row's log-likelihood.
+        listener : moelogit.engine.FitListener, optional
+            Told about every stage and iteration of the fit (for progress
+            displays or timing), in place of what ``verbose`` shows. Only
+            for an integer ``n_experts``.
 
         Returns
         -------
@@ -377,6 +422,8 @@ class MoEClassifier(ClassifierMixin, BaseEstimator):
         started = time.perf_counter()
         self._check_params()
         if isinstance(self.n_experts, str):
+            if listener is not None:
+                raise TypeError("a listener follows one fit: give an integer n_experts")
             return self._fit_selected(X, y, sample_weight, started)
         X, y = validate_data(self, _numeric_array(X), y, dtype=np.float64)
         try:
@@ -398,35 +445,41 @@ class MoEClassifier(ClassifierMixin, BaseEstimator):
             )
 
         positive = weights > 0
-        mean, scale, used = self._standardization(X, weights)
-        Z = _design_matrix(X, mean, scale, used)
+        mean, scale, used = standardization(
+            X, weights, standardize=self.standardize, names=getattr(self, "feature_names_in_", None)
+        )
+        Z = design_matrix(X, mean, scale, used)
         dims = Dims(Z.shape[1], self.n_experts, n_classes)
         if self.polish and dims.n_params > MAX_PARAMETERS:
             raise ValueError(
                 f"polish=True refines with a Hessian of all {dims.n_params} parameters; it is "
                 f"meant for at most {MAX_PARAMETERS}: fit without polish"
             )
-        rng = check_random_state(self.random_state)
-        mm = BohningMM(Z, codes, weights, dims, alpha=self.alpha, curvature=self.curvature)
-        samples = self._sample_rows(weights, rng)
-        screen = _sample_map(mm, samples[0]) if samples else mm
-        if self._warm_starts():
-            starts = self._warm_start_points(X.shape[1], n_classes, mean, scale, used)
-        else:
-            starts = self._starting_points(screen.Z, screen.y, screen.weights, dims, rng)
-        best = self._search(mm, screen, samples[1:], starts)
-        n_newton_iter = 0
-        if self.polish:
-            refined = newton_refine(
-                mm.value_and_gradient,
-                mm.hessian,
-                best.theta,
+        warm = self._warm_start_points(X.shape[1], n_classes, mean, scale, used)
+        found = fit_multistart(
+            Z,
+            codes,
+            weights,
+            dims,
+            alpha=self.alpha,
+            curvature=self.curvature,
+            strategy=Strategy(
+                n_init=self.n_init,
+                init=self.init if isinstance(self.init, str) else "mixed",
+                init_iter=self.init_iter,
+                screen_rows=self.screen_rows,
+                max_iter=self.max_iter,
                 tol=self.tol,
-                max_iter=NEWTON_MAX_ITER,
-            )
-            n_newton_iter = refined.n_iter
-            best = self._finished(join_fits(best, refined))
-        del Z, mm, screen  # as large as X: freed before predicting on X
+                acceleration=self.acceleration,
+                polish=self.polish,
+            ),
+            rng=check_random_state(self.random_state),
+            starts=warm or None,
+            n_jobs=self.n_jobs,
+            listener=_Talk(self.verbose) if listener is None else listener,
+        )
+        best, n_newton_iter = found.best, found.n_newton_iter
+        del Z  # as large as X: freed before predicting on X
 
         params = MoEParams.from_design(*unpack(best.theta, dims), mean, scale, used)
         params = params.canonical(X, weights)
@@ -473,48 +526,6 @@ class MoEClassifier(ClassifierMixin, BaseEstimator):
         self.fit_time_ = time.perf_counter() - started
         return self
 
-    def _standardization(self, X, weights):
-        """Weighted centre and scale of every feature, and which features enter the design.
-
-        Constant columns carry no information beyond the intercept and would
-        make the curvature singular: they stay out of the design (zero slopes).
-        Deviations are divided by a power of two near the column's largest
-        magnitude before they are squared: values up to float64's limit give
-        a finite scale, and the result is the same to the bit as without.
-        """
-        low, high = np.full(X.shape[1], np.inf), np.full(X.shape[1], -np.inf)
-        for rows in _design_blocks(*X.shape):  # no temporary of the size of X
-            block = X[rows][weights[rows] > 0]
-            if block.size:
-                low, high = np.minimum(low, block.min(axis=0)), np.maximum(high, block.max(axis=0))
-        with np.errstate(over="ignore"):
-            spans = high - low
-        if not np.all(np.isfinite(spans)):
-            names = getattr(self, "feature_names_in_", None)
-            bad = [
-                repr(str(names[j])) if names is not None else f"{j}"
-                for j in np.flatnonzero(~np.isfinite(spans))
-            ]
-            raise ValueError(
-                f"feature {', '.join(bad)} spans a range (largest minus smallest value) "
-                "beyond float64's limit of about 1.8e308: rescale it"
-            )
-        used = high > low
-        if not self.standardize:
-            return np.zeros(X.shape[1]), np.ones(X.shape[1]), used
-        mean = weights @ X  # weights sum to one
-        exponent = np.frexp(np.maximum(np.abs(low), np.abs(high)))[1]
-        power = np.ldexp(1.0, np.clip(exponent - 1, -1000, 1000))
-        variance = np.zeros(X.shape[1])  # of X / power
-        for rows in _design_blocks(*X.shape):
-            positive = weights[rows] > 0
-            block = X[rows][positive] - mean
-            block /= power
-            variance += weights[rows][positive] @ (block * block)
-        scale = np.sqrt(variance) * power
-        scale[~used] = 1.0
-        return mean, scale, used
-
     def _warm_start_points(self, n_features, n_classes, mean, scale, used):
         """The warm starts of ``init`` as parameter vectors of the design."""
         design_rows = np.r_[0, 1 + np.flatnonzero(used)]  # intercept, used features
@@ -556,91 +567,6 @@ class MoEClassifier(ClassifierMixin, BaseEstimator):
         if is_list and all(isinstance(start, MoEParams) for start in self.init):
             return list(self.init)
         return []
-
-    def _sample_rows(self, weights, rng) -> list[np.ndarray]:
-        """Nested random samples of rows: ``screen_rows``, then 10, 100, ... times more.
-
-        The first sample is for screening; the larger ones, for the run-in,
-        hold at most a tenth of the rows of positive weight. None when all
-        rows are few enough to screen on.
-        """
-        rows = np.flatnonzero(weights > 0)
-        if self.screen_rows is None or rows.size <= self.screen_rows:
-            return []
-        if isinstance(self.n_experts, numbers.Integral) and self.screen_rows < self.n_experts:
-            raise ValueError(
-                f"screen_rows={self.screen_rows} is below n_experts={self.n_experts}: "
-                "the screening sample needs a row per expert"
-            )
-        order = rng.permutation(rows)
-        sizes = [self.screen_rows]
-        while sizes[-1] * 100 <= rows.size:
-            sizes.append(sizes[-1] * 10)
-        return [np.sort(order[:size]) for size in sizes]
-
-    def _starting_points(self, Z, codes, weights, dims, rng):
-        """The starts of a fit, drawn lazily with seeds from ``rng``."""
-        # One expert is a concave problem with a deterministic start: one suffices.
-        n_starts = 1 if self.n_experts == 1 else self.n_init
-        for start in range(n_starts):
-            seed = rng.randint(np.iinfo(np.int32).max)
-            method = self.init if self.init != "mixed" else ("kmeans" if start == 0 else "random")
-            yield initial_theta(Z, codes, weights, dims, method, seed)
-
-    def _search(self, mm, screen, run_in, starts):
-        """Screen the starts with ``screen``, run the best one in, finish it with ``mm``.
-
-        ``run_in`` lists row samples, smallest first, on which the best start
-        runs to convergence in turn before ``mm`` (all rows) takes over. A
-        single start is neither screened nor run in.
-        """
-        options = {
-            "tol": self.tol,
-            "acceleration": self.acceleration,
-            "callback": self._report_iteration if self.verbose >= 3 else None,
-        }
-        starts = list(starts)
-        if len(starts) == 1:
-            return self._finished(maximize(mm, starts[0], max_iter=self.max_iter, **options))
-        best = None
-        budget = min(self.init_iter, self.max_iter)
-        numbered = enumerate(starts, start=1)
-        bar = progress(numbered, total=len(starts), desc="starts", enabled=self.verbose >= 1)
-        for number, theta0 in bar:
-            result = maximize(screen, theta0, max_iter=budget, **options)
-            if self.verbose >= 2:
-                say(
-                    f"start {number}/{len(starts)}: objective {result.objective:.8f} "
-                    f"after {result.n_iter} iterations"
-                )
-            if best is None or result.objective > best.objective:
-                best = result
-        if screen is mm:
-            if not best.converged and best.n_iter < self.max_iter:
-                best = resume(mm, best, max_iter=self.max_iter - best.n_iter + 1, **options)
-            return self._finished(best)
-        for rows in run_in:  # each sample's map lives only while it is used
-            best = maximize(_sample_map(mm, rows), best.theta, max_iter=self.max_iter, **options)
-            if self.verbose >= 2:
-                say(
-                    f"run in on {rows.size} rows: objective {best.objective:.8f} "
-                    f"after {best.n_iter} iterations"
-                )
-        return self._finished(maximize(mm, best.theta, max_iter=self.max_iter, **options))
-
-    def _finished(self, best):
-        """Report the retained start's end (verbose >= 2) and return it."""
-        if self.verbose >= 2:
-            state = "converged" if best.converged else "not converged"
-            say(
-                f"best start: objective {best.objective:.8f} after {best.n_iter} iterations ({state})"
-            )
-        return best
-
-    @staticmethod
-    def _report_iteration(iteration: int, value: float) -> None:
-        if iteration % 10 == 0:
-            say(f"  iteration {iteration}: objective {value:.10f}")
 
     # -- prediction -------------------------------------------------------------
 
@@ -724,10 +650,48 @@ class MoEClassifier(ClassifierMixin, BaseEstimator):
         return -2.0 * n * self.loglik(X, y) + np.log(n) * self.n_parameters()
 
 
-def _sample_map(mm: BohningMM, rows: np.ndarray) -> BohningMM:
-    """The MM map of the rows ``rows`` of ``mm``'s data, weights renormalised."""
-    weights = mm.weights[rows] / mm.weights[rows].sum()
-    return BohningMM(mm.Z[rows], mm.y[rows], weights, mm.dims, mm.alpha, mm.curvature)
+def standardization(X, weights, *, standardize=True, names=None):
+    """Weighted centre and scale of every feature, and which features enter the design.
+
+    ``weights`` sum to one; ``names`` name the features in messages.
+
+    Constant columns carry no information beyond the intercept and would
+    make the curvature singular: they stay out of the design (zero slopes).
+    Deviations are divided by a power of two near the column's largest
+    magnitude before they are squared: values up to float64's limit give
+    a finite scale, and the result is the same to the bit as without.
+    """
+    low, high = np.full(X.shape[1], np.inf), np.full(X.shape[1], -np.inf)
+    for rows in _design_blocks(*X.shape):  # no temporary of the size of X
+        block = X[rows][weights[rows] > 0]
+        if block.size:
+            low, high = np.minimum(low, block.min(axis=0)), np.maximum(high, block.max(axis=0))
+    with np.errstate(over="ignore"):
+        spans = high - low
+    if not np.all(np.isfinite(spans)):
+        bad = [
+            repr(str(names[j])) if names is not None else f"{j}"
+            for j in np.flatnonzero(~np.isfinite(spans))
+        ]
+        raise ValueError(
+            f"feature {', '.join(bad)} spans a range (largest minus smallest value) "
+            "beyond float64's limit of about 1.8e308: rescale it"
+        )
+    used = high > low
+    if not standardize:
+        return np.zeros(X.shape[1]), np.ones(X.shape[1]), used
+    mean = weights @ X  # weights sum to one
+    exponent = np.frexp(np.maximum(np.abs(low), np.abs(high)))[1]
+    power = np.ldexp(1.0, np.clip(exponent - 1, -1000, 1000))
+    variance = np.zeros(X.shape[1])  # of X / power
+    for rows in _design_blocks(*X.shape):
+        positive = weights[rows] > 0
+        block = X[rows][positive] - mean
+        block /= power
+        variance += weights[rows][positive] @ (block * block)
+    scale = np.sqrt(variance) * power
+    scale[~used] = 1.0
+    return mean, scale, used
 
 
 def _design_blocks(n_rows: int, n_columns: int) -> list[slice]:
@@ -735,8 +699,11 @@ def _design_blocks(n_rows: int, n_columns: int) -> list[slice]:
     return row_slices(n_rows, max(1, 2**22 // max(n_columns, 1)))
 
 
-def _design_matrix(X, mean, scale, used) -> np.ndarray:
-    """``[1, standardised used features]``, built in place: no temporaries of the size of X."""
+def design_matrix(X, mean, scale, used) -> np.ndarray:
+    """``[1, standardised used features]`` from :func:`standardization`'s results.
+
+    Built in place: no temporaries of the size of X.
+    """
     Z = np.empty((X.shape[0], 1 + np.count_nonzero(used)))
     Z[:, 0] = 1.0
     for rows in _design_blocks(*X.shape):

@@ -25,6 +25,7 @@ from scipy.linalg.lapack import dpotrf, dpotrs
 
 from .model import (
     Dims,
+    SerialReduction,
     Workspace,
     hessian,
     objective,
@@ -111,6 +112,10 @@ class BohningMM:
         ``"fixed"`` uses ``S`` for every block, factorised once here;
         ``"expert"`` uses a bound on ``S_k`` for expert ``k``, refactorised
         every call (see Notes).
+    reduction : callable, optional
+        How sums over row blocks are computed (the seam of
+        :class:`moelogit.model.SerialReduction`, the default): for example
+        :class:`moelogit.reduction.ThreadReduction` runs blocks on threads.
 
     Notes
     -----
@@ -134,7 +139,16 @@ class BohningMM:
     with ``n``.
     """
 
-    def __init__(self, Z, y, weights, dims: Dims, alpha: float = 0.0, curvature: str = "fixed"):
+    def __init__(
+        self,
+        Z,
+        y,
+        weights,
+        dims: Dims,
+        alpha: float = 0.0,
+        curvature: str = "fixed",
+        reduction=None,
+    ):
         if curvature not in CURVATURES:
             raise ValueError(f"curvature must be one of {CURVATURES}, got {curvature!r}")
         self.Z, self.y, self.weights, self.dims = Z, y, weights, dims
@@ -144,8 +158,11 @@ class BohningMM:
         self._ridge_diag[0] = 0.0  # intercept unpenalised
         self._blocks = row_blocks(Z.shape[0], dims)
         self._workspace = Workspace()
+        self.reduction = SerialReduction(self._workspace) if reduction is None else reduction
         # By blocks: no temporary of the size of Z.
-        self._S = sum((Z[rows] * weights[rows, None]).T @ Z[rows] for rows in self._blocks)
+        (self._S,) = self.reduction(
+            lambda rows, _: ((Z[rows] * weights[rows, None]).T @ Z[rows],), self._blocks
+        )
         self._jitter = _JITTER * max(np.trace(self._S) / dims.q, np.finfo(float).tiny)
         self._fixed_factor = self._factor(self._S)
 
@@ -155,18 +172,19 @@ class BohningMM:
         if q <= DENSE_GRAM_MAX_COLUMNS:
             # Few columns: the exact S_k of all experts in one batched product
             # per block costs less than leaving rows out one expert at a time.
-            grams = np.zeros((K, q, q))
-            for rows in self._blocks:
+            def exact(rows: slice, _) -> tuple:
                 Z_rows = self.Z[rows]
                 weighted = resp[:, rows] * self.weights[rows]
-                grams += np.matmul(Z_rows.T * weighted[:, None, :], Z_rows)
-            return grams
+                return (np.matmul(Z_rows.T * weighted[:, None, :], Z_rows),)
+
+            return self.reduction(exact, self._blocks)[0]
         floors = RESPONSIBILITY_FLOOR * (resp @ self.weights)
-        upper = np.zeros((K, q, q))
-        for rows in self._blocks:
+
+        def above_floor(rows: slice, workspace: Workspace) -> tuple:
             Z_rows = self.Z[rows]
             roots = np.sqrt(resp[:, rows] * self.weights[rows])
-            scaled_rows = self._workspace("scaled_rows", Z_rows.shape)
+            scaled_rows = workspace("scaled_rows", Z_rows.shape)
+            upper = np.zeros((K, q, q))
             for k, floor in enumerate(floors):
                 # Strictly above the floor: rows at or below it (rows of zero
                 # responsibility among them) are covered by floor * S.
@@ -181,6 +199,9 @@ class BohningMM:
                 # syrk: half the work of a general product, one triangle filled.
                 # scaled.T is Fortran-ordered, so no copy is made.
                 upper[k] += syrk(1.0, scaled.T, trans=0)
+            return (upper,)
+
+        (upper,) = self.reduction(above_floor, self._blocks)
         return floors[:, None, None] * self._S + _symmetric(upper)
 
     def _factor(self, S: np.ndarray):
@@ -200,7 +221,7 @@ class BohningMM:
             *unpack(theta, self.dims),
             self.alpha,
             blocks=self._blocks,
-            workspace=self._workspace,
+            reduction=self.reduction,
         )
         return value, pack(grad_gate, grad_experts)
 
@@ -225,7 +246,7 @@ class BohningMM:
             expert_coef,
             self.alpha,
             blocks=self._blocks,
-            workspace=self._workspace,
+            reduction=self.reduction,
             visit=keep_resp if self.curvature == "expert" else None,
         )
         if self.curvature == "fixed":

@@ -29,7 +29,9 @@ __all__ = [
     "FUSED_PRODUCT_MIN_COLUMNS",
     "Dims",
     "EStep",
+    "SerialReduction",
     "Workspace",
+    "accumulate",
     "e_step",
     "gradient",
     "hessian",
@@ -119,6 +121,39 @@ class Workspace:
         if array is None:
             array = self._arrays[name, shape] = np.empty(shape)
         return array
+
+
+class SerialReduction:
+    """Sums of per-block terms over the rows, block after block, in one workspace.
+
+    The one seam through which a fit visits its rows: every full-data
+    quantity (log-likelihood, gradient, Gram matrices) is
+    ``reduction(terms, blocks)``, the elementwise sum, in block order, of the
+    tuples ``terms(rows, workspace)`` (floats and arrays). Another executor
+    (a thread pool, a cluster) computes the same terms elsewhere; summed in
+    the same order they give the same result to the bit.
+    """
+
+    def __init__(self, workspace: Workspace | None = None):
+        self.workspace = Workspace() if workspace is None else workspace
+
+    def __call__(self, terms: Callable, blocks: list[slice]) -> tuple:
+        total = None
+        for rows in blocks:
+            total = accumulate(total, terms(rows, self.workspace))
+        return tuple(total)
+
+
+def accumulate(total: list | None, part: tuple) -> list:
+    """``total + part`` elementwise, in place where ``total`` holds arrays; ``part`` if no total."""
+    if total is None:  # copies: a block's terms may live in a workspace
+        return [term.copy() if isinstance(term, np.ndarray) else term for term in part]
+    for i, term in enumerate(part):
+        if isinstance(term, np.ndarray):
+            total[i] += term
+        else:
+            total[i] = total[i] + term
+    return total
 
 
 def _fresh(name: str, shape: tuple[int, ...]) -> np.ndarray:
@@ -476,6 +511,7 @@ def objective_and_gradient(
     blocks: list[slice] | None = None,
     workspace: Workspace | None = None,
     visit: Callable[[slice, EStep], None] | None = None,
+    reduction: Callable | None = None,
 ) -> tuple[float, np.ndarray, np.ndarray]:
     """:func:`objective` and its :func:`gradient`, summed over blocks of rows.
 
@@ -493,7 +529,10 @@ def objective_and_gradient(
     visit : callable, optional
         Called as ``visit(rows, estep)`` with every block's :class:`EStep`,
         for quantities the caller accumulates alongside (its arrays are
-        overwritten by the next block).
+        overwritten by the next block; blocks may be visited concurrently).
+    reduction : callable, optional
+        How the blocks' terms are computed and summed (see
+        :class:`SerialReduction`, the default, with ``workspace``).
 
     Returns
     -------
@@ -505,20 +544,20 @@ def objective_and_gradient(
     dims = Dims(Z.shape[1], expert_coef.shape[0], expert_coef.shape[2] + 1)
     if blocks is None:
         blocks = row_blocks(Z.shape[0], dims)
-    loglik = 0.0
-    grad_gate = np.zeros_like(gate_coef)
-    grad_experts = np.zeros_like(expert_coef)
-    for rows in blocks:
+    if reduction is None:
+        reduction = SerialReduction(workspace)
+
+    def terms(rows: slice, workspace: Workspace) -> tuple:
         Z_rows, y_rows, w_rows = Z[rows], y[rows], weights[rows]
         estep = e_step(Z_rows, y_rows, w_rows, gate_coef, expert_coef, workspace)
         gate_part, expert_part = gradient(
             Z_rows, y_rows, w_rows, gate_coef, expert_coef, 0.0, estep, workspace
         )
-        loglik += estep.loglik
-        grad_gate += gate_part
-        grad_experts += expert_part
         if visit is not None:
             visit(rows, estep)
+        return estep.loglik, gate_part, expert_part
+
+    loglik, grad_gate, grad_experts = reduction(terms, blocks)
     grad_gate -= _ridge_gradient(gate_coef, alpha)
     grad_experts -= _ridge_gradient(expert_coef, alpha)
     return loglik - ridge_penalty(gate_coef, expert_coef, alpha), grad_gate, grad_experts

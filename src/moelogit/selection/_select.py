@@ -184,6 +184,7 @@ def select_n_experts(
     height_scale="log1p",
     omega=None,
     sample_weight=None,
+    n_jobs=None,
 ):
     """Choose the number of experts.
 
@@ -323,6 +324,9 @@ def select_n_experts(
         DSC only: weight of the log-likelihood term; default ``sqrt(n)``.
     sample_weight : array-like of shape (n_samples,), optional
         Row weights for every fit and for the log-likelihoods.
+    n_jobs : int or None, optional
+        Threads of every fit (see :class:`moelogit.MoEClassifier`); default
+        the estimator's.
 
     Returns
     -------
@@ -352,6 +356,8 @@ def select_n_experts(
     _check_optional_number(path_max_iter, "path_max_iter", numbers.Integral, 1)
     _check_optional_number(merge_screen_iter, "merge_screen_iter", numbers.Integral, 1)
     template = MoEClassifier() if estimator is None else estimator
+    if n_jobs is not None:
+        template = clone(template).set_params(n_jobs=n_jobs)
     sizes = np.arange(1, max_experts + 1)
     n = np.shape(X)[0]
     show_progress = template.verbose >= 1

@@ -1,0 +1,56 @@
+"""Row-block reductions on threads: a fit's full-data sums on every core.
+
+:class:`moelogit.model.SerialReduction` defines the seam: a fit visits its
+rows only through ``reduction(terms, blocks)``, the sum in block order of
+``terms(rows, workspace)``. :class:`ThreadReduction` computes the blocks'
+terms on a thread pool (NumPy releases the GIL in its ufunc loops and BLAS
+calls) and sums them in the same order, so the number of threads changes
+no sum (BLAS's own threading aside).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from concurrent.futures import Executor
+
+import numpy as np
+
+from .model import Workspace, accumulate
+
+__all__ = ["ThreadReduction"]
+
+
+class ThreadReduction:
+    """Block terms computed by ``n_threads`` threads of ``executor``, summed in block order.
+
+    Blocks go out in waves of ``n_threads``, each wave summed before the
+    next leaves, so at most ``n_threads`` blocks' terms are held at once.
+    Every thread keeps its own scratch :class:`~moelogit.model.Workspace`.
+    """
+
+    def __init__(self, executor: Executor, n_threads: int):
+        self.executor, self.n_threads = executor, n_threads
+        self._local = threading.local()
+
+    def _workspace(self) -> Workspace:
+        workspace = getattr(self._local, "workspace", None)
+        if workspace is None:
+            workspace = self._local.workspace = Workspace()
+        return workspace
+
+    def __call__(self, terms: Callable, blocks: list[slice]) -> tuple:
+        def run(rows: slice) -> tuple:
+            # Copied: a thread may take the next block of a wave, reusing its workspace.
+            part = terms(rows, self._workspace())
+            return tuple(term.copy() if isinstance(term, np.ndarray) else term for term in part)
+
+        total = None
+        if self.n_threads == 1 or len(blocks) == 1:  # nothing to share: no hand-over
+            for rows in blocks:
+                total = accumulate(total, run(rows))
+            return tuple(total)
+        for first in range(0, len(blocks), self.n_threads):
+            for part in self.executor.map(run, blocks[first : first + self.n_threads]):
+                total = accumulate(total, part)
+        return tuple(total)

@@ -1,0 +1,133 @@
+"""The fit engine: its seam with the estimator, the row-block reduction, n_jobs."""
+
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from moelogit import MoEClassifier, select_n_experts
+from moelogit.datasets import make_moe_classification
+from moelogit.engine import FitListener, Strategy, fit_multistart
+from moelogit.estimator import design_matrix, standardization
+from moelogit.model import Dims, SerialReduction, row_blocks
+from moelogit.reduction import ThreadReduction
+
+
+@pytest.fixture(scope="module")
+def large():
+    """Enough rows for several row blocks (29,127 rows each at K = M = 3)."""
+    X, y, _ = make_moe_classification(70_000, 3, 3, 3, random_state=5)
+    assert len(row_blocks(len(y), Dims(4, 3, 3))) == 3
+    return X, y
+
+
+class Recorder(FitListener):
+    def __init__(self):
+        self.events, self.final_values = [], []
+
+    def stage_finished(self, stage, n_rows, result, number=None):
+        self.events.append((stage, n_rows, number, result.n_iter))
+
+    def iteration(self, stage, iteration, value):
+        if stage == "final":
+            self.final_values.append(value)
+
+
+def test_the_estimator_is_the_engine_on_its_design(large):
+    """The seam: MoEClassifier.fit is validation and standardisation around fit_multistart."""
+    X, y = large
+    model = MoEClassifier(3, n_init=3, max_iter=40, random_state=2).fit(X, y)
+    weights = np.full(len(y), 1 / len(y))
+    Z = design_matrix(X, *standardization(X, weights))
+    recorder = Recorder()
+    found = fit_multistart(
+        Z, y, weights, Dims(4, 3, 3), alpha=model.alpha, rng=np.random.RandomState(2),
+        strategy=Strategy(n_init=3, max_iter=40), listener=recorder,
+    )  # fmt: skip
+    assert found.best.objective == model.objective_
+    np.testing.assert_array_equal(found.best.trace, model.loglik_trace_)
+    # 70,000 rows: 3 starts screened on 10,000, no run-in (a sample would need 1,000,000).
+    stages = [event[0] for event in recorder.events]
+    assert stages == ["screen"] * 3 + ["final"]
+    assert [event[1] for event in recorder.events] == [10_000] * 3 + [70_000]
+    assert found.start_objectives.shape == (3,)
+    assert found.best_start == int(np.argmax(found.start_objectives))
+    assert recorder.final_values == found.best.trace.tolist()
+
+
+@pytest.mark.parametrize("curvature", ["expert", "fixed"])
+def test_n_jobs_changes_nothing_but_rounding(large, curvature):
+    X, y = large
+    fits = [
+        MoEClassifier(3, n_init=3, max_iter=30, curvature=curvature, random_state=0, n_jobs=jobs)
+        .fit(X, y)
+        for jobs in (1, 2)
+    ]
+    one, two = fits
+    np.testing.assert_allclose(two.objective_, one.objective_, rtol=1e-12, atol=0)
+    np.testing.assert_allclose(two.loglik_trace_, one.loglik_trace_, rtol=1e-12, atol=0)
+    np.testing.assert_allclose(two.expert_coef_, one.expert_coef_, rtol=1e-9, atol=1e-9)
+    assert two.n_iter_ == one.n_iter_
+
+
+def test_n_jobs_keeps_the_same_start(large):
+    X, y = large
+    weights = np.full(len(y), 1 / len(y))
+    Z = design_matrix(X, *standardization(X, weights))
+    found = [
+        fit_multistart(Z, y, weights, Dims(4, 3, 3), rng=np.random.RandomState(7), n_jobs=jobs,
+                       strategy=Strategy(n_init=4, max_iter=5))  # fmt: skip
+        for jobs in (1, -1)
+    ]
+    assert found[0].best_start == found[1].best_start
+    np.testing.assert_allclose(found[1].start_objectives, found[0].start_objectives, rtol=1e-12)
+
+
+def test_ascent_stays_monotone_on_threads(large):
+    X, y = large
+    model = MoEClassifier(3, n_init=2, max_iter=60, random_state=1, n_jobs=2).fit(X, y)
+    assert np.all(np.diff(model.loglik_trace_) >= -1e-12 * np.abs(model.loglik_trace_[:-1]))
+
+
+def test_selection_takes_n_jobs(large):
+    X, y = large
+    template = MoEClassifier(n_init=1, max_iter=20, random_state=0)
+    results = [
+        select_n_experts(X[:40_000], y[:40_000], 2, "bic", estimator=template, n_jobs=jobs)
+        for jobs in (None, 2)
+    ]
+    assert results[0].n_experts_ == results[1].n_experts_
+    np.testing.assert_allclose(results[1].criterion_, results[0].criterion_, rtol=1e-12)
+
+
+@settings(max_examples=30, deadline=None)
+@given(
+    n_rows=st.integers(1, 50),
+    block=st.integers(1, 12),
+    threads=st.integers(1, 4),
+    seed=st.integers(0, 2**16),
+)
+def test_thread_reduction_sums_like_the_serial_one_to_the_bit(n_rows, block, threads, seed):
+    values = np.random.default_rng(seed).normal(size=(n_rows, 3)) * 10.0 ** np.arange(-4, 5, 4)
+    blocks = [slice(i, min(i + block, n_rows)) for i in range(0, n_rows, block)]
+
+    def terms(rows, workspace):
+        scratch = workspace("scratch", (3,))
+        np.sum(values[rows], axis=0, out=scratch)  # a workspace array: must be copied
+        return float(values[rows, 0].sum()), scratch
+
+    serial = SerialReduction()(terms, blocks)
+    with ThreadPoolExecutor(threads) as executor:
+        threaded = ThreadReduction(executor, threads)(terms, blocks)
+    assert threaded[0] == serial[0]
+    np.testing.assert_array_equal(threaded[1], serial[1])
+
+
+def test_bad_n_jobs():
+    X, y, _ = make_moe_classification(100, 2, 2, 2, random_state=0)
+    with pytest.raises(ValueError, match="n_jobs == 0"):
+        MoEClassifier(n_jobs=0).fit(X, y)
+    with pytest.raises(TypeError, match="n_jobs"):
+        MoEClassifier(n_jobs=1.5).fit(X, y)
