@@ -18,7 +18,12 @@ iteration.
 
 *Step cost*: the time of one MM step (fixed and per-expert curvature) against
 one evaluation of the log-likelihood and its gradient, the floor of any
-first-order method, at the fitted parameters.
+first-order method, at the fitted parameters; the per-expert step and the
+evaluation also on 2 threads (``n_jobs=2``'s row-block reduction).
+
+Fitters "moelogit n_init=N" and "moelogit n_jobs=N" are the default with N
+starts or on N threads (-1: every core), for example ``--fitters "moelogit
+default,moelogit n_jobs=-1"`` for what threads buy a whole fit.
 
 Fitters: ``MoEClassifier()`` as shipped (restarts included: "moelogit
 default"); moelogit's MM variants (curvature fixed or per expert, SQUAREM on
@@ -49,9 +54,12 @@ import argparse
 import time
 import tracemalloc
 import warnings
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import nullcontext
 
 import numpy as np
 import pandas as pd
+from threadpoolctl import threadpool_limits
 
 from benchmarks.peers import fit_em_newton, fit_lbfgs
 from benchmarks.peers.flexmix import fit_flexmix, flexmix_available
@@ -60,6 +68,7 @@ from moelogit.datasets import make_moe_classification
 from moelogit.engine import FitListener
 from moelogit.init import initial_theta
 from moelogit.mm import BohningMM
+from moelogit.reduction import ThreadReduction
 from moelogit.model import Dims, Workspace, objective, objective_and_gradient, responsibilities
 from moelogit.model import unpack as unpack_theta
 from moelogit.solver import maximize
@@ -302,27 +311,43 @@ def _row(name, loglik, converged, n_iter, seconds, peak, stopwatch):
     }
 
 
-def step_costs(data, theta, repeats=5):
-    """Median seconds of one MM step of each curvature and of one log-likelihood-and-gradient."""
+def step_costs(data, theta, repeats=5, threads=2):
+    """Median seconds of one MM step of each curvature and of one log-likelihood-and-gradient.
+
+    The last two rows run the per-expert step and the evaluation on ``threads``
+    threads (``n_jobs``'s row-block reduction, one BLAS thread each); the
+    others as shipped with ``n_jobs=1``.
+    """
     Z, y, w, dims = data
     workspace = Workspace()
+    executor = ThreadPoolExecutor(threads)
+    reduction = ThreadReduction(executor, threads)
     timed = {
         "log-likelihood + gradient": lambda: objective_and_gradient(
             Z, y, w, *unpack_theta(theta, dims), workspace=workspace
         ),
         "MM step, fixed curvature": BohningMM(Z, y, w, dims, curvature="fixed"),
         "MM step, per-expert curvature": BohningMM(Z, y, w, dims, curvature="expert"),
+        f"log-likelihood + gradient, {threads} threads": lambda: objective_and_gradient(
+            Z, y, w, *unpack_theta(theta, dims), reduction=reduction
+        ),
+        f"MM step, per-expert curvature, {threads} threads": BohningMM(
+            Z, y, w, dims, curvature="expert", reduction=reduction
+        ),
     }
     rows = []
     for name, func in timed.items():
         call = func if name.startswith("log") else (lambda func=func: func(theta))
-        call()  # allocate scratch arrays
-        times = []
-        for _ in range(repeats):
-            began = time.perf_counter()
-            call()
-            times.append(time.perf_counter() - began)
+        limits = threadpool_limits(1, user_api="blas") if "threads" in name else nullcontext()
+        with limits:
+            call()  # allocate scratch arrays
+            times = []
+            for _ in range(repeats):
+                began = time.perf_counter()
+                call()
+                times.append(time.perf_counter() - began)
         rows.append({"evaluation": name, "ms": 1e3 * float(np.median(times))})
+    executor.shutdown()
     table = pd.DataFrame(rows)
     table["ratio to log-likelihood + gradient"] = table["ms"] / table.loc[0, "ms"]
     return table

@@ -60,3 +60,24 @@ def test_moelogit_rows_with_fewer_starts_are_not_peers():
     assert fit_speed._settings("moelogit n_jobs=-1") == {"n_jobs": -1}
     with pytest.raises(ValueError, match="unknown fitter 'moelogit n_init=two'"):
         fit_speed._settings("moelogit n_init=two")
+
+
+def test_screening_study_counts_runs_at_each_truths_best():
+    import pandas as pd
+    from benchmarks.screening_study import summarize
+
+    runs = pd.DataFrame(
+        {
+            "truth": [0, 0, 0, 0, 1, 1],
+            "rule": ["all", "all", "halving", "halving", "all", "halving"],
+            "seed": [0, 1, 0, 1, 0, 0],
+            "objective": [-1.0, -1.00005, -1.0000005, -1.1, -2.0, -2.5],
+            "seconds": [1.0, 3.0, 0.5, 0.5, 1.0, 1.0],
+        }
+    )
+    table = summarize(runs)
+    assert table.loc[(0, "all"), "within 1e-6"] == 1 and table.loc[(0, "all"), "within 1e-4"] == 2
+    assert table.loc[(0, "halving"), "within 1e-6"] == 1
+    assert table.loc[("all truths", "halving"), "within 1e-4"] == 1
+    assert table.loc[("all truths", "all"), "within 1e-6"] == 2
+    assert table.loc[(1, "halving"), "worst gap"] == 0.5

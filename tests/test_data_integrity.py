@@ -434,3 +434,16 @@ def test_malformed_model_files_give_one_line_and_no_file(good_model, data, kind)
                 for member, content in members.items():
                     archive.writestr(member, content)
         _every_file_is_refused(tmp, ["predict", "model.zip", "new.csv", "-o", "p.csv"])
+
+
+def test_long_runs_show_their_progress(monkeypatch, capsys):
+    """Item 8: a long fit ran for minutes without a word; its final run now reports."""
+    from moelogit import _progress
+
+    monkeypatch.setattr(_progress, "LINE_INTERVAL", 0.0)  # every iteration counts as long
+    X, y, _ = make_moe_classification(300, 2, 2, 2, random_state=0)
+    MoEClassifier(2, n_init=2, max_iter=20, verbose=1, random_state=0).fit(X, y)
+    err = capsys.readouterr().err
+    assert re.search(r"^starts: 2/2 ", err, re.MULTILINE)
+    assert re.search(r"^final on 300 rows: \d+ iterations \(\d+\.\d s\), objective -\d", err, re.M)
+    assert "\x1b" not in err and "\r" not in err

@@ -131,3 +131,22 @@ def test_bad_n_jobs():
         MoEClassifier(n_jobs=0).fit(X, y)
     with pytest.raises(TypeError, match="n_jobs"):
         MoEClassifier(n_jobs=1.5).fit(X, y)
+
+
+def test_successive_halving_screens_halves_and_keeps_ascent(large):
+    X, y = large
+    weights = np.full(len(y), 1 / len(y))
+    Z = design_matrix(X, *standardization(X, weights))
+    recorder = Recorder()
+    found = fit_multistart(
+        Z, y, weights, Dims(4, 3, 3), rng=np.random.RandomState(3), listener=recorder,
+        strategy=Strategy(n_init=8, init_iter=9, max_iter=30, screening="halving"),
+    )  # fmt: skip
+    screens = [event for event in recorder.events if event[0] == "screen"]
+    # 8 starts for 3 iterations, the better 4 for 3 more, the better 2 for 3 more.
+    assert len(screens) == 8 + 4 + 2
+    survivors = {event[2] for event in screens[12:]}
+    assert survivors <= {event[2] for event in screens[8:12]} and len(survivors) == 2
+    assert found.best_start + 1 in survivors
+    assert found.best_start == int(np.argmax(found.start_objectives))
+    assert np.all(np.diff(found.best.trace) >= -1e-12 * np.abs(found.best.trace[:-1]))

@@ -1,6 +1,6 @@
-"""Progress bars for restarts and size sweeps, shown only when asked for.
+"""Progress bars for restarts, size sweeps and long runs, shown only when asked for.
 
-The estimator and the selection share these two helpers, so that the
+The estimator and the selection share these helpers, so that the
 command line (which asks for bars) and library calls (quiet unless
 ``verbose``) behave the same way everywhere.
 """
@@ -47,3 +47,33 @@ def _progress_lines(iterable, total: int, desc: str):
 def say(message: str) -> None:
     """Print ``message`` to stdout above any open progress bar."""
     tqdm.write(message, file=sys.stdout)
+
+
+class Counter:
+    """A count of steps of unknown total (a run's iterations) shown on stderr.
+
+    On a terminal, a tqdm counter that disappears when closed; elsewhere a
+    line every LINE_INTERVAL seconds, and none for runs shorter than that.
+    """
+
+    def __init__(self, desc: str):
+        self.desc, self.done = desc, 0
+        self.started = self.shown = time.monotonic()
+        on_terminal = sys.stderr.isatty()
+        self.bar = tqdm(desc=desc, unit="it", leave=False, file=sys.stderr) if on_terminal else None
+
+    def update(self, note: str = "") -> None:
+        self.done += 1
+        if self.bar is not None:
+            self.bar.update(1)
+            return
+        now = time.monotonic()
+        if now - self.shown >= LINE_INTERVAL:
+            elapsed = now - self.started
+            print(f"{self.desc}: {self.done} iterations ({elapsed:.1f} s){note}", file=sys.stderr,
+                  flush=True)  # fmt: skip
+            self.shown = now
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()

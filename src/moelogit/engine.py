@@ -11,7 +11,7 @@ presents.
 
 Runs on many rows share their row blocks among ``n_jobs`` threads
 (:class:`moelogit.reduction.ThreadReduction`), whose sums are added in block
-order, and BLAS then runs one thread per worker: a fit differs between
+order, BLAS running one thread per worker: a fit differs between
 values of ``n_jobs`` only by BLAS's rounding (relative 1e-15 in the tests),
 and draws and keeps the same starts. Starts are screened
 one after another: screening runs on at most ``screen_rows`` rows, where a
@@ -24,12 +24,10 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import nullcontext
 from dataclasses import dataclass, field
 
 import numpy as np
 from joblib import effective_n_jobs
-from threadpoolctl import threadpool_limits
 
 from .init import initial_theta
 from .mm import BohningMM
@@ -40,6 +38,8 @@ from .solver import FitResult, join_fits, maximize, resume
 
 __all__ = ["FitListener", "MultistartResult", "Strategy", "fit_multistart", "sample_rows"]
 
+# Iterations of a successive-halving round.
+HALVING_ROUND = 3
 # Newton steps allowed to ``polish``: in the rates experiment over-fitted fits
 # took a median of 21, and 3 of 200 still had not converged after 100.
 NEWTON_MAX_ITER = 100
@@ -50,6 +50,9 @@ class Strategy:
     """How :func:`fit_multistart` explores and converges (the estimator's settings).
 
     See :class:`moelogit.MoEClassifier` for what each setting does.
+    ``screening`` is ``"all"`` (every start for ``init_iter`` iterations,
+    the estimator's) or ``"halving"`` (successive halving, see
+    ``docs/performance.md`` for how it compares).
     """
 
     n_init: int = 20
@@ -60,6 +63,7 @@ class Strategy:
     tol: float = 1e-8
     acceleration: bool = True
     polish: bool = False
+    screening: str = "all"
 
 
 @dataclass(frozen=True)
@@ -180,10 +184,7 @@ def fit_multistart(
     listener = FitListener() if listener is None else listener
     # A single row block has nothing to share.
     n_threads = effective_n_jobs(n_jobs) if len(row_blocks(Z.shape[0], dims)) > 1 else 1
-    # Threads share the cores with BLAS's own: one BLAS thread each then (measured
-    # faster on 2 cores than letting both pools compete).
-    blas = threadpool_limits(1, user_api="blas") if n_threads > 1 else nullcontext()
-    with blas, ThreadPoolExecutor(n_threads) as executor:
+    with ThreadPoolExecutor(n_threads) as executor:
         reduction = ThreadReduction(executor, n_threads) if n_threads > 1 else None
         mm = BohningMM(Z, codes, weights, dims, alpha, curvature, reduction)
         samples = sample_rows(weights, strategy.screen_rows, rng)
@@ -257,19 +258,9 @@ class _Engine:
             theta0 = self.start(screen, seeds[0], 1)
             best = self.run("final", mm, theta0, strategy.max_iter)
             return MultistartResult(best, np.empty(0), 0)
-        budget = min(strategy.init_iter, strategy.max_iter)
-
-        def screened(numbered):
-            number, seed = numbered
-            return self.run("screen", screen, self.start(screen, seed, number), budget, number)
-
-        results = map(screened, enumerate(seeds, start=1))  # drawn lazily
-        objectives, best, best_start = [], None, 0
-        for index, result in enumerate(self.listener.loop(results, len(seeds), "starts")):
-            objectives.append(result.objective)
-            if best is None or result.objective > best.objective:  # ties: the first
-                best, best_start = result, index
-        objectives = np.array(objectives)
+        screening = self.halving if strategy.screening == "halving" else self.screen_all
+        best, objectives = screening(screen, seeds)
+        best_start = int(np.argmax(objectives))  # ties: the first, as in screening
         if screen is mm:
             if not best.converged and best.n_iter < strategy.max_iter:
                 more = strategy.max_iter - best.n_iter + 1
@@ -279,3 +270,53 @@ class _Engine:
             best = self.run("run-in", _sample_map(mm, rows), best.theta, strategy.max_iter)
         best = self.run("final", mm, best.theta, strategy.max_iter)
         return MultistartResult(best, objectives, best_start)
+
+    def screen_all(self, screen, seeds) -> tuple[FitResult, np.ndarray]:
+        """Every start for ``init_iter`` iterations; the best one and every start's objective."""
+        budget = min(self.strategy.init_iter, self.strategy.max_iter)
+
+        def screened(numbered):
+            number, seed = numbered
+            return self.run("screen", screen, self.start(screen, seed, number), budget, number)
+
+        results = map(screened, enumerate(seeds, start=1))  # drawn lazily
+        objectives, best = [], None
+        for result in self.listener.loop(results, len(seeds), "starts"):
+            objectives.append(result.objective)
+            if best is None or result.objective > best.objective:  # ties: the first
+                best = result
+        return best, np.array(objectives)
+
+    def halving(self, screen, seeds) -> tuple[FitResult, np.ndarray]:
+        """Successive halving: every start for a round, the better half for another, ...
+
+        Rounds of ``HALVING_ROUND`` iterations until one start is left or
+        the survivors have had ``init_iter`` iterations, so the winner has
+        had as many as :meth:`screen_all` gives every start. Objectives of
+        eliminated starts are those they were eliminated with.
+        """
+        budget = min(self.strategy.init_iter, self.strategy.max_iter)
+        step = min(HALVING_ROUND, budget)
+
+        def first(numbered):
+            number, seed = numbered
+            return self.run("screen", screen, self.start(screen, seed, number), step, number)
+
+        numbered = enumerate(seeds, start=1)
+        alive = list(enumerate(self.listener.loop(map(first, numbered), len(seeds), "starts")))
+        objectives = np.array([result.objective for _, result in alive])
+        done = step
+        while len(alive) > 1 and done < budget:
+            alive.sort(key=lambda entry: -entry[1].objective)  # stable: ties keep their order
+            alive = alive[: -(-len(alive) // 2)]
+            more = min(step, budget - done) if len(alive) > 1 else budget - done
+            alive = [
+                (index, result if result.converged else self.run(
+                    "screen", screen, None, more + 1, index + 1, previous=result
+                ))
+                for index, result in alive
+            ]
+            objectives[[index for index, _ in alive]] = [result.objective for _, result in alive]
+            done += more
+        index, best = max(alive, key=lambda entry: (entry[1].objective, -entry[0]))
+        return best, objectives

@@ -14,7 +14,7 @@ from sklearn.utils import check_random_state, check_scalar, column_or_1d
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from ._progress import progress, say
+from ._progress import Counter, progress, say
 from .engine import FitListener, Strategy, fit_multistart
 from .init import INITS
 from .mm import CURVATURES
@@ -41,17 +41,27 @@ class _Talk(FitListener):
     """What ``verbose`` asks to be shown of a fit: progress bars (1), starts (2), iterations (3)."""
 
     def __init__(self, verbose: int):
-        self.verbose, self.n_starts = verbose, 0
+        self.verbose, self.n_starts, self.counter = verbose, 0, None
 
     def loop(self, iterable, total, desc):
         self.n_starts = total
         return progress(iterable, total=total, desc=desc, enabled=self.verbose >= 1)
 
+    def stage_started(self, stage, n_rows, number=None):
+        # The run-in and the final run on all rows can take minutes on large data.
+        if self.verbose >= 1 and stage in ("run-in", "final"):
+            self.counter = Counter(f"{stage} on {n_rows:,} rows")
+
     def iteration(self, stage, iteration, value):
+        if self.counter is not None:
+            self.counter.update(f", objective {value:.8f}")
         if self.verbose >= 3 and iteration % 10 == 0:
             say(f"  iteration {iteration}: objective {value:.10f}")
 
     def stage_finished(self, stage, n_rows, result, number=None):
+        if self.counter is not None:
+            self.counter.close()
+            self.counter = None
         if self.verbose < 2:
             return
         done = f"objective {result.objective:.8f} after {result.n_iter} iterations"
