@@ -46,6 +46,11 @@ or at the common start where that fitter is not run.
 ``--flexmix-target`` adds the comparison of the performance issue's target
 (a): moelogit's default fit over 10 ``random_state`` values against flexmix's
 best of 3 runs from its own random starts.
+
+A last table lists the targets whose measurements were run, each with its
+measured value and "met" or "not met" (:func:`targets`): run the problems
+with ``--flexmix-target`` for all of them, and add "moelogit n_jobs=-1" to
+the fitters of b and c for the threads' target.
 """
 
 from __future__ import annotations
@@ -402,6 +407,70 @@ def flexmix_target(seed=0, n_inits=(20,)):
     return table
 
 
+def targets(problems: dict, flexmix: pd.DataFrame | None = None) -> pd.DataFrame:
+    """The issue's targets, each with its measured value and whether it is met.
+
+    ``problems`` maps a problem's name to its ``(fitters table, step-cost
+    table)`` from :func:`run_problem`; ``flexmix`` is :func:`flexmix_target`'s
+    table. Only targets whose measurements were run get a row.
+    """
+    rows = []
+
+    def row(target, measured, met):
+        rows.append({"target": target, "measured": measured, "met": "met" if met else "not met"})
+
+    if flexmix is not None:
+        ours = flexmix.iloc[0]
+        theirs = flexmix.set_index("fitter").loc["flexmix (3 random starts)"]
+        speed = theirs["median seconds"] / ours["median seconds"]
+        row("(a) flexmix's median time / the default's >= 50", f"{speed:.1f}", speed >= 50)
+        row(
+            "(a) the default's median log-likelihood >= flexmix's best",
+            f"{ours['median loglik']:.5f} vs {theirs['best loglik']:.5f}",
+            ours["median loglik"] >= theirs["best loglik"] - REACHED,
+        )
+        at_best = int(ours["at flexmix's best"].split("/")[0])
+        row("(a) seeds at flexmix's best >= 9 of 10", ours["at flexmix's best"], at_best >= 9)
+    for name, (table, steps) in problems.items():
+        fitters = table.set_index("fitter")
+        default = fitters.loc["moelogit default"]
+        if name == "b":
+            for peer in ("L-BFGS", "EM + Newton M-steps"):
+                if peer not in fitters.index:
+                    continue
+                theirs, ours = fitters.loc[peer, "s to peers' best"], default["s to peers' best"]
+                target = f"(b) {peer}'s time to the peers' best / the default's >= 3"
+                if np.isnan(ours):
+                    row(target, "the default never", False)
+                elif np.isnan(theirs):
+                    row(target, f"{peer} never", True)
+                else:
+                    row(target, f"{theirs / ours:.2f}", theirs / ours >= 3)
+            peers = fitters.index[~fitters.index.str.startswith("moelogit")]
+            if len(peers):
+                best_peer = fitters.loc[peers, "loglik"].max()
+                row("(b) the default ends above every peer",
+                    f"{default['loglik']:.5f} vs {best_peer:.5f}",
+                    default["loglik"] > best_peer)  # fmt: skip
+        if name == "c":
+            row("(c) the default's fit <= 120 s", f"{default['seconds']:.1f} s",
+                default["seconds"] <= 120)  # fmt: skip
+            spec = PROBLEMS["c"]
+            x_mb = spec["n"] * spec["d"] * 8 / 2**20
+            row("(c) peak memory <= 3 x X", f"{default['peak MB'] / x_mb:.2f} x X",
+                default["peak MB"] <= 3 * x_mb)  # fmt: skip
+        if name in ("b", "c"):
+            step = steps.set_index("evaluation").loc[
+                "MM step, per-expert curvature", "ratio to log-likelihood + gradient"
+            ]
+            row(f"({name}) per-expert step <= 2 evaluations", f"{step:.2f}", step <= 2)
+            if "moelogit n_jobs=-1" in fitters.index:
+                speedup = default["seconds"] / fitters.loc["moelogit n_jobs=-1", "seconds"]
+                row(f"({name}) n_jobs=-1 against n_jobs=1 >= 1.7 times", f"{speedup:.2f}",
+                    speedup >= 1.7)  # fmt: skip
+    return pd.DataFrame(rows)
+
+
 def _print(table, digits=4):
     print(table.to_string(index=False, float_format=lambda v: f"{v:.{digits}g}"))
 
@@ -429,6 +498,7 @@ def main(argv=None):
         "(comma-separated, e.g. 10,5,3,1)",
     )
     args = parser.parse_args(argv)
+    problems, flexmix = {}, None
     for name in filter(None, args.problems.split(",")):  # --problems "": the target alone
         spec = PROBLEMS[name]
         print(f"\nProblem ({name}): n={spec['n']:,}, d={spec['d']}, K={spec['K']}, M={spec['M']}")
@@ -445,12 +515,17 @@ def main(argv=None):
         _print(table)
         print()
         _print(steps)
+        problems[name] = (table, steps)
     if args.flexmix_target:
         starts = [int(part) for part in args.target_starts.split(",") if part.strip()]
-        table = flexmix_target(n_inits=starts)
-        if table is not None:
+        flexmix = flexmix_target(n_inits=starts)
+        if flexmix is not None:
             print("\nTarget (a): problem a, moelogit default against flexmix")
-            _print(table, 6)
+            _print(flexmix, 6)
+    summary = targets(problems, flexmix)
+    if len(summary):
+        print("\nTargets (of the fit-engine issue)")
+        print(summary.to_string(index=False))
 
 
 if __name__ == "__main__":

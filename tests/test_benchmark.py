@@ -81,3 +81,42 @@ def test_screening_study_counts_runs_at_each_truths_best():
     assert table.loc[("all truths", "halving"), "within 1e-4"] == 1
     assert table.loc[("all truths", "all"), "within 1e-6"] == 2
     assert table.loc[(1, "halving"), "worst gap"] == 0.5
+
+
+def test_targets_table_says_met_or_not_from_the_measurements():
+    import pandas as pd
+    from benchmarks import fit_speed
+
+    fitters = pd.DataFrame(
+        {
+            "fitter": ["moelogit default", "moelogit n_jobs=-1", "L-BFGS", "EM + Newton M-steps"],
+            "loglik": [-0.30, -0.30, -0.34, -0.35],
+            "seconds": [20.0, 10.0, 30.0, 90.0],
+            "peak MB": [100.0, 100.0, 50.0, 50.0],
+            "s to peers' best": [5.0, 2.5, 10.0, np.nan],
+        }
+    )
+    steps = pd.DataFrame(
+        {
+            "evaluation": ["log-likelihood + gradient", "MM step, per-expert curvature"],
+            "ratio to log-likelihood + gradient": [1.0, 2.5],
+        }
+    )
+    flexmix = pd.DataFrame(
+        {
+            "fitter": ["moelogit default (10 seeds)", "flexmix (3 random starts)"],
+            "median loglik": [-0.676, -0.69],
+            "best loglik": [-0.675, -0.6855],
+            "at flexmix's best": ["9/10", "2/3"],
+            "median seconds": [1.0, 20.0],
+        }
+    )
+    table = fit_speed.targets({"b": (fitters, steps)}, flexmix).set_index("target")["met"]
+    assert table["(a) flexmix's median time / the default's >= 50"] == "not met"  # 20 times
+    assert table["(a) the default's median log-likelihood >= flexmix's best"] == "met"
+    assert table["(a) seeds at flexmix's best >= 9 of 10"] == "met"
+    assert table["(b) L-BFGS's time to the peers' best / the default's >= 3"] == "not met"
+    assert table["(b) EM + Newton M-steps's time to the peers' best / the default's >= 3"] == "met"
+    assert table["(b) the default ends above every peer"] == "met"
+    assert table["(b) per-expert step <= 2 evaluations"] == "not met"
+    assert table["(b) n_jobs=-1 against n_jobs=1 >= 1.7 times"] == "met"  # 2 times
