@@ -9,15 +9,14 @@ it out on a design matrix, labels and weights, reporting what it does to a
 :class:`FitListener`; the estimator only validates, standardises and
 presents.
 
-Runs on many rows share their row blocks among ``n_jobs`` threads
-(:class:`moelogit.reduction.ThreadReduction`), whose sums are added in block
-order, BLAS running one thread per worker: a fit differs between
-values of ``n_jobs`` only by BLAS's rounding (relative 1e-15 in the tests),
-and draws and keeps the same starts. Starts are screened
-one after another: screening runs on at most ``screen_rows`` rows, where a
-step is too short for threads to gain (NumPy holds the GIL between its
-calls): screening the 20 starts of a 5,000-row problem concurrently on 2
-threads took 1.2 times as long as one after another.
+Runs on more than one row block share the blocks among ``n_jobs`` threads
+(:class:`moelogit.reduction.ThreadReduction`), whose sums are added in
+block order: a fit differs between values of ``n_jobs`` only by BLAS's
+rounding, and draws and keeps the same starts. Starts are screened one
+after another: screening runs on at most ``screen_rows`` rows, where a step
+is too short for threads to gain (NumPy holds the GIL between its calls;
+the 20 starts of a 5,000-row problem took 1.2 times as long screened
+concurrently on 2 threads). ``docs/performance.md`` has what threads gain.
 """
 
 from __future__ import annotations
