@@ -383,11 +383,11 @@ def _array_header(archive: zipfile.ZipFile, name: str) -> tuple[tuple, np.dtype]
         version = np.lib.format.read_magic(member)
         if version not in ((1, 0), (2, 0), (3, 0)):
             raise ValueError(f"{name} has an unknown array format version {version}")
-        read_header = {
-            (1, 0): np.lib.format.read_array_header_1_0,
-            (2, 0): np.lib.format.read_array_header_2_0,
-        }.get(version, np.lib.format.read_array_header_2_0)
-        shape, _, dtype = read_header(member)
+        # Versions 2 and 3 share the header layout (3 allows UTF-8 field names).
+        if version == (1, 0):
+            shape, _, dtype = np.lib.format.read_array_header_1_0(member)
+        else:
+            shape, _, dtype = np.lib.format.read_array_header_2_0(member)
         offset = member.tell()
     if dtype.hasobject:
         raise ValueError(f"{name} holds Python objects (pickles), which are never loaded")
@@ -446,10 +446,9 @@ def _moe_shapes(metadata: dict, headers: dict, prefix: str = "") -> dict:
     if selection is not None:
         n_models = _count(selection["n_models"], "the number of models")
         for name in _SELECTION_ARRAYS:
-            if f"{prefix}selection/{name}" in headers:
-                shapes[f"selection/{name}"] = (n_models - 1, 4) if name == "linkage_" else (
-                    n_models,
-                )
+            if f"{prefix}selection/{name}" in headers:  # heights and linkage: DSC only
+                shape = (n_models - 1, 4) if name == "linkage_" else (n_models,)
+                shapes[f"selection/{name}"] = shape
         for k in range(n_models):
             field_shapes = ((k + 1, d), (k + 1,), (k + 1, M, d), (k + 1, M))
             for field, shape in zip(_PARAM_FIELDS, field_shapes):

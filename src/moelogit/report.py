@@ -176,10 +176,10 @@ def _data_section(title: str, summary: dict | None) -> str:
     text += f" ({dropped} rows with missing values dropped)." if dropped else "."
     parts = [_p(text)]
     if "class_counts" in summary:
-        counts = pd.DataFrame(summary["class_counts"].items(), columns=["class", "rows"])
-        parts.append(_table(counts, index=False))
-    features = pd.DataFrame(summary["features"]).rename(columns={"name": "feature"})
-    parts.append(_table(features, index=False))
+        counts = pd.Series(summary["class_counts"], name="rows")
+        parts.append(_table(counts.rename_axis("class").to_frame()))
+    features = pd.DataFrame(summary["features"]).set_index("name")
+    parts.append(_table(features.rename_axis("feature")))
     return _section(title, *parts)
 
 

@@ -293,15 +293,20 @@ def read_candidate_pairs(path, sequences_path):
 
 def _is_header(fields, known):
     """Whether a first line names columns rather than a pair (see :func:`read_pairs`)."""
-    if len(fields) == 3:
-        try:
-            float(fields[2])
-            return False
-        except ValueError:
-            pass
-    elif known is None:
+    labelled = len(fields) == 3
+    if labelled and _is_number(fields[2]):
         return False
-    return known is None or not any(name in known for name in fields[:2])
+    if known is None:  # only a label field that is no number tells
+        return labelled
+    return not any(name in known for name in fields[:2])
+
+
+def _is_number(text):
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
 
 
 def _find(folder, names):
