@@ -76,6 +76,7 @@ from moelogit.mm import BohningMM
 from moelogit.reduction import ThreadReduction
 from moelogit.model import Dims, Workspace, objective, objective_and_gradient, responsibilities
 from moelogit.model import unpack as unpack_theta
+from moelogit.quasi_newton import lbfgs_ascent
 from moelogit.solver import maximize
 
 PROBLEMS = {
@@ -94,6 +95,8 @@ FLEXMIX_MAX_ITER = {"a": 10_000, "b": 10}
 # Problem c is run with moelogit and the fastest in-project peer only.
 C_FITTERS = ("moelogit default", "L-BFGS")
 REACHED = 1e-6  # "within 1e-6 of the best log-likelihood"
+LBFGS_STEPS = 20  # iterations timed for the default's step
+LBFGS_ROW = "L-BFGS step in the MM metric (default)"
 MEMORY_ITER = 3
 
 
@@ -353,6 +356,14 @@ def step_costs(data, theta, repeats=5, threads=2):
                 times.append(time.perf_counter() - began)
         rows.append({"evaluation": name, "ms": 1e3 * float(np.median(times))})
     executor.shutdown()
+    # The default's run-in and final run: L-BFGS in the MM metric. One run of
+    # LBFGS_STEPS iterations, the metric's set-up (one per-expert curvature)
+    # included, so the cost per iteration is if anything overstated.
+    mm = BohningMM(Z, y, w, dims, curvature="expert")
+    began = time.perf_counter()
+    lbfgs = lbfgs_ascent(mm, theta, max_iter=LBFGS_STEPS + 1, tol=0.0)
+    per_step = (time.perf_counter() - began) / max(lbfgs.n_iter - 1, 1)
+    rows.append({"evaluation": LBFGS_ROW, "ms": 1e3 * per_step})
     table = pd.DataFrame(rows)
     table["ratio to log-likelihood + gradient"] = table["ms"] / table.loc[0, "ms"]
     return table
@@ -460,10 +471,11 @@ def targets(problems: dict, flexmix: pd.DataFrame | None = None) -> pd.DataFrame
             row("(c) peak memory <= 3 x X", f"{default['peak MB'] / x_mb:.2f} x X",
                 default["peak MB"] <= 3 * x_mb)  # fmt: skip
         if name in ("b", "c"):
-            step = steps.set_index("evaluation").loc[
-                "MM step, per-expert curvature", "ratio to log-likelihood + gradient"
-            ]
-            row(f"({name}) per-expert step <= 2 evaluations", f"{step:.2f}", step <= 2)
+            ratios = steps.set_index("evaluation")["ratio to log-likelihood + gradient"]
+            row(f"({name}) the default's step <= 2 evaluations",
+                f"{ratios[LBFGS_ROW]:.2f} (per-expert MM step "
+                f"{ratios['MM step, per-expert curvature']:.2f})",
+                ratios[LBFGS_ROW] <= 2)  # fmt: skip
             if "moelogit n_jobs=-1" in fitters.index:
                 speedup = default["seconds"] / fitters.loc["moelogit n_jobs=-1", "seconds"]
                 row(f"({name}) n_jobs=-1 against n_jobs=1 >= 1.7 times", f"{speedup:.2f}",

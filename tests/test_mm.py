@@ -14,12 +14,17 @@ from moelogit.solver import maximize
 from .conftest import random_problem, simulated_problem
 
 RELATIVE_DROP = 1e-12
+# Each row's log-probability near 0 (a row fitted almost surely) is the log of
+# a probability rounded near 1, exact only to about eps: the mean of such rows
+# can move by a few eps with no real change, below any relative bound once
+# the objective itself is that small (hypothesis found -4e-9 falling by 1e-17).
+ABSOLUTE_DROP = 8 * np.finfo(float).eps
 
 
 def assert_never_falls(values):
     values = np.asarray(values)
     drops = values[:-1] - values[1:]
-    assert np.all(drops <= RELATIVE_DROP * np.abs(values[:-1])), drops.max()
+    assert np.all(drops <= RELATIVE_DROP * np.abs(values[:-1]) + ABSOLUTE_DROP), drops.max()
 
 
 @settings(max_examples=60, deadline=None)

@@ -4,10 +4,12 @@ A mixture likelihood has many local optima, so one fit is a strategy around
 the MM map (:class:`moelogit.mm.BohningMM`): draw starts, screen them for a
 few iterations (on a row sample when the data are large), run the best one
 in on nested samples ten, a hundred, ... times larger, finish it on all
-rows, optionally refine it by Newton steps. :func:`fit_multistart` carries
-it out on a design matrix, labels and weights, reporting what it does to a
-:class:`FitListener`; the estimator only validates, standardises and
-presents.
+rows, optionally refine it by Newton steps. Screening explores, with the
+MM map itself; the run-in and the final run converge, by default by L-BFGS
+in the MM map's metric (:func:`moelogit.quasi_newton.lbfgs_ascent`).
+:func:`fit_multistart` carries it out on a design matrix, labels and
+weights, reporting what it does to a :class:`FitListener`; the estimator
+only validates, standardises and presents.
 
 Runs on more than one row block share the blocks among ``n_jobs`` threads
 (:class:`moelogit.reduction.ThreadReduction`), whose sums are added in
@@ -33,10 +35,20 @@ from .mm import BohningMM
 from .model import Dims, row_blocks
 from .newton import newton_refine
 from .reduction import ThreadReduction
-from .solver import FitResult, join_fits, maximize, resume
+from .quasi_newton import lbfgs_ascent
+from .solver import FitResult, join_fits, maximize
 
-__all__ = ["FitListener", "MultistartResult", "Strategy", "fit_multistart", "sample_rows"]
+__all__ = [
+    "SOLVERS",
+    "FitListener",
+    "MultistartResult",
+    "Strategy",
+    "fit_multistart",
+    "sample_rows",
+]
 
+# How the run-in and the final run converge (Strategy.solver).
+SOLVERS = ("lbfgs", "mm")
 # Iterations of a successive-halving round.
 HALVING_ROUND = 3
 # Newton steps allowed to ``polish``: in the rates experiment over-fitted fits
@@ -51,7 +63,9 @@ class Strategy:
     See :class:`moelogit.MoEClassifier` for what each setting does.
     ``screening`` is ``"all"`` (every start for ``init_iter`` iterations,
     the estimator's) or ``"halving"`` (successive halving, see
-    ``docs/performance.md`` for how it compares).
+    ``docs/performance.md`` for how it compares). Screening always iterates
+    the MM map; ``solver`` runs the run-in and the final run:
+    ``"lbfgs"`` (:func:`moelogit.quasi_newton.lbfgs_ascent`) or ``"mm"``.
     """
 
     n_init: int = 20
@@ -63,6 +77,7 @@ class Strategy:
     acceleration: bool = True
     polish: bool = False
     screening: str = "all"
+    solver: str = "lbfgs"
 
 
 @dataclass(frozen=True)
@@ -230,15 +245,22 @@ class _Engine:
         def callback(iteration, value):
             self.listener.iteration(stage, iteration, value)
 
-        options = {
-            "tol": self.strategy.tol,
-            "acceleration": self.strategy.acceleration,
-            "callback": callback,
-        }
-        if previous is None:
-            result = maximize(step, theta0, max_iter=max_iter, **options)
+        theta0 = theta0 if previous is None else previous.theta
+        if stage != "screen" and self.strategy.solver == "lbfgs":
+            result = lbfgs_ascent(
+                step, theta0, max_iter=max_iter, tol=self.strategy.tol, callback=callback
+            )
         else:
-            result = resume(step, previous, max_iter=max_iter, **options)
+            result = maximize(
+                step,
+                theta0,
+                max_iter=max_iter,
+                tol=self.strategy.tol,
+                acceleration=self.strategy.acceleration,
+                callback=callback,
+            )
+        if previous is not None:
+            result = join_fits(previous, result)
         self.listener.stage_finished(stage, n_rows, result, number)
         return result
 

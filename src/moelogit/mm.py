@@ -204,6 +204,41 @@ class BohningMM:
         (upper,) = self.reduction(above_floor, self._blocks)
         return floors[:, None, None] * self._S + _symmetric(upper)
 
+    def curvature_factors(self, theta: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Lower Cholesky factors of the curvatures the map uses at ``theta``.
+
+        Returns the gate's factor ``(q, q)`` and the experts' ``(K, q, q)``
+        (all the gate's with ``curvature="fixed"``), ridge and jitter
+        included; the bound on the classes, ``A``, is not part of them.
+        """
+        K = self.dims.K
+        gate_factor = np.tril(self._fixed_factor)  # dpotrf leaves the upper triangle as it was
+        if self.curvature == "fixed":
+            return gate_factor, np.broadcast_to(gate_factor, (K, *gate_factor.shape))
+        *_, resp = self._evaluate(*unpack(theta, self.dims), keep_resp=True)
+        bounds = self._expert_bounds(resp)
+        return gate_factor, np.stack([np.tril(self._factor(bound)) for bound in bounds])
+
+    def _evaluate(self, gate_coef, expert_coef, keep_resp: bool):
+        """Objective, its gradients and (if ``keep_resp``) all rows' responsibilities."""
+        resp = self._workspace("all_resp", (self.dims.K, self.Z.shape[0])) if keep_resp else None
+
+        def visit(rows: slice, estep) -> None:
+            resp[:, rows] = estep.resp
+
+        value, grad_gate, grad_experts = objective_and_gradient(
+            self.Z,
+            self.y,
+            self.weights,
+            gate_coef,
+            expert_coef,
+            self.alpha,
+            blocks=self._blocks,
+            reduction=self.reduction,
+            visit=visit if keep_resp else None,
+        )
+        return value, grad_gate, grad_experts, resp
+
     def _factor(self, S: np.ndarray):
         curv = S + np.diag(self._ridge_diag + self._jitter)
         return _cholesky(curv)
@@ -232,22 +267,8 @@ class BohningMM:
     def __call__(self, theta: np.ndarray) -> tuple[np.ndarray, float]:
         gate_coef, expert_coef = unpack(theta, self.dims)
         K, q, M1 = expert_coef.shape
-        if self.curvature == "expert":
-            resp = self._workspace("all_resp", (K, self.Z.shape[0]))
-
-            def keep_resp(rows: slice, estep) -> None:
-                resp[:, rows] = estep.resp
-
-        value, grad_gate, grad_experts = objective_and_gradient(
-            self.Z,
-            self.y,
-            self.weights,
-            gate_coef,
-            expert_coef,
-            self.alpha,
-            blocks=self._blocks,
-            reduction=self.reduction,
-            visit=keep_resp if self.curvature == "expert" else None,
+        value, grad_gate, grad_experts, resp = self._evaluate(
+            gate_coef, expert_coef, keep_resp=self.curvature == "expert"
         )
         if self.curvature == "fixed":
             # Gate and experts share S: one solve with a (q, K - 1 + K (M-1))

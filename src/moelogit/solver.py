@@ -9,7 +9,7 @@ import numpy as np
 
 from .acceleration import Map, Squarem
 
-__all__ = ["FitResult", "join_fits", "maximize", "resume"]
+__all__ = ["FitResult", "join_fits", "maximize"]
 
 
 @dataclass(frozen=True)
@@ -87,15 +87,6 @@ def maximize(
         n_iter=len(trace),
         converged=converged,
     )
-
-
-def resume(step: Map, previous: FitResult, *, max_iter: int, **kwargs) -> FitResult:
-    """Continue :func:`maximize` from ``previous.theta``, joining the traces.
-
-    The continuation's first objective is the one ``previous`` ended with, so it
-    appears once in the joined trace.
-    """
-    return join_fits(previous, maximize(step, previous.theta, max_iter=max_iter, **kwargs))
 
 
 def join_fits(previous: FitResult, more: FitResult) -> FitResult:
