@@ -52,6 +52,33 @@ def test_predictions_identical_after_save_and_load(which, data, tmp_path, reques
     assert loaded.loglik(X, y) == model.loglik(X, y)
 
 
+def _fitted_state(model):
+    """Every fitted attribute, arrays as lists (comparable with ==)."""
+    return {
+        name: value.tolist() if isinstance(value, np.ndarray) else value
+        for name, value in vars(model).items()
+        if name.endswith("_") and name != "selection_"
+    }
+
+
+@pytest.mark.parametrize("which", ["fitted", "selected"])
+def test_the_whole_fitted_state_survives(which, tmp_path, request):
+    # Before one writer set the state, a loaded model had no n_newton_iter_.
+    model = request.getfixturevalue(which)
+    loaded, _ = _round_trip(model, tmp_path)
+    assert _fitted_state(loaded) == _fitted_state(model)
+    assert loaded.training_facts_.n_design_columns == model.n_design_columns_ == 4
+
+
+def test_levels_of_a_saved_selection_hold_the_same_state_as_fitted_ones(selected, tmp_path):
+    loaded, _ = _round_trip(selected, tmp_path)
+    for level, before in zip(loaded.selection_.models_, selected.selection_.models_):
+        # Levels are stored as parameters: loaded, they ran no iterations.
+        assert set(_fitted_state(level)) == set(_fitted_state(selected))
+        assert level.n_experts_ == before.n_experts_ and level.n_iter_ == 0
+        assert level.training_facts_.n_design_columns == selected.n_design_columns_
+
+
 def test_selection_evidence_survives(selected, tmp_path):
     loaded, _ = _round_trip(selected, tmp_path)
     before, after = selected.selection_, loaded.selection_

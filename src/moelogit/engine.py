@@ -34,8 +34,8 @@ from .init import initial_theta
 from .mm import BohningMM
 from .model import Dims, row_blocks
 from .newton import newton_refine
-from .reduction import ThreadReduction
 from .quasi_newton import lbfgs_ascent
+from .reduction import ThreadReduction
 from .solver import FitResult, join_fits, maximize
 
 __all__ = [

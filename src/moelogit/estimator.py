@@ -5,6 +5,7 @@ from __future__ import annotations
 import numbers
 import time
 import warnings
+from dataclasses import dataclass, field, fields, replace
 
 import numpy as np
 import scipy.sparse as sp
@@ -24,9 +25,14 @@ from .params import MoEParams
 
 __all__ = [
     "SELECTION_METHODS",
+    "FitRecord",
     "MoEClassifier",
     "SeparationWarning",
+    "TrainingFacts",
+    "classifier_with",
     "design_matrix",
+    "fitted_classifier",
+    "normalised_weights",
     "standardization",
 ]
 
@@ -35,6 +41,63 @@ SELECTION_METHODS = ("dsc", "aic", "bic", "icl")
 
 class SeparationWarning(UserWarning):
     """The training data appear perfectly separated by the fitted model."""
+
+
+@dataclass(frozen=True)
+class TrainingFacts:
+    """What a fit learned about its training data besides the parameters.
+
+    Each field ``f`` is the fitted attribute ``f_`` of :class:`MoEClassifier`.
+    """
+
+    classes: np.ndarray
+    n_features_in: int
+    feature_mean: np.ndarray
+    feature_scale: np.ndarray
+    n_design_columns: int
+    feature_names_in: np.ndarray | None = None
+
+
+@dataclass(frozen=True)
+class FitRecord:
+    """How the parameters were found; the defaults describe parameters given, not fitted.
+
+    Each field ``f`` is the fitted attribute ``f_`` of :class:`MoEClassifier`.
+    """
+
+    n_iter: int = 0
+    n_newton_iter: int = 0
+    converged: bool = False
+    loglik_trace: np.ndarray = field(default_factory=lambda: np.empty(0))
+    objective: float = np.nan
+    perfectly_separated: bool = False
+    fit_time: float = 0.0
+
+
+def fitted_classifier(
+    settings: MoEClassifier,
+    params: MoEParams,
+    facts: TrainingFacts,
+    record: FitRecord | None = None,
+) -> MoEClassifier:
+    """``settings`` (an unfitted :class:`MoEClassifier`, changed in place) made to hold ``params``.
+
+    How selection builds the levels of its path and how model files are
+    loaded (``record`` None: parameters given, not fitted); ``fit`` sets its
+    state the same way.
+    """
+    return settings._set_fitted(params, facts, FitRecord() if record is None else record)
+
+
+def classifier_with(fitted: MoEClassifier, params: MoEParams) -> MoEClassifier:
+    """``fitted``'s settings and training facts holding ``params``, given rather than fitted.
+
+    For example a level of a dendrogram: ``params`` may have another number
+    of experts (``init`` reverts to its default, since a warm start in it
+    would not match).
+    """
+    settings = clone(fitted).set_params(n_experts=params.n_experts, init="mixed")
+    return fitted_classifier(settings, params, fitted.training_facts_)
 
 
 class _Talk(FitListener):
@@ -94,7 +157,7 @@ def _numeric_array(X):
     return array
 
 
-def _normalised_weights(sample_weight, n_samples: int) -> np.ndarray:
+def normalised_weights(sample_weight, n_samples: int) -> np.ndarray:
     """Row weights summing to one, with clear errors for bad ``sample_weight``."""
     if sample_weight is None:
         return np.full(n_samples, 1.0 / n_samples)
@@ -226,11 +289,12 @@ class MoEClassifier(ClassifierMixin, BaseEstimator):
         the final run 4 and 5 times as fast to the same optimum; the
         measurements are in ``docs/performance.md``.
     acceleration : bool, default=True
-        SQUAREM extrapolation, accepted only when it does not lower the
-        objective, so ascent stays monotone. It cut the time to convergence
-        11-fold on benchmark problem a (0.49 s against 5.4 s) and, on
-        problem b, plain MM had not converged after 1,000 steps (65 s) where
-        SQUAREM converged in 311 cycles (55 s).
+        SQUAREM extrapolation of the MM map (screening, and the runs to
+        convergence with ``solver="mm"``), accepted only when it does not
+        lower the objective, so ascent stays monotone. It cut the MM map's
+        time to convergence 11-fold on benchmark problem a (0.49 s against
+        5.4 s) and, on problem b, plain MM had not converged after 1,000
+        steps (65 s) where SQUAREM converged in 311 cycles (55 s).
     alpha : float, default=1e-6
         Ridge on slopes (intercepts unpenalised), on the scale of the mean
         log-likelihood and of the standardised features. The penalty is
@@ -305,6 +369,9 @@ class MoEClassifier(ClassifierMixin, BaseEstimator):
     feature_scale_ : ndarray of shape (n_features_in_,)
         Scale of each feature in the internal standardisation (ones when
         ``standardize=False`` and for constant features).
+    n_design_columns_ : int
+        Columns of the internal design: the intercept and the features that
+        vary (constant features get zero slopes).
     fit_time_ : float
         Wall time of ``fit`` in seconds.
 
@@ -454,16 +521,16 @@ class MoEClassifier(ClassifierMixin, BaseEstimator):
         X, y = validate_data(self, _numeric_array(X), y, dtype=np.float64)
         try:
             check_classification_targets(y)
-            self.classes_, codes = np.unique(y, return_inverse=True)
+            classes, codes = np.unique(y, return_inverse=True)
         except TypeError as exc:
             raise TypeError(f"labels in y must be mutually comparable: {exc}") from exc
-        n_samples, n_classes = X.shape[0], self.classes_.size
+        n_samples, n_classes = X.shape[0], classes.size
         if n_classes < 2:
             raise ValueError(
                 f"MoEClassifier needs samples of at least 2 classes, got 1 class "
-                f"({self.classes_[0]!r})"
+                f"({classes[0]!r})"
             )
-        weights = _normalised_weights(sample_weight, n_samples)
+        weights = normalised_weights(sample_weight, n_samples)
         if np.count_nonzero(weights) < self.n_experts:
             raise ValueError(
                 f"n_experts={self.n_experts} needs at least as many rows of positive "
@@ -510,19 +577,31 @@ class MoEClassifier(ClassifierMixin, BaseEstimator):
 
         params = MoEParams.from_design(*unpack(best.theta, dims), mean, scale, used)
         params = params.canonical(X, weights)
-        self.gate_coef_ = params.gate_coef
-        self.gate_intercept_ = params.gate_intercept
-        self.expert_coef_ = params.expert_coef
-        self.expert_intercept_ = params.expert_intercept
-        self.n_experts_ = self.n_experts
-        self.n_iter_ = best.n_iter
-        self.n_newton_iter_ = n_newton_iter
-        self.converged_ = best.converged
-        self.loglik_trace_ = best.trace
-        self.objective_ = best.objective
-        self.feature_mean_, self.feature_scale_ = mean, scale
-        self._n_design_columns = dims.q
-
+        separated = True
+        for rows in _design_blocks(*X.shape):  # by blocks: no n x K x M temporaries
+            predicted = np.argmax(params.log_class_proba(X[rows]), axis=1)
+            kept = positive[rows]
+            if np.any(predicted[kept] != codes[rows][kept]):
+                separated = False
+                break
+        facts = TrainingFacts(
+            classes=classes,
+            n_features_in=self.n_features_in_,
+            feature_mean=mean,
+            feature_scale=scale,
+            n_design_columns=dims.q,
+            feature_names_in=getattr(self, "feature_names_in_", None),
+        )
+        record = FitRecord(
+            n_iter=best.n_iter,
+            n_newton_iter=n_newton_iter,
+            converged=best.converged,
+            loglik_trace=best.trace,
+            objective=best.objective,
+            perfectly_separated=separated,
+            fit_time=time.perf_counter() - started,
+        )
+        self._set_fitted(params, facts, record)
         if not self.converged_:
             warnings.warn(
                 f"the Newton refinement (polish) did not converge in {n_newton_iter} steps "
@@ -534,13 +613,6 @@ class MoEClassifier(ClassifierMixin, BaseEstimator):
                 ConvergenceWarning,
                 stacklevel=2,
             )
-        self.perfectly_separated_ = True
-        for rows in _design_blocks(*X.shape):  # by blocks: no n x K x M temporaries
-            predicted = np.argmax(params.log_class_proba(X[rows]), axis=1)
-            kept = positive[rows]
-            if np.any(predicted[kept] != codes[rows][kept]):
-                self.perfectly_separated_ = False
-                break
         if self.perfectly_separated_:
             warnings.warn(
                 "the fitted model classifies every training row correctly: the data appear "
@@ -550,8 +622,32 @@ class MoEClassifier(ClassifierMixin, BaseEstimator):
                 SeparationWarning,
                 stacklevel=2,
             )
-        self.fit_time_ = time.perf_counter() - started
         return self
+
+    def _set_fitted(self, params: MoEParams, facts: TrainingFacts, record: FitRecord):
+        """The one writer of the fitted state (see :func:`fitted_classifier`)."""
+        self.gate_coef_, self.gate_intercept_ = params.gate_coef, params.gate_intercept
+        self.expert_coef_, self.expert_intercept_ = params.expert_coef, params.expert_intercept
+        self.n_experts_ = params.n_experts
+        for source in (facts, record):
+            for item in fields(source):
+                setattr(self, f"{item.name}_", getattr(source, item.name))
+        if facts.feature_names_in is None:  # scikit-learn's convention: absent, not None
+            vars(self).pop("feature_names_in_")
+        return self
+
+    @property
+    def training_facts_(self) -> TrainingFacts:
+        """The fitted :class:`TrainingFacts`."""
+        check_is_fitted(self)
+        names = {item.name: getattr(self, f"{item.name}_", None) for item in fields(TrainingFacts)}
+        return TrainingFacts(**names)
+
+    @property
+    def fit_record_(self) -> FitRecord:
+        """The fitted :class:`FitRecord`."""
+        check_is_fitted(self)
+        return FitRecord(**{item.name: getattr(self, f"{item.name}_") for item in fields(FitRecord)})
 
     def _warm_start_points(self, n_features, n_classes, mean, scale, used):
         """The warm starts of ``init`` as parameter vectors of the design."""
@@ -575,15 +671,10 @@ class MoEClassifier(ClassifierMixin, BaseEstimator):
         result = select_n_experts(
             X, y, self.max_experts, self.n_experts, estimator=template, sample_weight=sample_weight
         )
-        fitted_state = {
-            name: value
-            for name, value in vars(result.model_).items()
-            if name.endswith("_") or name == "_n_design_columns"
-        }
-        for name, value in fitted_state.items():
-            setattr(self, name, value)
+        chosen = result.model_
+        record = replace(chosen.fit_record_, fit_time=time.perf_counter() - started)
+        self._set_fitted(chosen.params_, chosen.training_facts_, record)
         self.selection_ = result
-        self.fit_time_ = time.perf_counter() - started
         return self
 
     def _warm_starts(self) -> list:
@@ -655,7 +746,7 @@ class MoEClassifier(ClassifierMixin, BaseEstimator):
         codes = self._encode_labels(y)
         if codes.shape[0] != log_proba.shape[0]:
             raise ValueError(f"X has {log_proba.shape[0]} rows but y has {codes.shape[0]}")
-        weights = _normalised_weights(sample_weight, codes.shape[0])
+        weights = normalised_weights(sample_weight, codes.shape[0])
         return float(weights @ log_proba[np.arange(codes.shape[0]), codes])
 
     def n_parameters(self) -> int:
@@ -664,7 +755,7 @@ class MoEClassifier(ClassifierMixin, BaseEstimator):
         ``q`` is one plus the number of non-constant features seen in ``fit``.
         """
         check_is_fitted(self)
-        return Dims(self._n_design_columns, self.n_experts_, self.classes_.size).n_params
+        return Dims(self.n_design_columns_, self.n_experts_, self.classes_.size).n_params
 
     def aic(self, X, y) -> float:
         """Akaike information criterion on ``(X, y)``; lower is better."""

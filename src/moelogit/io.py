@@ -15,16 +15,22 @@ import json
 import math
 import zipfile
 from contextlib import contextmanager
+from dataclasses import fields
 
 import numpy as np
 from sklearn.utils.validation import check_is_fitted
 
 from . import __version__
 from ._tabular import atomic_path
-from .estimator import MoEClassifier
+from .estimator import (
+    FitRecord,
+    MoEClassifier,
+    TrainingFacts,
+    classifier_with,
+    fitted_classifier,
+)
 from .params import MoEParams
 from .selection import SelectionResult
-from .selection._select import _classifier_from
 
 __all__ = [
     "FORMAT_VERSION",
@@ -44,28 +50,26 @@ _FORMAT_WHAT = {
 #: Version of the file layout; :func:`load_model` reads files up to this version.
 FORMAT_VERSION = 1
 
-_ARRAYS = (
-    "classes_",
-    "gate_coef_",
-    "gate_intercept_",
-    "expert_coef_",
-    "expert_intercept_",
-    "loglik_trace_",
-    "feature_mean_",
-    "feature_scale_",
-)
-_SCALARS = (
-    "n_features_in_",
-    "n_experts_",
-    "n_iter_",
-    "converged_",
-    "objective_",
-    "perfectly_separated_",
-    "fit_time_",
-    "_n_design_columns",
-)
-_SELECTION_ARRAYS = ("sizes_", "criterion_", "loglik_", "heights_", "linkage_")
+# The fitted state is the parameters, the TrainingFacts and the FitRecord;
+# arrays are stored as .npy members, the rest in the metadata's "fitted".
 _PARAM_FIELDS = ("gate_coef", "gate_intercept", "expert_coef", "expert_intercept")
+_ARRAYS = ("classes", "feature_mean", "feature_scale", "loglik_trace")
+_FEATURE_NAMES = "feature_names_in"  # stored as "feature_names" (JSON), may be absent
+# Files keep their member names: n_design_columns was first saved as a private attribute.
+_STORED_AS = {"n_design_columns": "_n_design_columns"}
+
+
+def _stored_name(field: str) -> str:
+    return _STORED_AS.get(field, f"{field}_")
+
+
+def _scalars() -> list[str]:
+    """The fitted facts and record fields kept in the metadata (everything not an array)."""
+    names = [item.name for item in (*fields(TrainingFacts), *fields(FitRecord))]
+    return [name for name in names if name not in _ARRAYS and name != _FEATURE_NAMES]
+
+
+_SELECTION_ARRAYS = ("sizes_", "criterion_", "loglik_", "heights_", "linkage_")
 
 
 class ModelFileError(ValueError):
@@ -154,13 +158,21 @@ def _moe_entries(model: MoEClassifier) -> tuple[dict, dict]:
     """Metadata and arrays of a fitted MoEClassifier (what :func:`_rebuild` reads)."""
     check_is_fitted(model)
     params, replaced = _json_params(model)
-    arrays = {name: _storable(np.asarray(getattr(model, name)), name) for name in _ARRAYS}
-    names = getattr(model, "feature_names_in_", None)
+    facts, record, fitted = model.training_facts_, model.fit_record_, model.params_
+    state = {**vars(facts), **vars(record)}
+    arrays = {
+        **{f"{field}_": getattr(fitted, field) for field in _PARAM_FIELDS},
+        **{f"{name}_": _storable(np.asarray(state[name]), f"{name}_") for name in _ARRAYS},
+    }
+    names = facts.feature_names_in
     metadata = {
         "estimator": type(model).__name__,
         "params": params,
         "params_not_saved": replaced,
-        "fitted": {name: _plain(getattr(model, name)) for name in _SCALARS},
+        "fitted": {
+            "n_experts_": fitted.n_experts,
+            **{_stored_name(name): _plain(state[name]) for name in _scalars()},
+        },
         "classes_object_dtype": bool(np.asarray(model.classes_).dtype == object),
         "feature_names": None if names is None else [str(v) for v in names],
         "selection": None,
@@ -230,15 +242,23 @@ def _read_metadata(archive: zipfile.ZipFile, path, format_name: str) -> dict:
 
 
 def _rebuild(metadata: dict, arrays: dict) -> MoEClassifier:
-    model = MoEClassifier(**metadata["params"])
-    for name in _ARRAYS:
-        setattr(model, name, arrays[name])
+    stored = metadata["fitted"]
+    state = {name: arrays[f"{name}_"] for name in _ARRAYS}
     if metadata["classes_object_dtype"]:
-        model.classes_ = model.classes_.astype(object)
-    for name in _SCALARS:
-        setattr(model, name, metadata["fitted"][name])
-    if metadata["feature_names"] is not None:
-        model.feature_names_in_ = np.array(metadata["feature_names"], dtype=object)
+        state["classes"] = state["classes"].astype(object)
+    record_fields = {item.name for item in fields(FitRecord)}
+    for name in _scalars():
+        # Files from before a record field existed lack it: its default holds.
+        if _stored_name(name) in stored or name not in record_fields:
+            state[name] = stored[_stored_name(name)]
+    names = metadata["feature_names"]
+    state[_FEATURE_NAMES] = None if names is None else np.array(names, dtype=object)
+    model = fitted_classifier(
+        MoEClassifier(**metadata["params"]),
+        MoEParams(*(arrays[f"{field}_"] for field in _PARAM_FIELDS)),
+        TrainingFacts(**{item.name: state[item.name] for item in fields(TrainingFacts)}),
+        FitRecord(**{name: state[name] for name in record_fields if name in state}),
+    )
     if not np.all(model.feature_scale_ > 0):
         raise ValueError("feature_scale_ holds scales that are not positive")
     if not np.isfinite(model.objective_):
@@ -246,7 +266,7 @@ def _rebuild(metadata: dict, arrays: dict) -> MoEClassifier:
     selection = metadata["selection"]
     if selection is not None:
         path_models = [
-            _classifier_from(
+            classifier_with(
                 model,
                 MoEParams(*(arrays[f"selection/models/{k}/{field}"] for field in _PARAM_FIELDS)),
             )

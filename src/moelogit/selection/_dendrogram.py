@@ -28,7 +28,7 @@ from scipy.special import logsumexp, softmax
 from sklearn.utils import check_array
 
 from .. import model
-from ..estimator import _normalised_weights
+from ..estimator import normalised_weights
 from ..params import MoEParams
 
 __all__ = [
@@ -148,7 +148,7 @@ def function_dissimilarities(params: MoEParams, X, sample_weight=None) -> np.nda
         raise ValueError(
             f"X has {X.shape[1]} features but the mixture was fitted on {params.n_features}"
         )
-    weights = _normalised_weights(sample_weight, X.shape[0])
+    weights = normalised_weights(sample_weight, X.shape[0])
     K, M = params.n_experts, params.n_classes
     # spread[i, j] = sum_x w(x) pi_i(x) ||c_i(x) - c_j(x)||^2, summed over row
     # blocks of about _BLOCK_ELEMENTS numbers, so that no n x K x K x M array

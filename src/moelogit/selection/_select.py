@@ -14,7 +14,7 @@ from sklearn.exceptions import ConvergenceWarning
 
 from .._progress import progress
 from ..estimator import SELECTION_METHODS as METHODS
-from ..estimator import MoEClassifier
+from ..estimator import MoEClassifier, classifier_with
 from ..params import MoEParams
 from ._dendrogram import dendrogram, dissimilarities, function_dissimilarities, merge
 
@@ -90,29 +90,6 @@ class SelectionResult:
     dissimilarity_: str | None = None
     path_: str | None = None
     wall_time_: float = 0.0
-
-
-def _classifier_from(template: MoEClassifier, params: MoEParams) -> MoEClassifier:
-    """A fitted-looking classifier holding ``params`` with the data facts of ``template``."""
-    # The template's own warm start, if any, has another number of experts.
-    model = clone(template).set_params(n_experts=params.n_experts, init="mixed")
-    for name in (
-        "classes_",
-        "n_features_in_",
-        "feature_mean_",
-        "feature_scale_",
-        "_n_design_columns",
-    ):
-        setattr(model, name, getattr(template, name))
-    if hasattr(template, "feature_names_in_"):
-        model.feature_names_in_ = template.feature_names_in_
-    model.gate_coef_, model.gate_intercept_ = params.gate_coef, params.gate_intercept
-    model.expert_coef_, model.expert_intercept_ = params.expert_coef, params.expert_intercept
-    model.n_experts_ = params.n_experts
-    # Merged, not fitted: no iterations ran.
-    model.n_iter_, model.converged_, model.loglik_trace_ = 0, False, np.empty(0)
-    model.n_newton_iter_ = 0
-    return model
 
 
 def _user_scale(params_std: MoEParams, fitted: MoEClassifier) -> MoEParams:
@@ -404,7 +381,7 @@ def select_n_experts(
         tree = dendrogram(overfit.standardized_params_, distances)
         if path == "tree":
             models = [
-                _classifier_from(overfit, _user_scale(level, overfit)) for level in tree.levels[:-1]
+                classifier_with(overfit, _user_scale(level, overfit)) for level in tree.levels[:-1]
             ]
             models.append(overfit)
             heights = tree.heights
