@@ -25,7 +25,7 @@ from scipy.optimize import minimize
 
 from .mm import BohningMM
 from .model import pack, unpack
-from .solver import FitResult, join_fits, maximize
+from .solver import FitResult, join_fits, maximize, settled
 
 __all__ = ["LBFGS_MEMORY", "lbfgs_ascent"]
 
@@ -119,15 +119,12 @@ def lbfgs_ascent(
             return np.inf, np.zeros_like(phi)
         return -value, -metric.gradient(grad)
 
-    def settled() -> bool:
-        return abs(trace[-1] - trace[-2]) <= tol * max(abs(trace[-2]), np.finfo(float).tiny)
-
     def after_step(intermediate_result):
         trace.append(-float(intermediate_result.fun))
         last_phi[0] = np.array(intermediate_result.x)
         if callback is not None:
             callback(len(trace), trace[-1])
-        if settled():
+        if settled(trace[-2], trace[-1], tol):
             raise StopIteration
 
     if max_iter > 1:
@@ -141,7 +138,7 @@ def lbfgs_ascent(
             options={"maxiter": max_iter - 1, "maxfun": 100 * max_iter, "ftol": 0.0,
                      "gtol": 0.0, "maxcor": LBFGS_MEMORY},
         )  # fmt: skip
-    converged = len(trace) > 1 and settled()
+    converged = len(trace) > 1 and settled(trace[-2], trace[-1], tol)
     result = FitResult(
         metric.theta(last_phi[0]), trace[-1], np.asarray(trace), len(trace), converged
     )

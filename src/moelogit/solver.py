@@ -9,7 +9,7 @@ import numpy as np
 
 from .acceleration import Map, Squarem
 
-__all__ = ["FitResult", "join_fits", "maximize"]
+__all__ = ["FitResult", "join_fits", "maximize", "settled"]
 
 
 @dataclass(frozen=True)
@@ -24,6 +24,11 @@ class FitResult:
     trace: np.ndarray
     n_iter: int
     converged: bool
+
+
+def settled(previous: float, value: float, tol: float) -> bool:
+    """The stopping rule: the objective's relative change ``|value - previous| / |previous|`` <= ``tol``."""
+    return abs(value - previous) <= tol * max(abs(previous), np.finfo(float).tiny)
 
 
 def maximize(
@@ -75,7 +80,7 @@ def maximize(
             callback(iteration, value)
         if len(trace) > 1:
             previous = trace[-2]
-            if abs(value - previous) <= tol * max(abs(previous), np.finfo(float).tiny):
+            if settled(previous, value, tol):
                 converged = True
                 break
         if iteration < max_iter:
