@@ -205,3 +205,28 @@ def test_row_blocks_cover_every_row_once():
         blocks = model.row_blocks(n, dims)
         covered = np.concatenate([np.arange(n)[rows] for rows in blocks])
         np.testing.assert_array_equal(covered, np.arange(n))
+
+
+@pytest.mark.parametrize("K,M,alpha", [(3, 3, 0.0), (2, 4, 0.5), (1, 2, 0.1)])
+def test_separate_experts_objective_and_gradient(K, M, alpha):
+    # The starting experts' problem: K weighted regressions, weights W (n, K).
+    Z, y, w, dims, theta = random_problem(4, n=150, d=3, K=K, M=M)
+    expert_coef = unpack(theta, dims)[1]
+    W = np.random.default_rng(0).dirichlet(np.ones(K), size=Z.shape[0]) * w[:, None]
+    _, eta = naive_probabilities(Z, np.zeros((Z.shape[1], K - 1)), expert_coef)
+    own = eta[np.arange(Z.shape[0]), :, y]  # (n, K)
+    penalty = model.ridge_penalty(np.zeros((Z.shape[1], 0)), expert_coef, alpha)
+    value, grad = model.experts_objective_and_gradient(Z, y, W, expert_coef, alpha)
+    assert value == pytest.approx(np.sum(W * np.log(own)) - penalty, rel=1e-12)
+
+    def f(coef):
+        return model.experts_objective_and_gradient(Z, y, W, coef.reshape(expert_coef.shape), alpha)[0]
+
+    h = 1e-6
+    flat = expert_coef.ravel()
+    numeric = np.array([(f(flat + h * e) - f(flat - h * e)) / (2 * h) for e in np.eye(flat.size)])
+    assert np.linalg.norm(grad.ravel() - numeric) / np.linalg.norm(numeric) < 1e-6
+    blocks = [slice(s, s + 16) for s in range(0, Z.shape[0], 16)]
+    by_blocks = model.experts_objective_and_gradient(Z, y, W, expert_coef, alpha, blocks=blocks)
+    assert by_blocks[0] == pytest.approx(value, rel=1e-12)
+    np.testing.assert_allclose(by_blocks[1], grad, rtol=1e-10, atol=1e-14)

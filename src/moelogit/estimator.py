@@ -234,7 +234,7 @@ class MoEClassifier(ClassifierMixin, BaseEstimator):
         where the full likelihood is flat (at n = 100,000, d = 20, K = 5,
         M = 3 the full fit from a 10,000-row sample's optimum took 960
         iterations; from the screened start, 64). ``None`` fits on all rows
-        throughout. The README's Performance section has the measurements
+        throughout. ``docs/performance.md`` has the measurements
         behind the default.
     init : {"mixed", "kmeans", "random"}, MoEParams or list of MoEParams, default="mixed"
         Starting gates: from k-means centres, from random hyperplanes of

@@ -1,8 +1,9 @@
 """Starting points for the MM fit.
 
 A start is a gate plus, for each expert, a weighted multinomial logistic
-regression with weights ``pi_k(x)`` fitted by a few Böhning steps (the same
-closed-form update as the MM solver with one expert). The gates:
+regression with weights ``pi_k(x)`` fitted by a few Böhning steps (the MM
+solver's closed-form update with the responsibilities held at the gate's
+weights; all ``K`` regressions are stepped together). The gates:
 
 * ``"kmeans"``: k-means centres ``c_k`` on at most :data:`KMEANS_MAX_ROWS`
   rows; a softmax gate with slopes ``c_k`` and intercepts ``-||c_k||^2 / 2``
@@ -23,11 +24,11 @@ from __future__ import annotations
 import warnings
 
 import numpy as np
+from scipy.linalg import cho_factor, cho_solve
 from sklearn.cluster import KMeans
 from sklearn.exceptions import ConvergenceWarning
 
-from .mm import BohningMM
-from .model import Dims, log_gate, pack
+from .model import Dims, experts_objective_and_gradient, log_gate, pack, row_blocks
 from .solver import maximize
 
 __all__ = ["INITS", "KMEANS_MAX_ROWS", "RANDOM_GATE_SCALES", "initial_theta"]
@@ -97,12 +98,38 @@ def initial_theta(
         gate_coef = _kmeans_gate(Z[:, 1:], weights, K, rng)
     else:
         gate_coef = _random_gate(q, K, rng)
-    gate_weights = np.exp(log_gate(Z, gate_coef))
-    expert_coef = np.empty((K, q, M - 1))
-    one_expert = Dims(q, 1, M)
-    for k in range(K):
-        w_k = weights * (gate_weights[:, k] + 1e-12)  # never all zero
-        logistic = BohningMM(Z, y, w_k / w_k.sum(), one_expert, alpha=_EXPERT_RIDGE)
-        fit = maximize(logistic, np.zeros(one_expert.n_params), max_iter=_EXPERT_STEPS, tol=1e-6)
-        expert_coef[k] = fit.theta.reshape(q, M - 1)
-    return pack(gate_coef, expert_coef)
+    expert_weights = weights[:, None] * (np.exp(log_gate(Z, gate_coef)) + 1e-12)  # never all zero
+    experts = _StartingExperts(Z, y, expert_weights / expert_weights.sum(axis=0), dims)
+    fit = maximize(experts, np.zeros(K * q * (M - 1)), max_iter=_EXPERT_STEPS, tol=1e-6)
+    return pack(gate_coef, fit.theta.reshape(K, q, M - 1))
+
+
+class _StartingExperts:
+    """The MM map of a start's ``K`` weighted regressions, expert ``k`` on weights ``W[:, k]``.
+
+    One Böhning step for every expert at once (the regressions are
+    separable): ``Delta_k = (S_k + 2 alpha D)^{-1} G_k A^{-1}`` with
+    ``S_k = Z^T diag(W_k) Z``, which the weights fix, so it is factorised once.
+    """
+
+    def __init__(self, Z, y, expert_weights, dims: Dims):
+        self.Z, self.y, self.expert_weights, self.dims = Z, y, expert_weights, dims
+        self.blocks = row_blocks(Z.shape[0], dims)
+        ridge = np.full(dims.q, 2.0 * _EXPERT_RIDGE)
+        ridge[0] = 0.0  # intercepts unpenalised; each S_k has sum W_k = 1 there
+        self.factors = []
+        for weights_k in expert_weights.T:
+            curvature = np.diag(ridge)
+            for rows in self.blocks:  # by blocks: no temporary of the size of Z
+                curvature += (Z[rows] * weights_k[rows, None]).T @ Z[rows]
+            self.factors.append(cho_factor(curvature, lower=True, check_finite=False))
+
+    def __call__(self, theta: np.ndarray) -> tuple[np.ndarray, float]:
+        q, K, M = self.dims
+        coef = theta.reshape(K, q, M - 1)
+        value, grad = experts_objective_and_gradient(
+            self.Z, self.y, self.expert_weights, coef, _EXPERT_RIDGE, blocks=self.blocks
+        )
+        step = np.stack([cho_solve(f, g, check_finite=False) for f, g in zip(self.factors, grad)])
+        step = 2.0 * (step + step.sum(axis=-1, keepdims=True))  # times A^{-1} = 2 (I + 1 1^T)
+        return theta + step.ravel(), value

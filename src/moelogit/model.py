@@ -33,6 +33,7 @@ __all__ = [
     "Workspace",
     "accumulate",
     "e_step",
+    "experts_objective_and_gradient",
     "gradient",
     "hessian",
     "log_class_proba",
@@ -79,14 +80,6 @@ def unpack(theta: np.ndarray, dims: Dims) -> tuple[np.ndarray, np.ndarray]:
     gate_coef = theta[: dims.n_gate].reshape(q, K - 1)
     expert_coef = theta[dims.n_gate :].reshape(K, q, M - 1)
     return gate_coef, expert_coef
-
-
-def _with_reference(logits_free: np.ndarray) -> np.ndarray:
-    """Append the zero logit of the reference category along the last axis."""
-    shape = logits_free.shape[:-1] + (logits_free.shape[-1] + 1,)
-    logits = np.zeros(shape)
-    logits[..., :-1] = logits_free
-    return logits
 
 
 # Internally arrays are laid out with the rows last, ``(categories, ..., n)``:
@@ -330,8 +323,10 @@ def ridge_penalty(gate_coef: np.ndarray, expert_coef: np.ndarray, alpha: float) 
         return 0.0
 
     def centred_sq(free_slopes: np.ndarray) -> float:
-        full = _with_reference(free_slopes)
-        return float(np.sum((full - full.mean(axis=-1, keepdims=True)) ** 2))
+        # With the reference's zero column, J columns in all: sum x^2 - (sum x)^2 / J
+        # per row, without forming the full matrix (a few us, on every step).
+        J = free_slopes.shape[-1] + 1
+        return float(np.vdot(free_slopes, free_slopes) - np.sum(free_slopes.sum(axis=-1) ** 2) / J)
 
     return 0.5 * alpha * (centred_sq(gate_coef[1:]) + centred_sq(expert_coef[:, 1:, :]))
 
@@ -561,3 +556,46 @@ def objective_and_gradient(
     grad_gate -= _ridge_gradient(gate_coef, alpha)
     grad_experts -= _ridge_gradient(expert_coef, alpha)
     return loglik - ridge_penalty(gate_coef, expert_coef, alpha), grad_gate, grad_experts
+
+
+def experts_objective_and_gradient(
+    Z: np.ndarray,
+    y: np.ndarray,
+    expert_weights: np.ndarray,
+    expert_coef: np.ndarray,
+    alpha: float = 0.0,
+    *,
+    blocks: list[slice] | None = None,
+    workspace: Workspace | None = None,
+) -> tuple[float, np.ndarray]:
+    """Objective and gradient of ``K`` separate weighted multinomial regressions.
+
+    The objective is ``sum_k sum_i W_ik log eta_k(y_i | x_i)`` minus the
+    experts' :func:`ridge_penalty`, ``W = expert_weights`` of shape
+    ``(n, K)``: the experts' part of the mixture's problem with the
+    responsibilities held at ``W`` (a starting point's experts are fitted so,
+    with ``W`` from the gate). Summed over row blocks as in
+    :func:`objective_and_gradient`; the gradient is shaped like ``expert_coef``.
+    """
+    K, q, M1 = expert_coef.shape
+    if blocks is None:
+        blocks = row_blocks(Z.shape[0], Dims(q, K, M1 + 1))
+
+    def terms(rows: slice, workspace: Workspace) -> tuple:
+        Z_rows, y_rows, W_rows = Z[rows], y[rows], expert_weights[rows].T  # W as (K, n)
+        logits = _expert_logits(Z_rows, expert_coef, workspace)
+        proba, top, log_total = _softmax0(logits, workspace, "expert")
+        own = np.take_along_axis(logits, y_rows[None, None, :].repeat(K, 1), axis=0)[0]
+        own -= top
+        own -= log_total
+        resid = workspace("expert_resid", (M1, K, Z_rows.shape[0]))
+        np.negative(proba[:M1], out=resid)
+        for m in range(M1):
+            resid[m] += y_rows == m  # the one-hot label; the reference class adds none
+        resid *= W_rows
+        grad = resid.reshape(M1 * K, -1) @ Z_rows
+        return float(np.sum(W_rows * own)), grad
+
+    loglik, grad = SerialReduction(workspace)(terms, blocks)
+    grad = grad.reshape(M1, K, q).transpose(1, 2, 0) - _ridge_gradient(expert_coef, alpha)
+    return loglik - ridge_penalty(np.zeros((q, 0)), expert_coef, alpha), grad
