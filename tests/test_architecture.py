@@ -13,7 +13,7 @@ LAYERS = {
     "model": 0, "params": 0, "acceleration": 0, "_progress": 0, "_tabular": 0,
     "datasets._simulate": 0, "datasets": 0,
     "solver": 1, "mm": 1, "newton": 1, "init": 1, "reduction": 1, "quasi_newton": 1,
-    "engine": 1,
+    "engine": 1, "inference": 1,
     "estimator": 2,
     "selection": 3, "selection._dendrogram": 3, "selection._select": 3,
     "plotting": 4, "metrics": 4, "io": 4, "report": 4, "ppi": 4, "losses": 4, "cli": 4,

@@ -8,6 +8,7 @@ import warnings
 from dataclasses import dataclass, field, fields, replace
 
 import numpy as np
+import pandas as pd
 import scipy.sparse as sp
 from sklearn.base import BaseEstimator, ClassifierMixin, clone
 from sklearn.exceptions import ConvergenceWarning
@@ -17,6 +18,7 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 
 from ._progress import Counter, progress, say
 from .engine import SOLVERS, FitListener, Strategy, fit_multistart
+from .inference import CoefficientSummary, parameter_covariance, standardisation_map
 from .init import INITS
 from .mm import CURVATURES
 from .model import Dims, pack, row_slices, unpack
@@ -757,6 +759,95 @@ class MoEClassifier(ClassifierMixin, BaseEstimator):
         check_is_fitted(self)
         return Dims(self.n_design_columns_, self.n_experts_, self.classes_.size).n_params
 
+    # -- inference --------------------------------------------------------------
+
+    def covariance(self, X, y, sample_weight=None, *, robust=False) -> pd.DataFrame:
+        """Covariance of the free parameters, estimated on the training data ``(X, y)``.
+
+        The inverse observed information (penalty included when ``alpha >
+        0``), or with ``robust=True`` the sandwich estimate for a model that
+        may be misspecified (see :mod:`moelogit.inference`). Parameters are on
+        the user's feature scale, differences from the reference expert (the
+        last in canonical order) and class (the last of ``classes_``),
+        labelled ``(block, level, term)`` as in :meth:`summary`. After
+        ``n_experts="dsc"`` (or another selection) they are those of the
+        selected model, refitted. ``sample_weight`` counts as frequencies.
+        """
+        estimates, covariance = self._estimates_and_covariance(X, y, sample_weight, robust)
+        index = estimates.index
+        return pd.DataFrame(covariance, index=index, columns=index)
+
+    def summary(self, X, y, sample_weight=None, *, level=0.95, robust=False) -> CoefficientSummary:
+        """Coefficient table with standard errors, z, p-values and intervals at ``level``.
+
+        ``X``, ``y`` and ``sample_weight`` must be the training data (see
+        :meth:`covariance`, which also says which parameters are reported).
+        ``print(model.summary(X, y))`` shows it as text; ``.table`` is a
+        DataFrame. Warns when the fit did not converge.
+        """
+        estimates, covariance = self._estimates_and_covariance(X, y, sample_weight, robust)
+        n = _num_rows(X) if sample_weight is None else float(np.sum(sample_weight))
+        if self.n_experts != self.n_experts_:  # chosen by selection: say which model this is
+            n_experts = f"{self.n_experts_} (chosen by {self.n_experts}, refitted)"
+        else:
+            n_experts = self.n_experts_
+        loglik = n * self.loglik(X, y, sample_weight)
+        n_params = self.n_parameters()
+        info = {
+            "Rows": n,
+            "Experts": n_experts,
+            "Log-likelihood": loglik,
+            "Parameters": n_params,
+            "AIC": -2.0 * loglik + 2.0 * n_params,
+            "BIC": -2.0 * loglik + np.log(n) * n_params,
+            "Converged": bool(self.converged_),
+            "Ridge alpha": float(self.alpha),
+            "Covariance": "sandwich (robust)" if robust else "observed information",
+            "References": f"expert {self.n_experts_}, class {self.classes_[-1]}",
+        }
+        return CoefficientSummary.from_estimates(
+            estimates.to_numpy(), covariance, estimates.index, info, level
+        )
+
+    def _estimates_and_covariance(self, X, y, sample_weight, robust):
+        """The free parameters (a labelled Series) and their covariance, on the user's scale."""
+        X = self._validated(X)
+        codes = self._encode_labels(y)
+        if codes.shape[0] != X.shape[0]:
+            raise ValueError(f"X has {X.shape[0]} rows but y has {codes.shape[0]}")
+        weights = normalised_weights(sample_weight, X.shape[0])
+        total = X.shape[0] if sample_weight is None else float(np.sum(sample_weight))
+        used = standardization(X, weights, standardize=False)[2]
+        if 1 + np.count_nonzero(used) != self.n_design_columns_:
+            raise ValueError(
+                f"X has {np.count_nonzero(used)} non-constant features, the training data "
+                f"had {self.n_design_columns_ - 1}: the covariance is estimated on the data "
+                "the model was fitted on"
+            )
+        if not self.converged_:
+            warnings.warn(
+                "the fit did not converge: standard errors assume a maximum of the "
+                "likelihood and may be wrong; refit with more iterations or polish=True",
+                ConvergenceWarning,
+                stacklevel=3,
+            )
+        mean, scale = self.feature_mean_[used], self.feature_scale_[used]
+        design_rows = np.r_[0, 1 + np.flatnonzero(used)]
+        gate_coef, expert_coef = self.params_.to_design(self.feature_mean_, self.feature_scale_)
+        gate_coef, expert_coef = gate_coef[design_rows], expert_coef[:, design_rows]
+        Z = design_matrix(X, self.feature_mean_, self.feature_scale_, used)
+        covariance = parameter_covariance(
+            Z, codes, weights * total, gate_coef, expert_coef, self.alpha, robust=robust
+        )
+        dims = Dims(Z.shape[1], self.n_experts_, self.classes_.size)
+        to_user = standardisation_map(mean, scale, dims)
+        estimates = to_user @ pack(gate_coef, expert_coef)
+        names = getattr(self, "feature_names_in_", [f"x{j}" for j in range(X.shape[1])])
+        terms = ["intercept", *[str(names[j]) for j in np.flatnonzero(used)]]
+        index, order = _parameter_index(terms, self.n_experts_, self.classes_)
+        covariance = (to_user @ covariance @ to_user.T)[np.ix_(order, order)]
+        return pd.Series(estimates[order], index=index), covariance
+
     def aic(self, X, y) -> float:
         """Akaike information criterion on ``(X, y)``; lower is better."""
         n = _num_rows(X)
@@ -828,6 +919,23 @@ def design_matrix(X, mean, scale, used) -> np.ndarray:
         np.subtract(X[rows][:, used], mean[used], out=Z[rows, 1:])
         Z[rows, 1:] /= scale[used]
     return Z
+
+
+def _parameter_index(terms: list[str], K: int, classes) -> tuple[pd.MultiIndex, np.ndarray]:
+    """Labels ``(block, level, term)`` of the packed parameters, and the order that groups them.
+
+    Packed, a block's parameters run term by term; the table runs level by
+    level (expert by expert in the gate, class by class in an expert).
+    """
+    labels = [("gate", f"expert {k + 1}", term) for term in terms for k in range(K - 1)]
+    for k in range(K):
+        labels += [(f"expert {k + 1}", str(c), term) for term in terms for c in classes[:-1]]
+    position = {label: i for i, label in enumerate(labels)}
+    grouped = [("gate", f"expert {k + 1}", term) for k in range(K - 1) for term in terms]
+    for k in range(K):
+        grouped += [(f"expert {k + 1}", str(c), term) for c in classes[:-1] for term in terms]
+    order = np.array([position[label] for label in grouped], dtype=int)
+    return pd.MultiIndex.from_tuples(grouped, names=["block", "level", "term"]), order
 
 
 def _num_rows(X) -> int:

@@ -46,6 +46,7 @@ __all__ = [
     "responsibilities",
     "ridge_penalty",
     "row_blocks",
+    "row_scores",
     "row_slices",
     "unpack",
 ]
@@ -599,3 +600,23 @@ def experts_objective_and_gradient(
     loglik, grad = SerialReduction(workspace)(terms, blocks)
     grad = grad.reshape(M1, K, q).transpose(1, 2, 0) - _ridge_gradient(expert_coef, alpha)
     return loglik - ridge_penalty(np.zeros((q, 0)), expert_coef, alpha), grad
+
+
+def row_scores(Z: np.ndarray, y: np.ndarray, gate_coef: np.ndarray, expert_coef: np.ndarray):
+    """Every row's score, the gradient of its own ``log p(y_i | x_i)``, ``(n, P)`` as :func:`pack`.
+
+    Row ``i``'s gate score is ``z_i (tau_i - pi_i)`` over the free experts and
+    its expert ``k`` score ``z_i tau_ik (e_y - eta_ik)`` over the free classes
+    (math.md, section 2): the terms :func:`gradient` sums with the weights.
+    """
+    estep = e_step(Z, y, np.zeros(Z.shape[0]), gate_coef, expert_coef)
+    K, q, M1 = expert_coef.shape
+    n = Z.shape[0]
+    gate_part = (estep.resp[: K - 1] - estep.gate[: K - 1]).T  # (n, K - 1)
+    expert_part = -estep.experts[:M1].transpose(2, 1, 0)  # (n, K, M - 1)
+    free = np.flatnonzero(y < M1)
+    expert_part[free, :, y[free]] += 1.0
+    expert_part *= estep.resp.T[:, :, None]
+    gate_scores = Z[:, :, None] * gate_part[:, None, :]  # (n, q, K - 1)
+    expert_scores = Z[:, None, :, None] * expert_part[:, :, None, :]  # (n, K, q, M - 1)
+    return np.concatenate([gate_scores.reshape(n, -1), expert_scores.reshape(n, -1)], axis=1)

@@ -1,0 +1,193 @@
+"""Inference for a fitted mixture: the covariance of its estimates and coefficient tables.
+
+The covariance of the free parameters comes from the observed information
+``A``, minus the Hessian of the total penalised log-likelihood at the fit
+(Louis' identity, :func:`moelogit.model.hessian`), as ``A^{-1}``; or, for
+a model that may be misspecified, from the sandwich ``A^{-1} B A^{-1}`` with
+``B = sum_i s_i u_i u_i^T``, the rows' scores ``u_i`` weighted by their
+sample weights ``s_i`` (frequency weights: a row of weight 2 counts as two
+rows). Both are computed in the standardised design, where ``A`` is better
+conditioned, and carried to the user's feature scale by the linear map of
+the standardisation.
+
+The parameters are the identifiable ones: expert ``k``'s gate column and
+class ``m``'s expert column are differences from the reference expert (the
+last, after the fitted model's canonical order by decreasing mean gate
+weight) and from the reference class (the last). Another reference changes
+the estimates and their standard errors, not the model; and since experts
+are exchangeable, their numbering is only the canonical order of this fit.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+from scipy.linalg import LinAlgError, block_diag, cho_factor, cho_solve
+
+from . import model
+from .model import Dims
+from .newton import MAX_PARAMETERS
+
+__all__ = ["CoefficientSummary", "parameter_covariance", "standardisation_map"]
+
+# Rows per block of the scores' outer products: about 2^20 values of scores.
+_SCORE_BLOCK_VALUES = 2**20
+
+
+def standardisation_map(mean: np.ndarray, scale: np.ndarray, dims: Dims) -> np.ndarray:
+    """The matrix taking packed parameters of the design ``[1, (X - mean) / scale]`` to those of ``[1, X]``.
+
+    Per free column, slopes are divided by ``scale`` and the intercept loses
+    ``sum_j slope_j mean_j / scale_j``; ``mean`` and ``scale`` are those of
+    the design's features (``dims.q - 1`` of them).
+    """
+    q, K, M = dims
+    column = np.eye(q)
+    column[0, 1:] = -mean / scale
+    column[1:, 1:] = np.diag(1.0 / scale)
+    # pack's layout: gate (q, K - 1) and each expert (q, M - 1), row-major.
+    gate = np.kron(column, np.eye(K - 1))
+    expert = np.kron(column, np.eye(M - 1))
+    return block_diag(gate, *[expert] * K)
+
+
+def parameter_covariance(
+    Z: np.ndarray,
+    y: np.ndarray,
+    sample_weight: np.ndarray,
+    gate_coef: np.ndarray,
+    expert_coef: np.ndarray,
+    alpha: float = 0.0,
+    *,
+    robust: bool = False,
+) -> np.ndarray:
+    """Covariance of the packed parameters of the design ``Z`` at a fit, ``(P, P)``.
+
+    Parameters
+    ----------
+    Z, y, gate_coef, expert_coef, alpha
+        As in :func:`moelogit.model.objective`.
+    sample_weight : ndarray of shape (n,)
+        The rows' weights on their own scale (ones without weights): the
+        information is that of ``sum_i s_i log p(y_i | x_i)``, penalised.
+    robust : bool, default=False
+        The sandwich estimate instead of the inverse observed information.
+
+    Raises
+    ------
+    ValueError
+        With more than :data:`moelogit.newton.MAX_PARAMETERS` parameters, or
+        when the information is not positive definite (a saddle, an
+        unconverged fit, an expert with almost no rows), naming the block
+        (gate or expert) where it fails.
+    """
+    dims = Dims(Z.shape[1], expert_coef.shape[0], expert_coef.shape[2] + 1)
+    if dims.n_params > MAX_PARAMETERS:
+        raise ValueError(
+            f"the covariance of all {dims.n_params} parameters needs a Hessian of that "
+            f"order; it is computed for at most {MAX_PARAMETERS}"
+        )
+    total = float(np.sum(sample_weight))
+    weights = sample_weight / total
+    information = -total * model.hessian(Z, y, weights, gate_coef, expert_coef, alpha)
+    try:
+        factor = cho_factor(information, lower=True)
+    except LinAlgError:
+        raise ValueError(_not_definite(information, dims)) from None
+    inverse = cho_solve(factor, np.eye(dims.n_params))
+    if not robust:
+        return inverse
+    meat = np.zeros_like(information)
+    for rows in model.row_slices(Z.shape[0], max(1, _SCORE_BLOCK_VALUES // dims.n_params)):
+        scores = model.row_scores(Z[rows], y[rows], gate_coef, expert_coef)
+        meat += scores.T @ (scores * sample_weight[rows, None])
+    return inverse @ meat @ inverse
+
+
+def _not_definite(information: np.ndarray, dims: Dims) -> str:
+    """Why the information has no Cholesky factor: the first block that is not definite."""
+    q, K, M = dims
+    blocks = [("the gate", slice(0, q * (K - 1)))]
+    for k in range(K):
+        start = q * (K - 1) + k * q * (M - 1)
+        blocks.append((f"expert {k + 1}", slice(start, start + q * (M - 1))))
+    where = "the gate and the experts jointly (a saddle point or a flat direction)"
+    for name, block in blocks:
+        if block.stop > block.start and np.linalg.eigvalsh(information[block, block])[0] <= 0:
+            where = name
+            break
+    return (
+        f"the observed information is not positive definite in {where}: the fit is not "
+        "at a maximum (not converged, a saddle) or an expert has almost no rows. Refit with "
+        "polish=True, more iterations or fewer experts"
+    )
+
+
+@dataclass(frozen=True)
+class CoefficientSummary:
+    """A fitted model's coefficient table and fit statistics, as statsmodels prints them.
+
+    Attributes
+    ----------
+    table : pandas.DataFrame
+        One row per free parameter, indexed by ``(block, level, term)``
+        (``("gate", expert, feature)`` or ``("expert k", class, feature)``),
+        with the estimate, its standard error, z, the two-sided p-value and
+        the interval at ``level``.
+    info : dict
+        Log-likelihood, AIC, BIC, rows, parameters, convergence, the
+        covariance's kind and the references.
+    level : float
+    """
+
+    table: pd.DataFrame
+    info: dict
+    level: float
+
+    @classmethod
+    def from_estimates(
+        cls, estimates: np.ndarray, covariance: np.ndarray, index: pd.MultiIndex, info, level
+    ) -> CoefficientSummary:
+        """The table of ``estimates`` with standard errors from ``covariance``."""
+        if not 0.0 < level < 1.0:
+            raise ValueError(f"level must be between 0 and 1, got {level!r}")
+        se = np.sqrt(np.diag(covariance))
+        z = estimates / se
+        half = stats.norm.ppf(0.5 + level / 2.0) * se
+        low, high = (f"[{(1 - level) / 2:g}", f"{(1 + level) / 2:g}]")
+        table = pd.DataFrame(
+            {
+                "coef": estimates,
+                "std err": se,
+                "z": z,
+                "P>|z|": 2.0 * stats.norm.sf(np.abs(z)),
+                low: estimates - half,
+                high: estimates + half,
+            },
+            index=index,
+        )
+        return cls(table, dict(info), level)
+
+    def __str__(self) -> str:
+        width = 78
+        lines = ["=" * width]
+        items = list(self.info.items())
+        for left, right in zip(items[::2], items[1::2] + [("", "")]):
+            lines.append(f"{_cell(*left):<39}{_cell(*right):<39}".rstrip())
+        for block, part in self.table.groupby(level=0, sort=False):
+            lines += ["=" * width, str(block)]
+            shown = part.droplevel(0)
+            shown.index = [f"{level}: {term}" for level, term in shown.index]
+            lines.append(shown.to_string(float_format=lambda v: f"{v:.4g}"))
+        lines.append("=" * width)
+        return "\n".join(lines)
+
+
+def _cell(name: str, value) -> str:
+    if not name:
+        return ""
+    text = f"{value:.6g}" if isinstance(value, float) else str(value)
+    return f"{name + ':':<18}{text:>20}"

@@ -1,0 +1,222 @@
+"""Standard errors, the sandwich, coefficient tables: against finite differences and flexmix."""
+
+import warnings
+
+import numpy as np
+import pandas as pd
+import pytest
+from hypothesis import Phase, assume, given, settings
+from hypothesis import strategies as st
+from sklearn.exceptions import ConvergenceWarning, NotFittedError
+
+from moelogit import MoEClassifier
+from moelogit.datasets import make_moe_classification
+from moelogit.inference import parameter_covariance
+from moelogit.model import ridge_penalty
+from moelogit.params import MoEParams
+
+
+def _params_from(vector: np.ndarray, index: pd.MultiIndex, model: MoEClassifier) -> MoEParams:
+    """The user-scale parameters whose free entries, labelled by ``index``, are ``vector``."""
+    K, M, d = model.n_experts_, model.classes_.size, model.n_features_in_
+    terms = ["intercept", *[f"x{j}" for j in range(d)]]
+    gate = np.zeros((K, 1 + d))
+    experts = np.zeros((K, M, 1 + d))
+    for value, (block, level, term) in zip(vector, index):
+        column = terms.index(term)
+        if block == "gate":
+            gate[int(level.split()[1]) - 1, column] = value
+        else:
+            klass = list(map(str, model.classes_)).index(level)
+            experts[int(block.split()[1]) - 1, klass, column] = value
+    return MoEParams(gate[:, 1:], gate[:, 0], experts[:, :, 1:], experts[:, :, 0])
+
+
+def _total_objective(vector, index, model, X, codes):
+    """The penalised total log-likelihood, the ridge on the standardised scale as fitted."""
+    params = _params_from(vector, index, model)
+    log_proba = params.log_class_proba(X)
+    design = params.to_design(model.feature_mean_, model.feature_scale_)
+    penalty = X.shape[0] * ridge_penalty(*design, model.alpha)
+    return float(log_proba[np.arange(X.shape[0]), codes].sum()) - penalty
+
+
+@settings(max_examples=8, deadline=None, phases=[Phase.explicit, Phase.generate])
+@given(
+    seed=st.integers(0, 2**16),
+    K=st.integers(2, 3),
+    M=st.integers(2, 3),
+    shift=st.floats(-3.0, 3.0),
+    spread=st.floats(0.2, 5.0),
+)
+def test_standard_errors_match_a_finite_difference_hessian(seed, K, M, shift, spread):
+    # On the user's scale (shifted, scaled features): the standardisation's map is checked
+    # too. A ridge keeps a small expert's slopes finite (near-separation).
+    X, y, _ = make_moe_classification(2000, 2, K, M, random_state=seed)
+    X = X * spread + shift
+    model = MoEClassifier(K, alpha=1e-3, n_init=3, random_state=0).fit(X, y)
+    try:
+        estimates, covariance = model._estimates_and_covariance(X, y, None, False)
+    except ValueError:  # an expert emptied by the fit: refused (tested below), no reference
+        assume(False)
+    codes = np.searchsorted(model.classes_, y)
+    theta, index = estimates.to_numpy(), estimates.index
+    # The table's estimates are the model's own parameters.
+    fitted = len(y) * model.objective_
+    assert _total_objective(theta, index, model, X, codes) == pytest.approx(fitted, rel=1e-9)
+    # Where an expert is nearly separated the likelihood is far from quadratic
+    # within any useful step (standard errors in the hundreds): finite
+    # differences are then no reference, so those fits are left out.
+    assume(np.all(np.diag(covariance) < 10.0**2))
+    # Differences along the columns of a square root of our covariance, where
+    # the Hessian is near minus the identity and well conditioned whatever the
+    # features' scales; steps of 1e-4 standard errors (the error went as 430 h^2
+    # in a weak direction, and rounding stays near 1e-5).
+    root = np.linalg.cholesky(covariance)
+    h, P = 1e-4, theta.size
+    hessian = np.empty((P, P))
+    for i in range(P):
+        for j in range(i, P):
+            def at(si, sj):
+                point = theta + h * (si * root[:, i] + sj * root[:, j])
+                return _total_objective(point, index, model, X, codes)
+
+            second = (at(1, 1) - at(1, -1) - at(-1, 1) + at(-1, -1)) / (4 * h * h)
+            hessian[i, j] = hessian[j, i] = second
+    numeric_se = np.sqrt(np.diag(root @ np.linalg.inv(-hessian) @ root.T))
+    np.testing.assert_allclose(np.sqrt(np.diag(covariance)), numeric_se, rtol=1e-4)
+
+
+@pytest.fixture(scope="module")
+def fitted():
+    X, y, _ = make_moe_classification(1500, 2, 2, 3, random_state=3)
+    return MoEClassifier(2, random_state=0).fit(X, y), X, y
+
+
+def test_summary_table_is_consistent(fitted):
+    model, X, y = fitted
+    summary = model.summary(X, y, level=0.9)
+    table = summary.table
+    assert len(table) == model.n_parameters()
+    np.testing.assert_allclose(table["z"], table["coef"] / table["std err"])
+    np.testing.assert_allclose(table["[0.05"], table["coef"] - 1.6448536269 * table["std err"])
+    assert np.all((table["P>|z|"] > 0) & (table["P>|z|"] <= 1))
+    # The reference expert and class have no rows; the gate has K - 1 experts.
+    assert set(table.index.get_level_values("block")) == {"gate", "expert 1", "expert 2"}
+    assert set(table.loc["gate"].index.get_level_values("level")) == {"expert 1"}
+    assert str(model.classes_[-1]) not in set(table.loc["expert 1"].index.get_level_values("level"))
+    assert summary.info["Log-likelihood"] == pytest.approx(len(y) * model.loglik(X, y))
+    text = str(summary)
+    assert "gate" in text and "std err" in text and "observed information" in text
+    # The table's slopes are the fitted model's: gate of expert 1 against expert 2.
+    assert table.loc[("gate", "expert 1", "x0"), "coef"] == pytest.approx(
+        model.gate_coef_[0, 0] - model.gate_coef_[1, 0]
+    )
+
+
+def test_covariance_is_symmetric_and_labelled(fitted):
+    model, X, y = fitted
+    for robust in (False, True):
+        covariance = model.covariance(X, y, robust=robust)
+        assert covariance.index.equals(covariance.columns)
+        np.testing.assert_allclose(covariance, covariance.T, rtol=1e-10, atol=1e-14)
+        assert np.all(np.linalg.eigvalsh(covariance) > 0)
+
+
+def test_frequency_weights_equal_repeated_rows(fitted):
+    model, X, y = fitted
+    twice = model.covariance(np.vstack([X, X]), np.concatenate([y, y]), robust=True)
+    weighted = model.covariance(X, y, np.full(len(y), 2.0), robust=True)
+    np.testing.assert_allclose(weighted, twice, rtol=1e-8, atol=1e-14)
+    # Twice the rows, half the variance.
+    halved = model.covariance(X, y, np.full(len(y), 2.0))
+    np.testing.assert_allclose(halved, model.covariance(X, y) / 2, rtol=1e-10, atol=1e-14)
+
+
+def test_sandwich_is_the_observed_covariance_when_the_model_is_right():
+    # Well specified and large: the two estimates agree to sampling error.
+    X, y, _ = make_moe_classification(20_000, 2, 2, 2, random_state=5)
+    model = MoEClassifier(2, random_state=0).fit(X, y)
+    observed = np.sqrt(np.diag(model.covariance(X, y)))
+    robust = np.sqrt(np.diag(model.covariance(X, y, robust=True)))
+    np.testing.assert_allclose(robust, observed, rtol=0.1)
+
+
+def test_a_rescaled_feature_rescales_its_standard_errors(fitted):
+    model, X, y = fitted
+    scaled = X * np.array([10.0, 1.0])
+    refit = MoEClassifier(2, random_state=0).fit(scaled, y)
+    se, se_scaled = model.summary(X, y).table["std err"], refit.summary(scaled, y).table["std err"]
+    slopes = se.index.get_level_values("term") == "x0"
+    np.testing.assert_allclose(se_scaled[slopes], se[slopes] / 10.0, rtol=1e-3)
+    np.testing.assert_allclose(se_scaled[~slopes], se[~slopes], rtol=1e-3)
+
+
+def test_summary_before_fit_and_on_other_data_are_refused(fitted):
+    model, X, y = fitted
+    with pytest.raises(NotFittedError):
+        MoEClassifier(2).summary(X, y)
+    constant = X.copy()
+    constant[:, 1] = 1.0
+    with pytest.raises(ValueError, match="fitted on"):
+        model.summary(constant, y)
+    with pytest.raises(ValueError, match="rows"):
+        model.summary(X, y[:-1])
+    with pytest.raises(ValueError, match="level"):
+        model.summary(X, y, level=1.5)
+
+
+def test_unconverged_fit_warns(fitted):
+    _, X, y = fitted
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        short = MoEClassifier(2, max_iter=2, n_init=1, random_state=0).fit(X, y)
+    with pytest.warns(ConvergenceWarning, match="did not converge"):
+        try:
+            short.summary(X, y)
+        except ValueError:  # so short a fit may not be at a maximum at all
+            pass
+
+
+def test_a_saddle_is_refused_naming_the_block():
+    # Two identical experts: the gate is not identified, the information singular.
+    X, y, _ = make_moe_classification(400, 2, 1, 2, random_state=0)
+    Z = np.column_stack([np.ones(len(y)), X])
+    codes = np.searchsorted(np.unique(y), y)
+    gate = np.zeros((3, 1))
+    experts = np.zeros((2, 3, 1))
+    with pytest.raises(ValueError, match="not positive definite in the gate"):
+        parameter_covariance(Z, codes, np.ones(len(y)), gate, experts)
+
+
+def test_standard_errors_equal_flexmix_refit():
+    from benchmarks.peers.flexmix import flexmix_available, flexmix_standard_errors
+
+    available, why = flexmix_available()
+    if not available:
+        pytest.skip(f"flexmix not available: {why}")
+    X, y, _ = make_moe_classification(3000, 2, 2, 2, random_state=11)
+    model = MoEClassifier(2, alpha=0.0, polish=True, random_state=0).fit(X, y)
+    start = model.responsibilities(X, y)
+    theirs = flexmix_standard_errors(X, y, 2, start_resp=start)
+    # Both at the same optimum: flexmix's EM stops at its tolerance.
+    assert theirs["loglik"] / len(y) == pytest.approx(model.loglik(X, y), abs=1e-6)
+    ours = model.summary(X, y).table
+    # flexmix's references are the first class and component, ours the last:
+    # with two of each every parameter changes sign only, its standard error not.
+    # Its component 1 is the one started from our expert 1's responsibilities.
+    for block, flex in [("expert 1", "Comp.1"), ("expert 2", "Comp.2")]:
+        for term, flex_term in [("intercept", "(Intercept)"), ("x0", "x1"), ("x1", "x2")]:
+            row = ours.loc[(block, str(model.classes_[0]), term)]
+            assert theirs["experts"][flex][flex_term]["se"] == pytest.approx(
+                row["std err"], rel=0.01
+            )
+            assert theirs["experts"][flex][flex_term]["estimate"] == pytest.approx(
+                -row["coef"], rel=0.01, abs=1e-3
+            )
+    for term, flex_term in [("intercept", "(Intercept)"), ("x0", "x1"), ("x1", "x2")]:
+        row = ours.loc[("gate", "expert 1", term)]  # flexmix: component 2 against 1
+        assert theirs["gate"]["Comp.2"][flex_term]["se"] == pytest.approx(row["std err"], rel=0.01)
+        assert theirs["gate"]["Comp.2"][flex_term]["estimate"] == pytest.approx(
+            -row["coef"], rel=0.01
+        )
