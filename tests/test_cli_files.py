@@ -101,6 +101,28 @@ def test_select_prints_the_table_and_writes_figures(folder):
         assert image.startswith(b"\x89PNG") and len(image) > 10_000
 
 
+def test_summary_prints_and_writes_the_coefficient_table(folder):
+    result = run("summary", "model.zip", "train.csv", "--robust", "-o", "coef.csv", cwd=folder)
+    assert result.returncode == 0, result.stderr
+    assert "std err" in result.stdout and "sandwich (robust)" in result.stdout
+    assert "chosen by dsc" in result.stdout
+    written = pd.read_csv(folder / "coef.csv")
+    assert list(written.columns[:5]) == ["block", "level", "term", "coef", "std err"]
+    model = load_model(folder / "model.zip")
+    train = pd.read_csv(folder / "train.csv")
+    expected = model.summary(train[["x1", "x2", "x3", "x4"]], train["label"], robust=True).table
+    np.testing.assert_allclose(written["std err"], expected["std err"], rtol=1e-12)
+    assert set(written["term"]) == {"intercept", "x1", "x2", "x3", "x4"}
+
+
+def test_summary_needs_the_label(folder):
+    unlabelled = pd.read_csv(folder / "train.csv").drop(columns="label")
+    unlabelled.to_csv(folder / "unlabelled.csv", index=False)
+    result = run("summary", "model.zip", "unlabelled.csv", cwd=folder)
+    assert result.returncode == 2 and "label" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
 def test_report_with_held_out_data(folder):
     result = run("report", "model.zip", "--data", "train-new.csv", cwd=folder)
     assert result.returncode == 0, result.stderr

@@ -833,6 +833,54 @@ def predict(model_path, data, output, id_column, drop_missing):
 
 
 @main.command()
+@click.argument("model_path", metavar="MODEL", type=click.Path(dir_okay=False))
+@click.argument("data", type=click.Path(dir_okay=False))
+@click.option("--label", help="Name of the label column (default: the one MODEL records).")
+@click.option(
+    "--robust",
+    is_flag=True,
+    help="Sandwich (robust) standard errors, for a model that may be misspecified.",
+)
+@click.option(
+    "--level",
+    default=0.95,
+    show_default=True,
+    type=click.FloatRange(0.0, 1.0, min_open=True, max_open=True),
+    help="Confidence level of the intervals.",
+)
+@click.option(
+    "--drop-missing",
+    is_flag=True,
+    help="Drop rows with missing values (and say how many) instead of stopping.",
+)
+@_output_option("Also write the table here (CSV, TSV or Parquet, by suffix).", required=False)
+def summary(model_path, data, label, robust, level, drop_missing, output):
+    """Coefficients of a saved MODEL with standard errors, z, p-values and intervals.
+
+    DATA must be the data MODEL was fitted on: the standard errors come from
+    the likelihood's curvature there. Coefficients are on the features'
+    own scale, as differences from the reference expert (the last) and the
+    reference class (the last).
+    """
+    from .io import load_model
+
+    with _user_errors():
+        if output is not None:
+            check_output(output, table=True)
+        model, metadata = load_model(model_path, return_metadata=True)
+        table = _model_rows(
+            model, metadata, data, label=label, label_required=True, drop_missing=drop_missing
+        )
+        with _warnings_as_lines():
+            result = model.summary(table.X, table.y, level=level, robust=robust)
+        if output is not None:
+            write_table(result.table.reset_index(), output)
+    click.echo(str(result))
+    if output is not None:
+        click.echo(f"Wrote the coefficient table to {output}.")
+
+
+@main.command()
 @_data_options
 @_fit_options
 @click.option(
