@@ -220,3 +220,51 @@ def test_standard_errors_equal_flexmix_refit():
         assert theirs["gate"]["Comp.2"][flex_term]["estimate"] == pytest.approx(
             -row["coef"], rel=0.01
         )
+
+
+def test_probability_intervals_hold_the_estimate_and_widen_with_the_level(fitted):
+    model, X, y = fitted
+    covariance = model.covariance(X, y)
+    proba = model.predict_proba(X[:50])
+    low, high = model.predict_proba_interval(X[:50], covariance)
+    assert np.all((0 < low) & (low <= proba) & (proba <= high) & (high < 1))
+    wide_low, wide_high = model.predict_proba_interval(X[:50], covariance, level=0.99)
+    assert np.all(wide_low <= low) and np.all(wide_high >= high)
+    # Four times the rows, half the width (on the logit scale, exactly).
+    quarter = covariance / 4
+    q_low, q_high = model.predict_proba_interval(X[:50], quarter)
+    logit = lambda p: np.log(p / (1 - p))  # noqa: E731
+    # (Exact up to the rounding of probabilities near 1, whose logit loses digits.)
+    np.testing.assert_allclose(
+        logit(q_high) - logit(q_low), (logit(high) - logit(low)) / 2, rtol=1e-5
+    )
+
+
+def test_probability_intervals_match_a_finite_difference_delta_method(fitted):
+    model, X, y = fitted
+    covariance = model.covariance(X, y)
+    estimates = model._estimates_and_covariance(X, y, None, False)[0]
+    theta, index = estimates.to_numpy(), estimates.index
+    rows = X[:5]
+    h = 1e-6
+
+    def proba_at(point):
+        return _params_from(point, index, model).class_proba(rows)
+
+    jacobian = np.stack(
+        [(proba_at(theta + h * e) - proba_at(theta - h * e)) / (2 * h) for e in np.eye(theta.size)],
+        axis=2,
+    )  # (n, M, P)
+    se = np.sqrt(np.einsum("nmp,pr,nmr->nm", jacobian, covariance.to_numpy(), jacobian))
+    proba = model.predict_proba(rows)
+    low, high = model.predict_proba_interval(rows, covariance)
+    logit = lambda p: np.log(p / (1 - p))  # noqa: E731
+    expected_half = 1.959963985 * se / (proba * (1 - proba))
+    np.testing.assert_allclose((logit(high) - logit(low)) / 2, expected_half, rtol=1e-5)
+
+
+def test_probability_intervals_refuse_another_models_covariance(fitted):
+    model, X, y = fitted
+    other = MoEClassifier(1, random_state=0).fit(X, y)
+    with pytest.raises(ValueError, match="not this model's"):
+        model.predict_proba_interval(X, other.covariance(X, y))

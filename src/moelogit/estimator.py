@@ -18,7 +18,13 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 
 from ._progress import Counter, progress, say
 from .engine import SOLVERS, FitListener, Strategy, fit_multistart
-from .inference import CoefficientSummary, parameter_covariance, standardisation_map
+from .inference import (
+    CoefficientSummary,
+    class_proba_gradients,
+    parameter_covariance,
+    proba_intervals,
+    standardisation_map,
+)
 from .init import INITS
 from .mm import CURVATURES
 from .model import Dims, pack, row_slices, unpack
@@ -808,6 +814,36 @@ class MoEClassifier(ClassifierMixin, BaseEstimator):
         return CoefficientSummary.from_estimates(
             estimates.to_numpy(), covariance, estimates.index, info, level
         )
+
+    def predict_proba_interval(self, X, covariance: pd.DataFrame, *, level=0.95):
+        """Delta-method intervals for the class probabilities of every row of ``X``.
+
+        ``covariance`` is :meth:`covariance`'s result (observed or robust).
+        The intervals are built on the logit scale and mapped back, so they
+        stay inside (0, 1). Returns ``(low, high)``, each of shape
+        ``(n_samples, n_classes)``, columns in ``classes_`` order.
+        """
+        if not 0.0 < level < 1.0:
+            raise ValueError(f"level must be between 0 and 1, got {level!r}")
+        X = self._validated(X)
+        names = list(getattr(self, "feature_names_in_", [f"x{j}" for j in range(X.shape[1])]))
+        terms = list(dict.fromkeys(covariance.index.get_level_values("term")))
+        index, order = _parameter_index(terms, self.n_experts_, self.classes_)
+        if not (covariance.index.equals(index) and set(terms[1:]) <= set(map(str, names))):
+            raise ValueError("covariance is not this model's: pass model.covariance(X_train, y_train)")
+        used = np.isin([str(name) for name in names], terms[1:])
+        packed = np.empty_like(covariance.to_numpy())
+        packed[np.ix_(order, order)] = covariance.to_numpy()
+        design_rows = np.r_[0, 1 + np.flatnonzero(used)]
+        gate_coef, expert_coef = self.params_.to_design()
+        gate_coef, expert_coef = gate_coef[design_rows], expert_coef[:, design_rows]
+        low, high = np.empty((2, X.shape[0], self.classes_.size))
+        for rows in row_slices(X.shape[0], max(1, 2**20 // packed.shape[0])):
+            Z = np.column_stack([np.ones(len(X[rows])), X[rows][:, used]])
+            proba = np.exp(self.params_.log_class_proba(X[rows]))
+            gradients = class_proba_gradients(Z, gate_coef, expert_coef)
+            low[rows], high[rows] = proba_intervals(proba, gradients, packed, level)
+        return low, high
 
     def _estimates_and_covariance(self, X, y, sample_weight, robust):
         """The free parameters (a labelled Series) and their covariance, on the user's scale."""

@@ -31,7 +31,13 @@ from . import model
 from .model import Dims
 from .newton import MAX_PARAMETERS
 
-__all__ = ["CoefficientSummary", "parameter_covariance", "standardisation_map"]
+__all__ = [
+    "CoefficientSummary",
+    "class_proba_gradients",
+    "parameter_covariance",
+    "proba_intervals",
+    "standardisation_map",
+]
 
 # Rows per block of the scores' outer products: about 2^20 values of scores.
 _SCORE_BLOCK_VALUES = 2**20
@@ -105,6 +111,46 @@ def parameter_covariance(
         scores = model.row_scores(Z[rows], y[rows], gate_coef, expert_coef)
         meat += scores.T @ (scores * sample_weight[rows, None])
     return inverse @ meat @ inverse
+
+
+def class_proba_gradients(Z: np.ndarray, gate_coef: np.ndarray, expert_coef: np.ndarray):
+    """Gradients of every class probability ``p(y = m | x_i)`` in the packed parameters, ``(n, M, P)``.
+
+    With gate weights ``pi`` and expert probabilities ``eta``, ``p_m`` moves
+    with gate column ``c`` as ``z pi_c (eta_cm - p_m)`` and with expert
+    ``k``'s class column ``j`` as ``z pi_k eta_km (delta_mj - eta_kj)``.
+    """
+    K, q, M1 = expert_coef.shape
+    gate = np.exp(model.log_gate(Z, gate_coef))  # (n, K)
+    experts = np.exp(model.log_experts(Z, expert_coef))  # (n, K, M)
+    proba = np.einsum("nk,nkm->nm", gate, experts)
+    n, M = proba.shape
+    own_class = experts[:, : K - 1, :].transpose(0, 2, 1)  # (n, M, K - 1)
+    gate_part = gate[:, None, : K - 1] * (own_class - proba[:, :, None])
+    # (n, M, K, M - 1): expert k's class column j, for every class m.
+    expert_part = -(gate[:, None, :, None] * experts.transpose(0, 2, 1)[:, :, :, None]) * (
+        experts[:, None, :, :M1]
+    )
+    for j in range(M1):
+        expert_part[:, j, :, j] += gate * experts[:, :, j]
+    gate_grad = Z[:, None, :, None] * gate_part[:, :, None, :]  # (n, M, q, K - 1)
+    expert_grad = Z[:, None, None, :, None] * expert_part[:, :, :, None, :]  # (n, M, K, q, M - 1)
+    return np.concatenate([gate_grad.reshape(n, M, -1), expert_grad.reshape(n, M, -1)], axis=2)
+
+
+def proba_intervals(proba: np.ndarray, gradients: np.ndarray, covariance: np.ndarray, level: float):
+    """Delta-method intervals ``(low, high)`` for probabilities, each ``(n, M)``.
+
+    Built on the logit scale, ``logit p +- z se / (p (1 - p))``, and mapped
+    back, so they stay inside (0, 1) and are not symmetric near its ends.
+    """
+    variance = np.einsum("nmp,pr,nmr->nm", gradients, covariance, gradients)
+    tiny = np.finfo(float).tiny
+    logit_se = np.sqrt(np.maximum(variance, 0.0)) / np.maximum(proba * (1.0 - proba), tiny)
+    with np.errstate(divide="ignore"):
+        logit = np.log(proba) - np.log1p(-proba)
+    half = stats.norm.ppf(0.5 + level / 2.0) * logit_se
+    return 1.0 / (1.0 + np.exp(-(logit - half))), 1.0 / (1.0 + np.exp(-(logit + half)))
 
 
 def _not_definite(information: np.ndarray, dims: Dims) -> str:
