@@ -3,7 +3,7 @@
 Run ``python -m benchmarks.selection_cell [--k0 3] [--n 10000]
 [--replicates 20] [--solvers lbfgs,mm] [--n-jobs 2]`` from the repository
 root. Draws the experiment's well-specified data for each replicate (as
-``moelogit experiment selection`` does, same seeds) and chooses the number of
+``python -m studies selection`` does, same seeds) and chooses the number of
 experts by ``select_n_experts(..., "dsc")`` with the default estimator and
 each ``solver``; prints, per solver, how often the DSC picked ``K0`` and the
 median and total seconds per replicate (replicates run ``--n-jobs`` at a
@@ -23,11 +23,11 @@ from threadpoolctl import threadpool_limits
 from benchmarks import choices
 from moelogit import MoEClassifier, select_n_experts
 from moelogit.engine import SOLVERS
-from moelogit.experiments.selection import EXTRA_EXPERTS, MAX_REPLICATES, _data
+from studies.selection.experiment import EXTRA_EXPERTS, replicate_data
 
 
 def replicate(K0: int, n: int, index: int, solver: str) -> dict:
-    X, y = _data(K0, n, MAX_REPLICATES * K0 + index, 0.0)
+    X, y = replicate_data(K0, n, index)
     estimator = MoEClassifier(random_state=index, solver=solver)
     began = time.perf_counter()
     with warnings.catch_warnings(), threadpool_limits(1, user_api="blas"):

@@ -1,3 +1,7 @@
+import subprocess
+import sys
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -37,7 +41,6 @@ def ppi_data():
     """The shared PPI benchmarks folder: $MOELOGIT_PPI_DATA, <repo>/../shared/data/ppi,
     or /work/shared/data/ppi; the test is skipped when none exists."""
     import os
-    from pathlib import Path
 
     repo = Path(__file__).resolve().parents[1]
     candidates = [os.environ.get("MOELOGIT_PPI_DATA"), repo.parent / "shared" / "data" / "ppi"]
@@ -46,3 +49,17 @@ def ppi_data():
         if candidate and (Path(candidate) / "guo2008-yeast" / "pairs.tsv").exists():
             return Path(candidate)
     pytest.skip("PPI benchmarks not found: set MOELOGIT_PPI_DATA or place them in ../shared")
+
+
+@pytest.fixture
+def run_studies():
+    """Run ``python -m studies ARGS`` from the repository root, where the studies live."""
+    repo = Path(__file__).resolve().parents[1]
+
+    def run(*args):
+        command = [sys.executable, "-m", "studies", *args]
+        return subprocess.run(
+            command, cwd=repo, capture_output=True, text=True, timeout=300, check=False
+        )
+
+    return run

@@ -1,14 +1,20 @@
-"""The package's layers import only downward, and no module uses another's private names."""
+"""The package's layers import only downward, and no module uses another's private names.
+
+The studies beside the package use it as a user would: the package never
+imports them, and they import only its public names.
+"""
 
 import ast
 from pathlib import Path
 
 import pytest
 
-PACKAGE = Path(__file__).resolve().parents[1] / "src" / "moelogit"
+REPO = Path(__file__).resolve().parents[1]
+PACKAGE = REPO / "src" / "moelogit"
+STUDIES = REPO / "studies"
 
 # Lower numbers are lower layers: the model's mathematics and small helpers,
-# the fit engine, the estimator, selection, then applications and studies.
+# the fit engine, the estimator, selection, then applications.
 LAYERS = {
     "model": 0, "params": 0, "acceleration": 0, "_progress": 0, "_tabular": 0,
     "datasets._simulate": 0, "datasets": 0,
@@ -16,10 +22,8 @@ LAYERS = {
     "engine": 1, "inference": 1,
     "estimator": 2,
     "selection": 3, "selection._dendrogram": 3, "selection._select": 3,
-    "plotting": 4, "metrics": 4, "io": 4, "report": 4, "ppi": 4, "losses": 4, "cli": 4,
+    "plotting": 4, "metrics": 4, "io": 4, "report": 4, "ppi": 4, "cli": 4,
     "datasets.ppi": 4, "features": 4, "features.descriptors": 4, "features.pairs": 4,
-    "experiments": 4, "experiments.ppi": 4, "experiments.rates": 4,
-    "experiments.selection": 4,
 }  # fmt: skip
 # The one upward import left (issue 23): MoEClassifier(n_experts="dsc") calls selection.
 PENDING = {("estimator", "selection")}
@@ -104,3 +108,52 @@ def test_no_import_circle_between_modules():
         return False
 
     assert not [module for module in graph if reaches(module, module, {module})]
+
+
+def _absolute_imports(folder: Path):
+    """``(file, imported module, names)`` for every absolute import under ``folder``."""
+    for path in sorted(folder.rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Import):
+                for alias in node.names:
+                    yield path, alias.name, []
+            elif isinstance(node, ast.ImportFrom) and node.level == 0:
+                yield path, node.module, [alias.name for alias in node.names]
+
+
+def test_the_package_holds_no_studies_and_never_imports_them():
+    assert not (PACKAGE / "experiments").exists()
+    assert not (PACKAGE / "losses.py").exists()  # scores simulations only: studies.rates.losses
+    importing = [
+        f"{path.relative_to(REPO)} imports {module}"
+        for path, module, _ in _absolute_imports(PACKAGE)
+        if module.split(".")[0] in ("studies", "benchmarks")
+    ]
+    assert not importing
+
+
+def test_studies_use_only_moelogits_public_names():
+    private = [
+        f"{path.relative_to(REPO)} imports {module} {names}"
+        for path, module, names in _absolute_imports(STUDIES)
+        if module.split(".")[0] == "moelogit"
+        and (
+            any(part.startswith("_") for part in module.split("."))
+            or any(name.startswith("_") for name in names)
+        )
+    ]
+    assert not private
+    assert any(module.startswith("moelogit") for _, module, _ in _absolute_imports(STUDIES))
+
+
+def test_no_study_module_imports_another_ones_private_names():
+    private = [
+        f"{path.relative_to(REPO)} imports {name} from {'.' * node.level}{node.module or ''}"
+        for path in sorted(STUDIES.rglob("*.py"))
+        for node in ast.walk(ast.parse(path.read_text()))
+        if isinstance(node, ast.ImportFrom)
+        and (node.level > 0 or (node.module or "").split(".")[0] == "studies")
+        for name in (alias.name for alias in node.names)
+        if name.startswith("_")
+    ]
+    assert not private

@@ -3,7 +3,6 @@
 import warnings
 
 import numpy as np
-import pandas as pd
 import pytest
 from scipy.cluster.hierarchy import dendrogram as scipy_dendrogram
 from scipy.cluster.hierarchy import is_valid_linkage
@@ -451,66 +450,3 @@ def test_bad_selection_arguments(clear_case):
                 select_n_experts(X, y, **{name: bad})
     with pytest.raises(ValueError, match="n_experts must be an integer >= 1 or one of"):
         MoEClassifier(n_experts="cv").fit(X, y)
-
-
-def test_selection_experiment_runs_the_scenarios_asked_for(monkeypatch):
-    from moelogit.experiments import selection as experiment
-
-    def fake_replicate(K0, n, replicate, scenario, contamination, estimator):
-        return [{"scenario": scenario, "contamination": contamination, "replicate": replicate}]
-
-    monkeypatch.setattr(experiment, "_replicate", fake_replicate)
-    runs = experiment.run_selection_experiment(
-        K0s=(2,), ns=(1000,), replicates=2, scenarios=("misspecified",), n_jobs=1, progress=False
-    )
-    assert set(runs["scenario"]) == {"misspecified"} and set(runs["contamination"]) == {0.1}
-    both = experiment.run_selection_experiment(
-        K0s=(2,), ns=(1000,), replicates=2, n_jobs=1, progress=False
-    )
-    assert both.groupby("scenario").size().to_dict() == {"misspecified": 2, "well-specified": 2}
-    for bad in ((), ("noisy",), "misspecified"):
-        with pytest.raises(ValueError, match="scenarios"):
-            experiment.run_selection_experiment(scenarios=bad, progress=False)
-    # The command line offers exactly these scenarios.
-    from moelogit.cli import experiment_selection
-
-    (option,) = [p for p in experiment_selection.params if p.name == "scenarios"]
-    assert tuple(option.type.choices) == experiment.SCENARIOS
-
-
-def test_selection_experiment_refuses_to_append_to_other_runs(tmp_path, monkeypatch):
-    from moelogit.experiments import selection as experiment
-
-    def never(*args):
-        raise AssertionError("nothing may be fitted")
-
-    monkeypatch.setattr(experiment, "_replicate", never)
-    options = {"K0s": (2,), "ns": (1000,), "replicates": 2, "n_jobs": 1, "progress": False}
-    runs_path = tmp_path / "runs.csv"
-    old = "scenario,K0,n,replicate,method,selected,seconds\n"
-    runs_path.write_text(old)
-    with pytest.raises(ValueError, match="written by an earlier version"):
-        experiment.run_selection_experiment(runs_path=runs_path, first_replicate=2, **options)
-    assert runs_path.read_text() == old  # left as it was
-    # Same columns, other settings: a looser estimator than the one asked for now.
-    row = dict.fromkeys(experiment._COLUMNS, 0)
-    row["settings"] = experiment.run_settings(MoEClassifier(tol=1e-4))
-    pd.DataFrame([row]).to_csv(runs_path, index=False)
-    with pytest.raises(ValueError, match="other settings"):
-        experiment.run_selection_experiment(runs_path=runs_path, first_replicate=2, **options)
-    experiment.check_runs_file(runs_path, MoEClassifier(tol=1e-4))  # the same: accepted
-
-
-def test_run_settings_record_the_defaults_and_the_estimator():
-    import json
-
-    from moelogit.experiments.selection import run_settings
-
-    loose = json.loads(run_settings(MoEClassifier(tol=1e-4, random_state=3)))
-    assert loose["estimator"]["tol"] == 1e-4 and "random_state" not in loose["estimator"]
-    assert loose["select_n_experts"]["merge_screen_iter"] == 5
-    assert set(loose["select_n_experts"]) >= {"path_tol", "path_max_iter", "omega", "path"}
-    default = run_settings(MoEClassifier())
-    assert run_settings(MoEClassifier(random_state=1, verbose=2)) == default
-    assert run_settings(MoEClassifier(n_init=np.int64(20))) == default  # numpy scalars
-    assert run_settings(MoEClassifier(tol=1e-4)) != default

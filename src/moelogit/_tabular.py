@@ -27,7 +27,6 @@ __all__ = [
     "atomic_path",
     "check_output",
     "check_output_folder",
-    "markdown_table",
     "prepare",
     "read_table",
     "summarize",
@@ -381,14 +380,3 @@ def write_table(frame: pd.DataFrame, path) -> None:
             frame.to_parquet(temporary, index=False)
         else:
             frame.to_csv(temporary, sep=_SEPARATORS[suffix], index=False)
-
-
-def markdown_table(frame: pd.DataFrame, float_format="{:.3f}".format) -> str:
-    """A DataFrame as a Markdown table (no tabulate needed); floats through ``float_format``."""
-
-    def cell(value):
-        return float_format(value) if isinstance(value, float) else str(value)
-
-    lines = ["| " + " | ".join(map(str, frame.columns)) + " |", "|" + "---|" * frame.shape[1]]
-    lines += ["| " + " | ".join(map(cell, row)) + " |" for row in frame.itertuples(index=False)]
-    return "\n".join(lines)

@@ -239,7 +239,7 @@ def select_n_experts(
       protein-disjoint PPI fits (4 folds of the experiment, 1 of a grid
       study) whose extra atoms had no weight left or coincided picked 2 to
       4 experts over 1 on criterion differences below that resolution
-      (docs/ppi/tie_rule_check.py); on the 480 DSC picks of
+      (studies/ppi/tie_rule_check.py); on the 480 DSC picks of
       the validation grid it changes none: there the best smaller size lies
       at least 12 such resolutions above the minimum.
     * ``omega = sqrt(n)``: the theory needs ``omega -> infinity`` (losing a
@@ -247,7 +247,7 @@ def select_n_experts(
       (chance gains of over-fitted levels vanish); ``log n`` is too small at
       realistic n, where one large height outweighs losing an expert.
 
-    The validation experiment (``moelogit experiment selection``) measures
+    The validation experiment (``python -m studies selection``) measures
     these defaults against the sweeps; docs/selection-validation.md has the
     figures.
 

@@ -1,9 +1,9 @@
 """Which documented multi-expert DSC picks does the DSC's tie rule change, and what does it do to them?
 
 Run from the repository root (about 15 minutes on 2 cores for both sets);
-the rows go to ``docs/ppi/tie_rule_check.csv``:
+the rows go to ``studies/ppi/tie_rule_check.csv``:
 
-    python docs/ppi/tie_rule_check.py ../shared/data/ppi/martin2005-hpylori ../shared/data/ppi/guo2008-yeast
+    python -m studies.ppi.tie_rule_check ../shared/data/ppi/martin2005-hpylori ../shared/data/ppi/guo2008-yeast
 
 The experiment's runs (commit e5b4ac5) and the grid study's were made before
 ``select_n_experts`` took the fewest experts among DSC levels tied within
@@ -35,9 +35,10 @@ from joblib import Parallel, delayed
 from threadpoolctl import threadpool_limits
 
 from moelogit.datasets.ppi import load_ppi
-from moelogit.experiments.ppi import PPIConfig, build_model, classifier_step, prepare_data
 from moelogit.metrics import METRICS, binary_metrics
 from moelogit.selection import select_n_experts
+
+from studies.ppi import PPIConfig, build_model, classifier_step, prepare_data
 
 HERE = Path(__file__).parent
 # The estimator selects with select_n_experts' default path tolerance.

@@ -1,4 +1,4 @@
-"""Voronoi losses and the conditional density error on hand-made measures."""
+"""The rates study's Voronoi losses and conditional density error on hand-made measures."""
 
 import dataclasses
 
@@ -8,8 +8,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from moelogit.datasets import random_params
-from moelogit.losses import hellinger_error, voronoi_cells, voronoi_losses
 from moelogit.params import MoEParams
+from studies.rates.losses import hellinger_error, voronoi_cells, voronoi_losses
 
 X = np.random.default_rng(0).normal(size=(500, 2))
 

@@ -2,7 +2,7 @@
 
 Run from the repository root (about 15 seconds for both sets):
 
-    python docs/ppi/identity_study.py ../shared/data/ppi/martin2005-hpylori ../shared/data/ppi/guo2008-yeast
+    python -m studies.ppi.identity_study ../shared/data/ppi/martin2005-hpylori ../shared/data/ppi/guo2008-yeast
 
 A logistic regression sees nothing but which two proteins make a pair (a
 one-hot column per protein, the pair's row holding a 1 in both proteins'
@@ -14,7 +14,7 @@ can get from recognising proteins. Its ``C`` is searched in
 (stratified 3-fold at pair level, protein-disjoint at protein level, as in
 the experiment, whose models see at most 2,000 of them: a search that costs
 seconds here). It runs on the experiment's folds of both protocols; the
-per-fold rows go to ``docs/ppi/identity_study_<set>.csv``, with the share of
+per-fold rows go to ``studies/ppi/identity_study_<set>.csv``, with the share of
 test pairs whose two proteins (or one of them) appear in the fold's
 training pairs, and the means are printed beside the experiment's models'.
 Nothing is tuned on test folds.
@@ -30,8 +30,9 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import GridSearchCV, StratifiedKFold
 
 from moelogit.datasets.ppi import load_ppi
-from moelogit.experiments.ppi import PPIConfig, inner_protein_folds, paired_folds, prepare_data
 from moelogit.metrics import binary_metrics
+
+from studies.ppi import PPIConfig, inner_protein_folds, paired_folds, prepare_data
 
 GRID = {"C": [0.01, 0.1, 1.0, 10.0, 100.0]}
 SHOWN = ["accuracy", "roc_auc", "pr_auc", "log_loss", "brier", "ece"]

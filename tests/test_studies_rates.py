@@ -1,15 +1,15 @@
-"""The rates experiment: starts, slopes with intervals, the tolerance check."""
+"""The rates study: the truth, slopes with intervals, the tolerance check, its command."""
 
 import numpy as np
 import pandas as pd
 import pytest
 
-from moelogit.experiments.rates import (
+from moelogit.selection import atoms
+from studies.rates.experiment import (
     default_truth,
     fit_slopes,
     tolerance_check,
 )
-from moelogit.selection import atoms
 
 
 def test_default_truth_is_well_separated():
@@ -62,3 +62,27 @@ def test_tolerance_check_reports_the_largest_relative_change():
     fit = runs.loc[runs.index[4], "fit"]
     assert table.loc[fit, "D1"] == pytest.approx(0.03)
     assert table.to_numpy().sum() == pytest.approx(0.03)
+
+
+def test_rates_command_quick(run_studies, tmp_path):
+    result = run_studies("rates", "--quick", "--out", str(tmp_path))
+    assert result.returncode == 0, result.stderr
+    runs = pd.read_csv(tmp_path / "runs.csv")
+    assert len(runs) == 3 * 3 * 3  # sizes x replicates x fit types
+    assert set(runs["fit"]) == {"exact", "over", "merged"}
+    sizes = runs.groupby("fit")["n_experts"].unique().map(list).to_dict()
+    assert sizes == {"exact": [3], "merged": [3], "over": [5]}
+    losses = runs[["density", "D1", "D2"]]
+    assert losses.notna().all().all() and (losses > 0).all().all()
+    assert runs["density"].lt(1).all()
+    # The tolerance check ran on the first replicate of every size.
+    assert runs["D1_tight"].notna().sum() == 3 * 3
+    slopes = pd.read_csv(tmp_path / "slopes.csv")
+    assert len(slopes) == 9 and (slopes["ci_low"] <= slopes["ci_high"]).all()
+    assert (tmp_path / "rates.png").stat().st_size > 10_000
+    assert "theory" in result.stdout and "tightened tenfold" in result.stdout
+
+
+def test_rates_command_refuses_an_empty_range(run_studies, tmp_path):
+    result = run_studies("rates", "--n-min", "5000", "--n-max", "1000", "--out", str(tmp_path))
+    assert result.returncode == 2 and "--n-min" in result.stderr

@@ -32,9 +32,9 @@ from sklearn.base import clone
 from sklearn.exceptions import ConvergenceWarning
 from tqdm.auto import tqdm
 
-from ..datasets import make_moe_classification
-from ..estimator import MoEClassifier, SeparationWarning
-from ..selection import information_criterion, select_n_experts
+from moelogit import MoEClassifier, SeparationWarning
+from moelogit.datasets import make_moe_classification
+from moelogit.selection import information_criterion, select_n_experts
 
 __all__ = [
     "SCENARIOS",
@@ -42,6 +42,7 @@ __all__ = [
     "RunsFileError",
     "check_runs_file",
     "plot_summary",
+    "replicate_data",
     "run_selection_experiment",
     "run_settings",
     "selection_table",
@@ -114,7 +115,14 @@ def check_runs_file(runs_path, estimator=None) -> None:
         )
 
 
-def _data(K0, n, seed, contamination):
+def replicate_data(K0, n, replicate, contamination=0.0):
+    """Features and labels of one replicate of cell ``(K0, n)``, as the experiment draws them.
+
+    The truth and the rows are seeded by ``MAX_REPLICATES * K0 + replicate``;
+    with ``contamination > 0`` (the misspecified scenario) that share of the
+    labels, picked at random, comes from a second, independent truth.
+    """
+    seed = MAX_REPLICATES * K0 + replicate
     X, y, _ = make_moe_classification(
         n, N_FEATURES, K0, N_CLASSES, random_state=seed, **TRUTH_CONSTRAINTS
     )
@@ -135,8 +143,7 @@ def _replicate(K0, n, replicate, scenario, contamination, estimator):
 
 
 def _replicate_quietly(K0, n, replicate, scenario, contamination, estimator):
-    seed = MAX_REPLICATES * K0 + replicate
-    X, y = _data(K0, n, seed, contamination)
+    X, y = replicate_data(K0, n, replicate, contamination)
     settings = run_settings(estimator)
     estimator = clone(estimator).set_params(random_state=replicate)
     max_experts = K0 + EXTRA_EXPERTS

@@ -6,13 +6,18 @@ the pick, the seconds, the heights and the level log-likelihoods. A variant
 is ``path_tol/path_max_iter/merge_screen_iter``, ``None`` meaning the
 estimator's own setting (``1e-08/None/None`` is the full-precision path).
 
-    OMP_NUM_THREADS=1 python study.py 0 3 1e-08/None/None,1e-06/None/None,1e-05/None/None \
-        1000,3000,10000 tolerance.csv
-    OMP_NUM_THREADS=1 python study.py 0 2 1e-06/300/None,1e-06/300/5,1e-06/150/5 \
-        3000,10000 cap-and-screening.csv
+Run from the repository root:
 
-(The CSVs beside this script were written by a prototype of it that set the
-same three values through hooks before the parameters existed; the picks of
+    OMP_NUM_THREADS=1 python -m studies.selection.path_precision_study 0 3 \
+        1e-08/None/None,1e-06/None/None,1e-05/None/None \
+        1000,3000,10000 studies/selection/path-precision-study/tolerance.csv
+    OMP_NUM_THREADS=1 python -m studies.selection.path_precision_study 0 2 \
+        1e-06/300/None,1e-06/300/5,1e-06/150/5 \
+        3000,10000 studies/selection/path-precision-study/cap-and-screening.csv
+
+(The CSVs in ``path-precision-study/`` were written by a prototype of this
+script that set the same three values through hooks before the parameters
+existed; the picks of
 ``1e-06/300/5`` agree with the validation run of the released parameters,
 and its level log-likelihoods to 2e-5.)
 """
@@ -35,11 +40,12 @@ def _setting(text, kind):
 def one(K0, n, replicate, variant):
     warnings.simplefilter("ignore")
     from moelogit import MoEClassifier
-    from moelogit.experiments.selection import MAX_REPLICATES, _data
     from moelogit.selection import select_n_experts
 
+    from studies.selection.experiment import replicate_data
+
     tol, cap, screen = variant.split("/")
-    X, y = _data(K0, n, MAX_REPLICATES * K0 + replicate, 0.0)
+    X, y = replicate_data(K0, n, replicate)
     started = time.perf_counter()
     result = select_n_experts(
         X,

@@ -10,7 +10,7 @@ For every sample size ``n`` and replicate, data from a known truth ``G0`` with
 
 Each fit is scored by the Voronoi losses ``D1``, ``D2`` and the conditional
 density error (x-averaged Hellinger distance, on a fixed Monte Carlo sample)
-of :mod:`moelogit.losses`. The slope of ``log loss`` against ``log n``,
+of :mod:`studies.rates.losses`. The slope of ``log loss`` against ``log n``,
 fitted by least squares over every run with a bootstrap interval, is set
 beside the slope the theory predicts.
 
@@ -36,10 +36,10 @@ from sklearn.base import clone
 from sklearn.exceptions import ConvergenceWarning
 from tqdm.auto import tqdm
 
-from ..estimator import MoEClassifier, SeparationWarning
-from ..losses import hellinger_error, voronoi_losses
-from ..params import MoEParams
-from ..selection import dendrogram
+from moelogit import MoEClassifier, MoEParams, SeparationWarning
+from moelogit.selection import dendrogram
+
+from .losses import hellinger_error, voronoi_losses
 
 __all__ = [
     "THEORY_SLOPES",

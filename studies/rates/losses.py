@@ -16,8 +16,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from .params import MoEParams
-from .selection import atoms
+from moelogit import MoEParams
+from moelogit.selection import atoms
 
 __all__ = ["hellinger_error", "voronoi_cells", "voronoi_losses"]
 

@@ -1,10 +1,10 @@
 """Is the 2,000-pair tuning subsample what holds the mixture back on Guo's pairs?
 
 Run from the repository root (about 25 minutes on 2 cores); the per-fold
-rows go to docs/ppi/guo2008-yeast/tuning_study.csv unless a second argument
+rows go to studies/ppi/guo2008-yeast/tuning_study.csv unless a second argument
 names another file:
 
-    python docs/ppi/tuning_study.py ../shared/data/ppi/guo2008-yeast
+    python -m studies.ppi.tuning_study ../shared/data/ppi/guo2008-yeast
 
 The experiment searches every model's grid on inner folds of a stratified
 subsample of at most ``tune_rows = 2000`` training pairs. On Guo's full set
@@ -26,7 +26,8 @@ import pandas as pd
 from joblib import Parallel, delayed
 
 from moelogit.datasets.ppi import load_ppi
-from moelogit.experiments.ppi import PPIConfig, evaluate_fold, prepare_data
+
+from studies.ppi import PPIConfig, evaluate_fold, prepare_data
 
 MODELS = ("moe-dsc", "logreg", "boosting")
 

@@ -2,14 +2,14 @@
 
 Run from the repository root, one study at a time:
 
-    python docs/ppi/grid_study.py linear ../shared/data/ppi/martin2005-hpylori ../shared/data/ppi/guo2008-yeast
-    python docs/ppi/grid_study.py nonlinear ../shared/data/ppi/martin2005-hpylori ../shared/data/ppi/guo2008-yeast
+    python -m studies.ppi.grid_study linear ../shared/data/ppi/martin2005-hpylori ../shared/data/ppi/guo2008-yeast
+    python -m studies.ppi.grid_study nonlinear ../shared/data/ppi/martin2005-hpylori ../shared/data/ppi/guo2008-yeast
 
 (11 and 61 minutes on 2 cores for both sets; the second measured on 2026-11-28,
 part of it beside a test run). With ``--summarize``
 after the study's name, only the stored rows are compared with the
 experiment's (the rows of the same models on the same folds, in
-``docs/ppi/<set>/folds.csv``) and the comparison of ``moe-dsc`` with the
+``studies/ppi/<set>/folds.csv``) and the comparison of ``moe-dsc`` with the
 best other model is redone with the widened models' rows in place.
 
 ``linear``: under the protein-disjoint protocol the inner folds of
@@ -26,7 +26,7 @@ two decades higher (to 100).
 
 Each study reruns the experiment's folds (the same folds, features, tuning
 subsample and code) for its models and protocols and writes the per-fold rows
-of each set to ``docs/ppi/grid_study_<study>_<set>.csv``.
+of each set to ``studies/ppi/grid_study_<study>_<set>.csv``.
 Nothing is tuned on test folds.
 """
 
@@ -37,8 +37,9 @@ import pandas as pd
 from joblib import Parallel, delayed
 
 from moelogit.datasets.ppi import load_ppi
-from moelogit.experiments import ppi
 from moelogit.metrics import METRICS
+
+from studies import ppi
 
 HERE = Path(__file__).parent
 

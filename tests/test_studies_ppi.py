@@ -1,11 +1,11 @@
-"""PPI evaluation protocols and the experiment runner."""
+"""The PPI study: protocols, models, the runner and ``python -m studies ppi``."""
 
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from moelogit.experiments.ppi import make_folds
+from studies.ppi.folds import make_folds
 
 
 def random_pairs(n_proteins=60, n_pairs=400, seed=0):
@@ -34,7 +34,8 @@ def test_group_pair_folds_test_every_pair_once_without_shared_proteins(n_groups)
 
 
 def test_inner_tuning_folds_are_protein_disjoint(monkeypatch):
-    from moelogit.experiments import ppi
+    from studies import ppi
+    from studies.ppi import evaluation
 
     pairs, labels = random_pairs(n_proteins=80, n_pairs=600)
     folds = ppi.inner_protein_folds(pairs, labels, 3, seed=1)
@@ -45,7 +46,7 @@ def test_inner_tuning_folds_are_protein_disjoint(monkeypatch):
     seen = []
     original = ppi.inner_protein_folds
     monkeypatch.setattr(
-        ppi, "inner_protein_folds", lambda *a, **k: seen.append(a[0]) or original(*a, **k)
+        evaluation, "inner_protein_folds", lambda *a, **k: seen.append(a[0]) or original(*a, **k)
     )
     X = np.random.default_rng(0).normal(size=(600, 4))
     config = ppi.PPIConfig(tune_rows=300, models=("logreg",))
@@ -60,7 +61,7 @@ def test_inner_tuning_folds_are_protein_disjoint(monkeypatch):
 
 
 def test_build_model_sets_step_params_and_classifier_step_finds_the_fitted_step():
-    from moelogit.experiments import ppi
+    from studies import ppi
 
     model, _ = ppi.build_model("logreg", ppi.PPIConfig(), {"C": 0.5})
     assert model.get_params()["estimator__clf__C"] == 0.5
@@ -70,15 +71,16 @@ def test_build_model_sets_step_params_and_classifier_step_finds_the_fitted_step(
 
 
 def test_moe_models_share_one_tuning_search(monkeypatch):
-    from moelogit.experiments import ppi
+    from studies import ppi
+    from studies.ppi import evaluation, runner
 
     _, labels = random_pairs(n_proteins=60, n_pairs=300)
     X = np.random.default_rng(0).normal(size=(300, 4)) + labels[:, None]
     config = ppi.PPIConfig.quick(tune_rows=200)
     calls = []
-    original = ppi._search
-    monkeypatch.setattr(ppi, "_search", lambda *a: calls.append(a[0]) or original(*a))
-    assert ppi._job_groups(("logreg", "moe-dsc", "svm", "moe-bic")) == [
+    original = evaluation._search
+    monkeypatch.setattr(evaluation, "_search", lambda *a: calls.append(a[0]) or original(*a))
+    assert runner._job_groups(("logreg", "moe-dsc", "svm", "moe-bic")) == [
         ("moe-dsc", "moe-bic"),
         ("logreg",),
         ("svm",),
@@ -115,7 +117,7 @@ def test_folds_are_reproducible_and_protocol_checked():
 def test_compare_picks_the_best_other_model_per_metric():
     import pandas as pd
 
-    from moelogit.experiments.ppi import compare, summarize
+    from studies.ppi import compare, summarize
     from moelogit.metrics import METRICS
 
     rows = []
@@ -141,7 +143,7 @@ def test_compare_picks_the_best_other_model_per_metric():
 
 
 def test_unknown_model_is_an_error():
-    from moelogit.experiments.ppi import PPIConfig, build_model
+    from studies.ppi import PPIConfig, build_model
 
     with pytest.raises(ValueError, match="unknown model 'xgb'"):
         build_model("xgb", PPIConfig())
@@ -151,11 +153,11 @@ def test_quick_command_writes_tables_and_figures(ppi_data, tmp_path):
     import pandas as pd
     from click.testing import CliRunner
 
-    from moelogit.cli import main
+    from studies.cli import main
 
     data = ppi_data / "martin2005-hpylori"
     result = CliRunner().invoke(
-        main, ["experiment", "ppi", "--data", str(data), "--quick", "--out", str(tmp_path)]
+        main, ["ppi", "--data", str(data), "--quick", "--out", str(tmp_path)]
     )
     assert result.exit_code == 0, result.output
     folds = pd.read_csv(tmp_path / "folds.csv")
@@ -185,40 +187,41 @@ def test_quick_command_writes_tables_and_figures(ppi_data, tmp_path):
 def test_command_reports_bad_data_cleanly(tmp_path):
     from click.testing import CliRunner
 
-    from moelogit.cli import main
+    from studies.cli import main
 
     (tmp_path / "pairs.tsv").write_text("P1\tP2\t1\n")
     (tmp_path / "sequences.tsv").write_text("P1\tMK\n")
-    result = CliRunner().invoke(main, ["experiment", "ppi", "--data", str(tmp_path), "--quick"])
+    result = CliRunner().invoke(main, ["ppi", "--data", str(tmp_path), "--quick"])
     assert result.exit_code == 2 and "'P2' has no sequence" in result.output
 
 
 def test_command_keeps_self_pairs_on_request(tmp_path, monkeypatch):
     from click.testing import CliRunner
 
-    from moelogit.cli import main
-    from moelogit.experiments import ppi
+    from studies.cli import main
+    from studies.ppi import runner
 
     seen = []
-    monkeypatch.setattr(ppi, "run_ppi_experiment", lambda data, *a, **k: seen.append(data) or 1 / 0)
+    monkeypatch.setattr(runner, "run_ppi_experiment", lambda d, *a, **k: seen.append(d) or 1 / 0)
     (tmp_path / "pairs.tsv").write_text("P1\tP1\t0\nP1\tP2\t1\n")
     (tmp_path / "sequences.tsv").write_text("P1\tMK\nP2\tKM\n")
     for flag, n in [([], 1), (["--keep-self-pairs"], 2)]:
-        CliRunner().invoke(main, ["experiment", "ppi", "--data", str(tmp_path), *flag])
+        CliRunner().invoke(main, ["ppi", "--data", str(tmp_path), *flag])
         assert len(seen[-1].labels) == n
 
 
 def test_command_passes_models_and_tune_rows_and_refuses_unknown_models(tmp_path, monkeypatch):
     from click.testing import CliRunner
 
-    from moelogit.cli import main
-    from moelogit.experiments import ppi
+    from studies import ppi
+    from studies.cli import main
+    from studies.ppi import runner
 
     configs = []
-    monkeypatch.setattr(ppi, "run_ppi_experiment", lambda d, c, **k: configs.append(c) or 1 / 0)
+    monkeypatch.setattr(runner, "run_ppi_experiment", lambda d, c, **k: configs.append(c) or 1 / 0)
     (tmp_path / "pairs.tsv").write_text("P1\tP2\t1\n")
     (tmp_path / "sequences.tsv").write_text("P1\tMK\nP2\tKM\n")
-    command = ["experiment", "ppi", "--data", str(tmp_path)]
+    command = ["ppi", "--data", str(tmp_path)]
     CliRunner().invoke(main, [*command, "--models", "logreg, moe-dsc,logreg", "--tune-rows", "500"])
     # In MODELS' order, so that the fold jobs of runs naming the same models match.
     assert configs[-1].models == ("moe-dsc", "logreg") and configs[-1].tune_rows == 500
@@ -229,29 +232,29 @@ def test_command_passes_models_and_tune_rows_and_refuses_unknown_models(tmp_path
         assert result.exit_code == 2 and "--models" in result.output
         assert "choose from moe-dsc, moe-bic" in result.output
     assert len(configs) == 2  # refused before anything runs
-    help_text = " ".join(CliRunner().invoke(main, [*command[:2], "--help"]).output.split())
+    help_text = " ".join(CliRunner().invoke(main, [*command[:1], "--help"]).output.split())
     assert all(name in help_text for name in ppi.MODELS)  # the option's help names them all
 
 
 def test_tuned_mean_scale_penalties_are_rescaled_to_the_training_pairs():
-    from moelogit.experiments import ppi
+    from studies import ppi
 
     pairs, labels = random_pairs(n_proteins=60, n_pairs=300)
     X = np.random.default_rng(0).normal(size=(300, 4)) + labels[:, None]
     config = ppi.PPIConfig.quick(tune_rows=150, inner_splits=3)
-    model, chosen, fitted, _ = ppi._tuned_fit("moe-dsc", config, X, labels)
+    model, chosen, fitted, _ = ppi.tuned_fit("moe-dsc", config, X, labels)
     # 150 tuning pairs, 100 per inner training fold; the refit has 300.
     (name,) = chosen
     assert name.endswith("clf__alpha") and fitted[name] == pytest.approx(chosen[name] / 3)
-    assert ppi._pipeline(model).named_steps["clf"].alpha == fitted[name]
+    assert ppi.classifier_step(model).alpha == fitted[name]
     # Protein-disjoint inner folds train on fewer pairs: their mean size counts.
     config = ppi.PPIConfig.quick(tune_rows=1000, inner_splits=3)
     inner = ppi.inner_protein_folds(pairs, labels, 3, config.seed)
-    _, chosen, fitted, _ = ppi._tuned_fit("moe-dsc", config, X, labels, pairs)
+    _, chosen, fitted, _ = ppi.tuned_fit("moe-dsc", config, X, labels, pairs)
     ratio = np.mean([len(train) for train, _ in inner]) / len(labels)
     assert fitted[name] == pytest.approx(chosen[name] * ratio) and ratio < 0.6
     # C of the logistic regression already weighs the summed loss: unchanged.
-    _, chosen, fitted, _ = ppi._tuned_fit("logreg", config, X, labels)
+    _, chosen, fitted, _ = ppi.tuned_fit("logreg", config, X, labels)
     assert chosen == fitted
 
 
@@ -259,7 +262,8 @@ def test_finished_fold_jobs_are_reused_only_for_the_same_job(tmp_path, monkeypat
     from dataclasses import replace
 
     from moelogit.datasets.ppi import PPIDataset
-    from moelogit.experiments import ppi
+    from studies import ppi
+    from studies.ppi import runner
 
     from .test_ppi_predictor import _toy
 
@@ -269,7 +273,7 @@ def test_finished_fold_jobs_are_reused_only_for_the_same_job(tmp_path, monkeypat
     first = ppi.run_ppi_experiment(data, config, n_jobs=2, progress=False, cache_dir=cache)
     assert first["reused_jobs"] == 0 and first["jobs"] == 3 + 6
     calls = []
-    monkeypatch.setattr(ppi, "evaluate_fold", lambda *a: calls.append(a) or 1 / 0)
+    monkeypatch.setattr(runner, "evaluate_fold", lambda *a: calls.append(a) or 1 / 0)
     again = ppi.run_ppi_experiment(data, config, n_jobs=1, progress=False, cache_dir=cache)
     assert calls == [] and again["reused_jobs"] == 9
     assert again["folds"].equals(first["folds"])
@@ -283,7 +287,7 @@ def test_finished_fold_jobs_are_reused_only_for_the_same_job(tmp_path, monkeypat
     # The list of models is not part of a job: adding one keeps the others' jobs.
     train, test = np.arange(5), np.arange(5, 9)
     keys = [
-        ppi._job_key("data", "pairs", 0, ("logreg",), c, train, test)
+        runner._job_key("data", "pairs", 0, ("logreg",), c, train, test)
         for c in (config, replace(config, models=("logreg", "svm")), replace(config, seed=1))
     ]
     assert keys[0] == keys[1] != keys[2]
@@ -292,23 +296,29 @@ def test_finished_fold_jobs_are_reused_only_for_the_same_job(tmp_path, monkeypat
 def test_cached_jobs_are_tied_to_the_code(tmp_path):
     import shutil
 
-    from moelogit.experiments import ppi
+    import moelogit
+    from studies.ppi import runner
 
-    package = tmp_path / "moelogit"
-    shutil.copytree(Path(ppi.__file__).parents[1], package)
-    before = ppi._code_digest(package)
-    assert before == ppi._code_digest(package)
+    # The library and the experiment's own modules, as the runner digests them.
+    package, study = tmp_path / "moelogit", tmp_path / "ppi"
+    shutil.copytree(Path(moelogit.__file__).parent, package)
+    shutil.copytree(Path(runner.__file__).parent, study)
+    before = runner._code_digest(package, study)
+    assert before == runner._code_digest(package, study)
     (package / "model.py").write_text((package / "model.py").read_text() + "\n# changed\n")
-    assert ppi._code_digest(package) != before
+    library_changed = runner._code_digest(package, study)
+    assert library_changed != before
+    (study / "models.py").write_text((study / "models.py").read_text() + "\n# changed\n")
+    assert runner._code_digest(package, study) not in (before, library_changed)
     # A worker that imported other code than the run's refuses the job.
     with pytest.raises(RuntimeError, match="code changed while the experiment ran"):
-        ppi._fold_job(("job", "other code"), *[None] * 9)
+        runner._fold_job(("job", "other code"), *[None] * 9)
 
 
 def test_paired_folds_pairs_by_fold_and_refuses_other_folds():
     import pandas as pd
 
-    from moelogit.experiments import ppi
+    from studies import ppi
 
     a = pd.DataFrame({"fold": [0, 1, 2], "n_train": 80, "n_test": 20, "acc": [0.8, 0.7, 0.9]})
     b = a.assign(acc=[0.7, 0.7, 0.8])
@@ -321,7 +331,8 @@ def test_paired_folds_pairs_by_fold_and_refuses_other_folds():
 
 
 def test_reliability_curves_keep_each_models_colour_whatever_the_order_of_fold_jobs():
-    from moelogit.experiments.ppi import MODELS, _curve_styles
+    from studies.ppi import MODELS
+    from studies.ppi.report import _curve_styles
 
     names = list(MODELS)
     styles = _curve_styles(names)

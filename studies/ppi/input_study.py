@@ -2,7 +2,7 @@
 
 Run from the repository root (about 15 minutes on 2 cores):
 
-    python docs/ppi/input_study.py ../shared/data/ppi/guo2008-yeast
+    python -m studies.ppi.input_study ../shared/data/ppi/guo2008-yeast
 
 One stratified 80/20 split of Guo's yeast pairs (seed 1), pair level,
 symmetrised concatenation of AAC, conjoint triads and auto-covariance (1,146

@@ -2,7 +2,7 @@
 
 Run from the repository root (about 25 minutes on 2 cores for both sets):
 
-    python docs/ppi/starts_study.py ../shared/data/ppi/martin2005-hpylori ../shared/data/ppi/guo2008-yeast
+    python -m studies.ppi.starts_study ../shared/data/ppi/martin2005-hpylori ../shared/data/ppi/guo2008-yeast
 
 Every MoE fit of the experiment keeps the best of ``moe_starts = 2`` starts
 (``n_init``), to keep the folds, the inner grid and the DSC path affordable;
@@ -10,8 +10,8 @@ the estimator's own default is 20. This study reruns the experiment's
 pair-level folds for ``moe-dsc`` (the same folds, features, grid, tuning
 subsample and code) with 10 starts in every fit, the inner search's
 included, writes the per-fold rows of each set to
-``docs/ppi/starts_study_<set>.csv`` and compares them, fold by fold, with
-the experiment's rows in ``docs/ppi/<set>/folds.csv``. Nothing is tuned on
+``studies/ppi/starts_study_<set>.csv`` and compares them, fold by fold, with
+the experiment's rows in ``studies/ppi/<set>/folds.csv``. Nothing is tuned on
 test folds.
 """
 
@@ -23,7 +23,8 @@ import pandas as pd
 from joblib import Parallel, delayed
 
 from moelogit.datasets.ppi import load_ppi
-from moelogit.experiments.ppi import PPIConfig, evaluate_fold, paired_folds, prepare_data
+
+from studies.ppi import PPIConfig, evaluate_fold, paired_folds, prepare_data
 
 STARTS = 10
 METRICS = ["accuracy", "roc_auc", "log_loss", "brier", "ece"]

@@ -1,1 +1,0 @@
-"""Experiments: simulations that check the method's claims, each from one command."""
