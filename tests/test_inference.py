@@ -190,36 +190,20 @@ def test_a_saddle_is_refused_naming_the_block():
 
 
 def test_standard_errors_equal_flexmix_refit():
-    from benchmarks.peers.flexmix import flexmix_available, flexmix_standard_errors
+    from benchmarks.peers.flexmix import flexmix_available
+    from studies.coverage.flexmix_comparison import comparison
 
     available, why = flexmix_available()
     if not available:
         pytest.skip(f"flexmix not available: {why}")
-    X, y, _ = make_moe_classification(3000, 2, 2, 2, random_state=11)
-    model = MoEClassifier(2, alpha=0.0, polish=True, random_state=0).fit(X, y)
-    start = model.responsibilities(X, y)
-    theirs = flexmix_standard_errors(X, y, 2, start_resp=start)
-    # Both at the same optimum: flexmix's EM stops at its tolerance.
-    assert theirs["loglik"] / len(y) == pytest.approx(model.loglik(X, y), abs=1e-6)
-    ours = model.summary(X, y).table
-    # flexmix's references are the first class and component, ours the last:
-    # with two of each every parameter changes sign only, its standard error not.
-    # Its component 1 is the one started from our expert 1's responsibilities.
-    for block, flex in [("expert 1", "Comp.1"), ("expert 2", "Comp.2")]:
-        for term, flex_term in [("intercept", "(Intercept)"), ("x0", "x1"), ("x1", "x2")]:
-            row = ours.loc[(block, str(model.classes_[0]), term)]
-            assert theirs["experts"][flex][flex_term]["se"] == pytest.approx(
-                row["std err"], rel=0.01
-            )
-            assert theirs["experts"][flex][flex_term]["estimate"] == pytest.approx(
-                -row["coef"], rel=0.01, abs=1e-3
-            )
-    for term, flex_term in [("intercept", "(Intercept)"), ("x0", "x1"), ("x1", "x2")]:
-        row = ours.loc[("gate", "expert 1", term)]  # flexmix: component 2 against 1
-        assert theirs["gate"]["Comp.2"][flex_term]["se"] == pytest.approx(row["std err"], rel=0.01)
-        assert theirs["gate"]["Comp.2"][flex_term]["estimate"] == pytest.approx(
-            -row["coef"], rel=0.01
-        )
+    table, ours, theirs = comparison()
+    # Both at the same optimum (flexmix's EM stops at its tolerance) ...
+    assert theirs == pytest.approx(ours, abs=1e-6)
+    # ... where, references swapped (two classes, two experts), every estimate
+    # changes sign and every standard error agrees within 1%.
+    np.testing.assert_allclose(table["flexmix coef"], -table["moelogit coef"], rtol=0.01, atol=1e-3)
+    np.testing.assert_allclose(table["se ratio"], 1.0, rtol=0.01)
+    assert len(table) == 9
 
 
 def test_probability_intervals_hold_the_estimate_and_widen_with_the_level(fitted):

@@ -2,9 +2,7 @@
 
 import base64
 import re
-import shutil
 import struct
-import subprocess
 
 import numpy as np
 import pandas as pd
@@ -15,6 +13,8 @@ from moelogit import MoEClassifier
 from moelogit._tabular import prepare, summarize
 from moelogit.datasets import make_moe_classification
 from moelogit.report import brier_score, build_report, evaluate, write_report
+
+from .browser import chromium, render
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
@@ -104,53 +104,19 @@ def test_report_without_selection_or_test_data(data):
         build_report(model, X_test=X)
 
 
-def _browser():
-    for name in ("chromium", "chromium-browser", "google-chrome"):
-        if shutil.which(name):
-            return shutil.which(name)
-    pytest.skip("no headless Chromium on PATH (apt-get install chromium): browser check skipped")
-
-
-def _console_errors(browser, page) -> tuple[str, str]:
-    """The DOM Chromium renders from ``page`` and its console error lines."""
-    result = subprocess.run(
-        [
-            browser,
-            "--headless",
-            "--disable-gpu",
-            "--no-sandbox",
-            "--enable-logging=stderr",
-            "--v=0",
-            "--dump-dom",
-            page.as_uri(),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-    assert result.returncode == 0, result.stderr[-2000:]
-    errors = [
-        line
-        for line in result.stderr.splitlines()
-        if "CONSOLE" in line or "Uncaught" in line or "Failed to load resource" in line
-    ]
-    return result.stdout, "\n".join(errors)
-
-
 def test_report_opens_in_a_browser_without_console_errors(selected, data, tmp_path):
-    browser = _browser()
+    browser = chromium()
     # The check itself can fail: a page with a script error is caught.
     broken = tmp_path / "broken.html"
     broken.write_text(
         "<!DOCTYPE html><html><body><script>no_such_function();</script></body></html>"
     )
-    _, errors = _console_errors(browser, broken)
+    _, errors = render(browser, broken)
     assert "no_such_function" in errors
 
     _, _, X_test, y_test = data
     path = tmp_path / "report.html"
     write_report(path, selected, X_test=X_test, y_test=y_test)
-    dom, errors = _console_errors(browser, path)
+    dom, errors = render(browser, path)
     assert errors == ""
     assert "Held-out evaluation" in dom and dom.count("<img") == 4

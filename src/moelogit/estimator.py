@@ -222,28 +222,18 @@ class MoEClassifier(ClassifierMixin, BaseEstimator):
         highest objective then runs to convergence. With ``n_experts=1`` (a
         concave problem) one start is used.
     init_iter : int, default=15
-        Screening iterations per start. MoE likelihoods have many local
-        optima. On five random truths (n = 10,000, d = 4, K = 3, M = 3,
-        coefficients N(0, 2^2)) the old default of 3 full runs from k-means
-        starts reached the optimum found from the truth itself in 2 cases;
-        10 starts screened for 30 cycles in 3; 20 screened for 15 in 4 (the
-        fifth 0.0012 nats short); 40 screened for 15 in 5, at about 1.3 times
-        the cost of 20.
+        Screening iterations per start: MoE likelihoods have many local
+        optima, so many starts are screened briefly and the best one is
+        continued. See :doc:`/guide/fitting`.
     screen_rows : int or None, default=10000
         With more rows of positive weight than this, the starts are drawn and
         screened on a random sample of ``screen_rows`` of them. Screening is
         exploration, for which a sample ranks the starts about as well as all
-        rows do, at a fraction of the cost. The best start then runs to
-        convergence on nested random samples ten, a hundred, ... times larger
-        while they hold at most a tenth of the data, and finally on all rows:
-        the long exploratory phase of a mixture fit then happens on cheap
-        samples, and the full data only refine. The best start is not run in
-        on the screening sample itself: so small a sample's optimum can sit
-        where the full likelihood is flat (at n = 100,000, d = 20, K = 5,
-        M = 3 the full fit from a 10,000-row sample's optimum took 960
-        iterations; from the screened start, 64). ``None`` fits on all rows
-        throughout. ``docs/performance.md`` has the measurements
-        behind the default.
+        rows do. The best start then runs to convergence on nested random
+        samples ten, a hundred, ... times larger while they hold at most a
+        tenth of the data, and finally on all rows. ``None`` fits on all rows
+        throughout. :doc:`/performance` has the measurements behind the
+        default.
     init : {"mixed", "kmeans", "random"}, MoEParams or list of MoEParams, default="mixed"
         Starting gates: from k-means centres, from random hyperplanes of
         random sharpness (see :mod:`moelogit.init`), or "mixed": the first
@@ -257,15 +247,9 @@ class MoEClassifier(ClassifierMixin, BaseEstimator):
         ``S_k = Z^T diag(w tau_k) Z``, refactorised every step, or the fixed
         ``S = Z^T diag(w) Z``, factorised once per fit. The fixed bound
         overstates the curvature of an expert with gate weight ``p_k`` by
-        about ``1 / p_k``, so small experts crawl: on a simulated problem
-        (n=3000, d=3, K=3, M=3) "expert" converged in 380 SQUAREM cycles and
-        0.5 s, "fixed" in 3729 cycles and 4.2 s. The gate always uses ``S``.
-        A per-expert step costs about 2.1 evaluations of the log-likelihood
-        and gradient, a fixed one 1.03 (benchmark problem b); from the
-        benchmark's common starts "fixed" was the faster of the two (1.06 and
-        1.5 times on problems a and b), but its worst case, ten times the
-        cycles, costs more than the per-expert step's bounded factor of two,
-        hence the default.
+        about ``1 / p_k``, so small experts take short steps; a per-expert
+        step costs about twice a fixed one. The gate always uses ``S``.
+        :doc:`/performance` has the measurements behind the default.
     polish : bool, default=False
         After the MM fit, refine the retained start by safeguarded Newton
         steps (:func:`moelogit.newton.newton_refine`: the exact Hessian,
@@ -273,12 +257,9 @@ class MoEClassifier(ClassifierMixin, BaseEstimator):
         monotone; at most 100 steps) until a full Newton step is shorter
         than ``sqrt(tol)`` relative to the coefficients. MM converges
         linearly and crawls along the flat directions of over-fitted
-        likelihoods: with the default truth of the rates experiment
-        (n = 30,000, K = 5 experts for 3) MM needed 9,861 cycles to meet
-        ``tol=1e-8`` and its ``D1`` loss still moved by a third afterwards;
-        over the experiment's 200 over-fitted fits Newton took a median of
-        21 steps. Use this where the maximiser itself matters (simulation
-        studies of estimation error). Each step costs a Hessian,
+        likelihoods; use this where the maximiser itself matters
+        (simulation studies of estimation error; see :doc:`/rates`). Each
+        step costs a Hessian,
         ``O(n q^2 L^2)`` with ``q`` design columns and
         ``L = (K - 1) + K (M - 1)``, and an eigendecomposition of the
         ``P x P`` matrix of all ``P`` parameters (at most
@@ -292,17 +273,13 @@ class MoEClassifier(ClassifierMixin, BaseEstimator):
         (:func:`moelogit.quasi_newton.lbfgs_ascent`), about one evaluation
         of the log-likelihood and gradient per iteration, every iterate
         uphill (Armijo line search), the MM map finishing if the line search
-        stalls. ``"mm"``: the MM map, with ``acceleration``. On benchmark
-        problem c (n = 1,000,000, d = 50, K = 8) "lbfgs" ran the run-in and
-        the final run 4 and 5 times as fast to the same optimum; the
-        measurements are in ``docs/performance.md``.
+        stalls. ``"mm"``: the MM map, with ``acceleration``. :doc:`/performance`
+        compares the two.
     acceleration : bool, default=True
         SQUAREM extrapolation of the MM map (screening, and the runs to
         convergence with ``solver="mm"``), accepted only when it does not
-        lower the objective, so ascent stays monotone. It cut the MM map's
-        time to convergence 11-fold on benchmark problem a (0.49 s against
-        5.4 s) and, on problem b, plain MM had not converged after 1,000
-        steps (65 s) where SQUAREM converged in 311 cycles (55 s).
+        lower the objective, so ascent stays monotone (measured in
+        :doc:`/performance`).
     alpha : float, default=1e-6
         Ridge on slopes (intercepts unpenalised), on the scale of the mean
         log-likelihood and of the standardised features. The penalty is
@@ -319,9 +296,7 @@ class MoEClassifier(ClassifierMixin, BaseEstimator):
         Threads for the fit (None: 1, -1: every core): runs on more than
         one row block (tens of thousands of rows) share their blocks. The
         fit is the same whatever ``n_jobs`` but for BLAS's rounding. The
-        default is scikit-learn's one thread: on 2 cores whole fits of
-        100,000 and 1,000,000 rows were slower with two
-        (``docs/performance.md``).
+        default is scikit-learn's one thread (see :doc:`/performance`).
     verbose : int, default=0
         0 is silent; 1 shows progress bars (on stderr) over the starts and,
         when ``n_experts`` names a method, over the sizes; 2 also prints one
@@ -333,14 +308,14 @@ class MoEClassifier(ClassifierMixin, BaseEstimator):
         Class labels; the last is the reference class.
     n_features_in_ : int
         Number of features seen in ``fit``.
-    feature_names_in_ : ndarray of shape (n_features_in_,)
+    feature_names_in_ : ndarray of shape (`n_features_in_`,)
         Feature names, when ``X`` had string column names.
-    gate_coef_ : ndarray of shape (n_experts, n_features_in_)
+    gate_coef_ : ndarray of shape (n_experts, `n_features_in_`)
         Gate slopes; gate logits are ``X @ gate_coef_.T + gate_intercept_``.
         Experts are ordered by decreasing mean gate weight on the training
         data; the last is the reference (zero row).
     gate_intercept_ : ndarray of shape (n_experts,)
-    expert_coef_ : ndarray of shape (n_experts, n_classes, n_features_in_)
+    expert_coef_ : ndarray of shape (n_experts, n_classes, `n_features_in_`)
         Expert slopes; expert ``k``'s class logits are
         ``X @ expert_coef_[k].T + expert_intercept_[k]`` (last class zero).
     expert_intercept_ : ndarray of shape (n_experts, n_classes)
@@ -359,7 +334,7 @@ class MoEClassifier(ClassifierMixin, BaseEstimator):
     converged_ : bool
         Whether the retained start met ``tol`` before ``max_iter`` (with
         ``polish``: whether the Newton refinement converged).
-    loglik_trace_ : ndarray of shape (n_iter_,)
+    loglik_trace_ : ndarray of shape (`n_iter_`,)
         Objective (mean log-likelihood minus the ridge penalty) on all rows at
         every iteration of the retained start, then after every Newton step;
         it never decreases.
@@ -371,10 +346,10 @@ class MoEClassifier(ClassifierMixin, BaseEstimator):
         unpenalised maximum-likelihood estimate may not exist, and the size of
         the coefficients is set by ``alpha`` and ``max_iter``; a
         :class:`SeparationWarning` says so.
-    feature_mean_ : ndarray of shape (n_features_in_,)
+    feature_mean_ : ndarray of shape (`n_features_in_`,)
         Centre of each feature in the internal standardisation (zeros when
         ``standardize=False``).
-    feature_scale_ : ndarray of shape (n_features_in_,)
+    feature_scale_ : ndarray of shape (`n_features_in_`,)
         Scale of each feature in the internal standardisation (ones when
         ``standardize=False`` and for constant features).
     n_design_columns_ : int

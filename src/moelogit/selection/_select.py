@@ -178,78 +178,20 @@ def select_n_experts(
     ``1 .. max_experts`` with the same estimator settings (the sweep DSC
     avoids) and minimise the criterion.
 
-    The defaults come from studies on random truths (d = 4, M = 3; see
-    docs/selection-validation.md). The plain criterion of math.md
-    (``path="tree", path_alpha=0, path_tol=None, path_max_iter=None,
-    dissimilarity="parameter", height_scale="raw", omega=np.log(n)``) picked
-    K0 in 1 of 8 truths at K0 = 3, n = 10,000. Each default, and why:
+    The defaults differ from the criterion as first stated (levels read off
+    the over-fitted fit, coefficient distances, raw heights,
+    ``omega = log n``: ``path="tree", path_alpha=0, path_tol=None,
+    path_max_iter=None, dissimilarity="parameter", height_scale="raw",
+    omega=np.log(n)``), which selects poorly at realistic n. The user guide's
+    :ref:`choosing-k` explains each default, and
+    :doc:`/selection-validation` has the measurements behind them.
 
-    * ``path_alpha`` (a ridge along the path, default ``1 / n``): the
-      over-fitted likelihood is flat along directions that move redundant
-      atoms apart, so at realistic n their fitted parameters sit far apart
-      and redundant merges are as high as genuine ones. A ridge makes the
-      smallest-norm configuration the optimum, and in it redundant atoms
-      coincide (equal atoms minimise the centred penalty): redundant heights
-      fall to about 0. Too strong a ridge also merges weak genuine experts:
-      ``1e-3`` and ``3e-4`` lost the third expert of the clear test case
-      (n = 20,000; it adds 0.0047 nats per row), ``1e-4`` and ``5e-5`` kept
-      it. ``1 / n`` is a standard normal prior on the standardised slopes
-      and vanishes as n grows. The selected size is then refitted with the
-      estimator's own ``alpha``.
-    * ``path="refit"``: merging two distinct atoms without refitting throws
-      the model into a poor basin; refitting every level from all its
-      pairwise merges recovered, at every size, the likelihood a sweep finds.
-    * ``path_tol=1e-6``, ``path_max_iter=300``, ``merge_screen_iter=5``: the
-      path's fits only locate the atoms and give each level's likelihood to
-      the precision the criterion resolves; the selected size is then
-      refitted with the estimator's own settings. Over-fitted fits converge
-      sublinearly (redundant atoms drift apart or together slowly): with
-      seven experts on 10,000 rows of a three-class, four-expert truth the
-      mean log-likelihood still rose by about 1e-6 per cycle after 900
-      cycles, so at the estimator's ``tol=1e-8`` the over-fitted fit ran to
-      ``max_iter`` and took half of the path's time. Pairwise merges start
-      next to a fitted optimum, so a few cycles rank them. On 27 replicates
-      (K0 in {2, 3, 4}, n up to 10,000) ``tol=1e-6`` picked the same size as
-      ``1e-8`` in 26 (the other moved from 5 to the true 4) at a median 0.75
-      of the time, while ``1e-5`` lost the fourth expert in 3 of 9 at
-      K0 = 4; with the cap and five-cycle screening added, 12 of 12 picks
-      were unchanged at 0.56 of the time. On the 240 well-specified
-      replicates of the validation grid the DSC then cost 3.8 to 7.4 times
-      less than the BIC sweep; one pick was lost to a level stopped in a
-      poorer optimum (docs/selection-validation.md).
-    * ``dissimilarity="function"`` (:func:`function_dissimilarities`): atoms
-      compared by their experts' class logits on the training data, where
-      the gate uses them, rather than by coefficients. A redundant pair (two
-      fitted experts splitting one true expert's region) agrees there while
-      its coefficients can sit far apart in directions the likelihood barely
-      constrains; with coefficient distances the closest pair of a level
-      above K0 was often a genuine pair, and the DSC over-selected. On 45
-      well-specified replicates (K0 in {2, 3, 4}, n up to 10,000) the switch
-      raised the share picking K0 from 73% to 82% (BIC 78%).
-    * ``height_scale="log1p"``: genuine merge heights range over orders of
-      magnitude; on the log scale the likelihood term decides among them,
-      while ``log1p(0) = 0`` keeps collapsed levels and ``k = 1`` at zero.
-    * Ties: the path's fits stop once the objective changes by less than
-      their relative tolerance ``tol_path = max(tol, path_tol)`` (the
-      estimator's ``tol`` when ``path_tol`` is None) per cycle, so each
-      level's mean log-likelihood is known no better than to about
-      ``tol_path * |Lbar|``. Levels whose criterion is within
-      ``omega * tol_path * max |Lbar|`` of the minimum are ties, and the
-      one with the fewest experts is selected. Without this rule, 5
-      protein-disjoint PPI fits (4 folds of the experiment, 1 of a grid
-      study) whose extra atoms had no weight left or coincided picked 2 to
-      4 experts over 1 on criterion differences below that resolution
-      (studies/ppi/tie_rule_check.py); on the 480 DSC picks of
-      the validation grid it changes none: there the best smaller size lies
-      at least 12 such resolutions above the minimum.
-    * ``omega = sqrt(n)``: the theory needs ``omega -> infinity`` (losing a
-      genuine expert's likelihood dominates) and ``omega = o(n / log n)``
-      (chance gains of over-fitted levels vanish); ``log n`` is too small at
-      realistic n, where one large height outweighs losing an expert.
-
-    The validation experiment (``python -m studies selection``) measures
-    these defaults against the sweeps; docs/selection-validation.md has the
-    figures.
+    Ties: the path's fits stop once the objective changes by less than their
+    relative tolerance ``tol_path = max(tol, path_tol)`` (the estimator's
+    ``tol`` when ``path_tol`` is None) per cycle, so each level's mean
+    log-likelihood is known only to about ``tol_path * |Lbar|``. Levels whose
+    criterion is within ``omega * tol_path * max |Lbar|`` of the minimum are
+    ties, and the one with the fewest experts is selected.
 
     Parameters
     ----------
@@ -273,7 +215,9 @@ def select_n_experts(
     path_alpha : float, optional
         DSC only: ridge of the fits along the path (at least the estimator's
         ``alpha``); default ``1 / n``, a standard normal prior on the
-        standardised slopes; ``0`` keeps the estimator's.
+        standardised slopes, under which redundant atoms coincide; ``0``
+        keeps the estimator's. The selected size is refitted with the
+        estimator's own ``alpha``.
     path_tol : float or None, default=1e-6
         DSC only: relative tolerance of the fits along the path, the
         over-fitted fit included (so with ``path="tree"`` it also shapes the
@@ -298,7 +242,8 @@ def select_n_experts(
     height_scale : {"log1p", "raw"}, default="log1p"
         DSC only: ``H(h) = log(1 + h)`` or ``H(h) = h``.
     omega : float, optional
-        DSC only: weight of the log-likelihood term; default ``sqrt(n)``.
+        DSC only: weight of the log-likelihood term; default ``sqrt(n)``,
+        between ``log n`` (too weak at realistic n) and ``n / log n``.
     sample_weight : array-like of shape (n_samples,), optional
         Row weights for every fit and for the log-likelihoods.
     n_jobs : int or None, optional
