@@ -7,7 +7,6 @@ imports them, and they import only its public names.
 import ast
 from pathlib import Path
 
-import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 PACKAGE = REPO / "src" / "moelogit"
@@ -25,8 +24,6 @@ LAYERS = {
     "plotting": 4, "metrics": 4, "io": 4, "report": 4, "ppi": 4, "cli": 4,
     "datasets.ppi": 4, "features": 4, "features.descriptors": 4, "features.pairs": 4,
 }  # fmt: skip
-# The one upward import left (issue 23): MoEClassifier(n_experts="dsc") calls selection.
-PENDING = {("estimator", "selection")}
 
 
 def _module_name(path: Path) -> str:
@@ -82,12 +79,9 @@ def _upward():
     }
 
 
-def test_no_upward_import_but_the_pending_one():
-    assert _upward() <= PENDING
-
-
-@pytest.mark.xfail(strict=True, reason="issue 23: the estimator still calls selection")
-def test_no_upward_import_at_all():
+def test_no_upward_import():
+    # MoEClassifier(n_experts="dsc") reaches selection through the entry
+    # point selection registers (estimator.register_selection), not an import.
     assert not _upward()
 
 
@@ -95,11 +89,9 @@ def test_no_import_circle_between_modules():
     graph: dict[str, set[str]] = {}
     for importer, target, _ in _imports():
         # The root package (the public facade) and a subpackage's __init__
-        # re-exporting its own modules make no circle; the pending edge is
-        # the xfail test's.
+        # re-exporting its own modules make no circle.
         if importer and target and not target.startswith(importer + "."):
-            if (importer, target) not in PENDING:
-                graph.setdefault(importer, set()).add(target)
+            graph.setdefault(importer, set()).add(target)
 
     def reaches(start, goal, seen):
         for nxt in graph.get(start, ()):
@@ -157,3 +149,20 @@ def test_no_study_module_imports_another_ones_private_names():
         if name.startswith("_")
     ]
     assert not private
+
+
+def test_selection_by_method_works_importing_the_estimator_module_alone():
+    # The entry point is registered by the package's __init__, which Python runs first.
+    import subprocess
+    import sys
+
+    code = (
+        "from moelogit.estimator import MoEClassifier\n"
+        "from moelogit.datasets import make_moe_classification\n"
+        "X, y, _ = make_moe_classification(300, 2, 2, 2, random_state=0)\n"
+        "model = MoEClassifier(n_experts='bic', max_experts=2, n_init=2, random_state=0)\n"
+        "print(model.fit(X, y).selection_.method)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "bic"

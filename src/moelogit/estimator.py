@@ -41,10 +41,20 @@ __all__ = [
     "design_matrix",
     "fitted_classifier",
     "normalised_weights",
+    "register_selection",
     "standardization",
 ]
 
 SELECTION_METHODS = ("dsc", "aic", "bic", "icl")
+# n_experts given as a method is fitted by moelogit.selection, which builds on
+# this module: it registers its entry point here when imported (moelogit's
+# __init__ imports it), so that this module never imports upward.
+_SELECTION: dict = {}
+
+
+def register_selection(select_n_experts) -> None:
+    """Make ``select_n_experts`` what ``MoEClassifier(n_experts=<method>)`` calls (done by selection)."""
+    _SELECTION["select_n_experts"] = select_n_experts
 
 
 class SeparationWarning(UserWarning):
@@ -648,8 +658,7 @@ class MoEClassifier(ClassifierMixin, BaseEstimator):
 
     def _fit_selected(self, X, y, sample_weight, started):
         """Choose the number of experts, then take on the selected model's state."""
-        from .selection import select_n_experts  # the selection module builds on this one
-
+        select_n_experts = _SELECTION["select_n_experts"]
         template = clone(self).set_params(n_experts=1)  # overridden for every fit
         result = select_n_experts(
             X, y, self.max_experts, self.n_experts, estimator=template, sample_weight=sample_weight

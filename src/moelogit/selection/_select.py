@@ -14,7 +14,7 @@ from sklearn.exceptions import ConvergenceWarning
 
 from .._progress import progress
 from ..estimator import SELECTION_METHODS as METHODS
-from ..estimator import MoEClassifier, classifier_with
+from ..estimator import MoEClassifier, classifier_with, register_selection
 from ..params import MoEParams
 from ._dendrogram import dendrogram, dissimilarities, function_dissimilarities, merge
 
@@ -384,3 +384,6 @@ def select_n_experts(
         wall_time_=time.perf_counter() - started,
         **extra,
     )
+
+
+register_selection(select_n_experts)
