@@ -131,6 +131,17 @@ def test_report_with_held_out_data(folder):
     assert page.count("data:image/png;base64,") == 4
 
 
+def test_report_with_training_data_shows_standard_errors(folder):
+    result = run("report", "model.zip", "--train", "train.csv", "-o", "with-se.html", cwd=folder)
+    assert result.returncode == 0, result.stderr
+    page = (folder / "with-se.html").read_text()
+    assert "Standard errors" in page and "std err" in page and "P&gt;|z|" in page
+    model = load_model(folder / "model.zip")
+    train = pd.read_csv(folder / "train.csv")
+    table = model.summary(train[["x1", "x2", "x3", "x4"]], train["label"]).table
+    assert f"{table['std err'].iloc[0]:.4g}" in page
+
+
 def test_drop_missing_drops_and_counts(folder):
     train = pd.read_csv(folder / "train.csv")
     train.loc[[5, 9, 11], "x2"] = np.nan

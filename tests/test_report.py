@@ -120,3 +120,17 @@ def test_report_opens_in_a_browser_without_console_errors(selected, data, tmp_pa
     dom, errors = render(browser, path)
     assert errors == ""
     assert "Held-out evaluation" in dom and dom.count("<img") == 4
+
+
+def test_standard_errors_section_or_why_not(data):
+    X, y, _, _ = data
+    model = MoEClassifier(2, n_init=2, random_state=0).fit(X, y)
+    page = build_report(model, X_train=X, y_train=y)
+    assert "Standard errors" in page and "std err" in page
+    assert "&lt;b&gt;age&lt;/b&gt;" in page and "<b>age</b>" not in page  # names escaped
+    other = X.copy()
+    other["dose"] = 1.0  # not the training data: refused, and the report says why
+    page = build_report(model, X_train=other, y_train=y)
+    assert "Not available: X has 1 non-constant features" in page
+    with pytest.raises(ValueError, match="both"):
+        build_report(model, X_train=X)

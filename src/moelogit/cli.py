@@ -606,20 +606,30 @@ def select(
     help="Held-out data with the label column: adds accuracy, log loss, Brier score and a "
     "reliability diagram.",
 )
-@click.option("--label", help="Label column of --data (default: the one the model was fitted on).")
+@click.option(
+    "--train",
+    type=click.Path(dir_okay=False),
+    help="The data the model was fitted on: adds the coefficients' standard errors, z, "
+    "p-values and intervals.",
+)
+@click.option(
+    "--label", help="Label column of --data and --train (default: the one the model records)."
+)
 @click.option(
     "--drop-missing",
     is_flag=True,
-    help="Drop rows of --data with missing values (and say how many) instead of stopping.",
+    help="Drop rows of --data and --train with missing values (and say how many) instead of "
+    "stopping.",
 )
 @_output_option("HTML file to write (default: MODEL with the suffix .html).", required=False)
-def report(model_path, data, label, drop_missing, output):
+def report(model_path, data, train, label, drop_missing, output):
     """Write a self-contained HTML report on a saved MODEL.
 
     The report shows the training data summary, the objective trace, the
     selection evidence (criterion curve, dendrogram) when the number of
-    experts was chosen, and the gate and expert coefficients; with --data,
-    also held-out accuracy, log loss, Brier score and a reliability diagram.
+    experts was chosen, and the gate and expert coefficients; with --train,
+    their standard errors; with --data, also held-out accuracy, log loss,
+    Brier score and a reliability diagram.
     """
     from .io import load_model
     from .report import write_report
@@ -628,18 +638,24 @@ def report(model_path, data, label, drop_missing, output):
     with _user_errors():
         check_output(output)
         model, metadata = load_model(model_path, return_metadata=True)
-        held_out = {}
+        label = label or metadata.get("label")
+        options = {}
         if data is not None:
-            label = label or metadata.get("label")
             table = _model_rows(
                 model, metadata, data, label=label, label_required=True, drop_missing=drop_missing
             )
-            held_out = {
+            options |= {
                 "X_test": table.X,
                 "y_test": table.y,
                 "test_summary": summarize(table, source=str(data), label=label),
             }
-        write_report(output, model, metadata=metadata, **held_out)
+        if train is not None:
+            table = _model_rows(
+                model, metadata, train, label=label, label_required=True, drop_missing=drop_missing
+            )
+            options |= {"X_train": table.X, "y_train": table.y}
+        with _warnings_as_lines():
+            write_report(output, model, metadata=metadata, **options)
     click.echo(f"Wrote the report to {output}.")
 
 

@@ -287,6 +287,25 @@ def _coefficient_section(model, feature_names) -> str:
     return _section("Coefficients", *parts)
 
 
+def _inference_section(model, X_train, y_train) -> str:
+    """Standard errors, z, p-values and 95% intervals on the training data, or why not."""
+    try:
+        summary = model.summary(X_train, y_train)
+    except ValueError as exc:  # the information is not definite, or other data
+        return _section("Standard errors", _p(f"Not available: {exc}.", "note"))
+    return _section(
+        "Standard errors",
+        _p(
+            "From the observed information on the training data (the inverse of minus the "
+            "log-likelihood's Hessian). Rows are the identifiable parameters: gate logits "
+            "against the reference expert, class logits against the reference class; "
+            "moelogit summary --robust gives sandwich errors.",
+            "note",
+        ),
+        _table(summary.table.reset_index()),
+    )
+
+
 def _evaluation_section(model, X, y, summary) -> str:
     scores = evaluate(model, X, y)
     facts = {
@@ -317,6 +336,8 @@ def build_report(
     X_test=None,
     y_test=None,
     test_summary: dict | None = None,
+    X_train=None,
+    y_train=None,
     title: str = "moelogit model report",
 ) -> str:
     """The HTML of the report on a fitted :class:`~moelogit.MoEClassifier`.
@@ -332,6 +353,9 @@ def build_report(
         Held-out data, with labels among ``model.classes_``; both or neither.
     test_summary : dict, optional
         A summary of the held-out data (its source is named in the report).
+    X_train, y_train : array-like, optional
+        The training data, both or neither: adds the coefficients' standard
+        errors (:meth:`~moelogit.MoEClassifier.summary`).
     title : str
 
     Returns
@@ -350,6 +374,8 @@ def build_report(
     """
     if (X_test is None) != (y_test is None):
         raise ValueError("give both X_test and y_test, or neither")
+    if (X_train is None) != (y_train is None):
+        raise ValueError("give both X_train and y_train, or neither")
     metadata = metadata or {}
     names = getattr(model, "feature_names_in_", None)
     feature_names = (
@@ -373,6 +399,8 @@ def build_report(
     if selection is not None:
         sections.append(_selection_section(selection))
     sections.append(_coefficient_section(model, feature_names))
+    if X_train is not None:
+        sections.append(_inference_section(model, X_train, y_train))
     if X_test is not None:
         sections.append(_evaluation_section(model, X_test, y_test, test_summary))
     stamp = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
