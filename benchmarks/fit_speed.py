@@ -71,6 +71,7 @@ from benchmarks.peers.flexmix import fit_flexmix, flexmix_available
 from moelogit import MoEClassifier
 from moelogit.datasets import make_moe_classification
 from moelogit.engine import FitListener
+from moelogit.estimator import design_matrix, standardization
 from moelogit.init import initial_theta
 from moelogit.mm import BohningMM
 from moelogit.reduction import ThreadReduction
@@ -116,11 +117,6 @@ class Stopwatch:
             if value >= target:
                 return seconds
         return np.nan
-
-
-def _design(X):
-    Xs = (X - X.mean(axis=0)) / X.std(axis=0)
-    return np.column_stack([np.ones(len(X)), Xs])
 
 
 def _mm(curvature, acceleration):
@@ -213,7 +209,9 @@ def run_problem(
     default with N starts); rows of moelogit's estimator are not peers.
     """
     X, y, _ = make_moe_classification(spec["n"], spec["d"], spec["K"], spec["M"], random_state=seed)
-    Z, w = _design(X), np.full(len(y), 1.0 / len(y))
+    # The estimator's own design, [1, standardised X]: every fitter fits the same Z.
+    w = np.full(len(y), 1.0 / len(y))
+    Z = design_matrix(X, *standardization(X, w))
     dims = Dims(spec["d"] + 1, spec["K"], spec["M"])
     data = (Z, y, w, dims)
     start = initial_theta(Z, y, w, dims, "kmeans", seed)

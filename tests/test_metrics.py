@@ -1,11 +1,17 @@
 """Calibration and comparison metrics on hand-computed cases."""
 
+import warnings
+
 import numpy as np
 import pytest
 from scipy import stats
+from sklearn.metrics import accuracy_score, brier_score_loss, log_loss, roc_auc_score
 
+from moelogit import report
 from moelogit.metrics import (
     binary_metrics,
+    brier_score,
+    classification_scores,
     expected_calibration_error,
     paired_comparison,
     reliability_curve,
@@ -42,6 +48,39 @@ def test_binary_metrics_known_values():
     assert m["brier"] == pytest.approx(0.0625)
     assert m["log_loss"] == pytest.approx(-np.log(0.75))
     assert m["ece"] == pytest.approx(0.25)
+
+
+def test_binary_metrics_of_one_class_say_what_is_undefined():
+    # ROC-AUC needs both classes, PR-AUC a positive: NaN where undefined, no warning.
+    p = [0.2, 0.7, 0.9]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        positives, negatives = binary_metrics([1, 1, 1], p), binary_metrics([0, 0, 0], p)
+    assert np.isnan(positives["roc_auc"]) and positives["pr_auc"] == 1.0
+    assert np.isnan(negatives["roc_auc"]) and np.isnan(negatives["pr_auc"])
+    assert positives["accuracy"] == pytest.approx(2 / 3)
+    assert negatives["accuracy"] == pytest.approx(1 / 3)
+    assert positives["log_loss"] == pytest.approx(log_loss([1, 1, 1], p, labels=[0, 1]))
+    both = binary_metrics([0, 1, 1], p)
+    assert both["roc_auc"] == roc_auc_score([0, 1, 1], p)
+
+
+def test_classification_scores_are_the_reports_and_agree_with_scikit_learn():
+    assert report.brier_score is brier_score  # the report's name for older code
+    y = np.array(["b", "a", "c", "c"])
+    proba = np.array([[0.2, 0.5, 0.3], [0.6, 0.3, 0.1], [0.1, 0.1, 0.8], [0.4, 0.3, 0.3]])
+    scores = classification_scores(y, proba, ["a", "b", "c"])
+    assert scores["n_rows"] == 4
+    assert scores["accuracy"] == accuracy_score(y, ["b", "a", "c", "a"])
+    assert scores["log_loss"] == pytest.approx(log_loss(y, proba, labels=["a", "b", "c"]))
+    onehot = np.eye(3)[[1, 0, 2, 2]]
+    assert scores["brier"] == pytest.approx(np.mean(np.sum((proba - onehot) ** 2, axis=1)))
+    # Two classes: the multiclass Brier score is twice the binary one.
+    p1 = proba[:2, 1] / proba[:2, :2].sum(axis=1)
+    two = np.column_stack([1 - p1, p1])
+    binary = binary_metrics([1, 0], p1)["brier"]
+    assert brier_score([1, 0], two, [0, 1]) == pytest.approx(2 * binary)
+    assert binary == pytest.approx(brier_score_loss([1, 0], p1))
 
 
 @pytest.mark.parametrize(

@@ -207,6 +207,20 @@ def test_row_blocks_cover_every_row_once():
         np.testing.assert_array_equal(covered, np.arange(n))
 
 
+def test_rows_per_block_respects_the_budget_and_gives_at_least_one_row():
+    for values in (0, 1, 3, 1000, 2**20, 2**20 + 1, 10**12):
+        for budget in (1, 100, 2**18, model.MEMORY_BLOCK_ELEMENTS):
+            rows = model.rows_per_block(values, budget)
+            assert rows >= 1
+            assert rows * values <= budget or rows == 1  # one row may exceed it
+            assert (rows + 1) * max(values, 1) > budget  # and no row more fits
+    assert model.rows_per_block(2**20) == 1 and model.rows_per_block(2**19) == 2
+    assert model.rows_per_block(10**6, at_least=1024) == 1024
+    # The fit's blocks: M K values a row in BLOCK_ELEMENTS, at least 1,024 rows.
+    assert model.row_blocks(50_000, model.Dims(5, 8, 2))[0] == slice(0, 16_384)
+    assert model.row_blocks(5_000, model.Dims(5, 300, 2))[0] == slice(0, 1024)
+
+
 @pytest.mark.parametrize("K,M,alpha", [(3, 3, 0.0), (2, 4, 0.5), (1, 2, 0.1)])
 def test_separate_experts_objective_and_gradient(K, M, alpha):
     # The starting experts' problem: K weighted regressions, weights W (n, K).

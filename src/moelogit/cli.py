@@ -809,10 +809,9 @@ def ppi_predict(model_path, pairs, sequences, output):
     column of 0/1 labels, they are kept as the column label and the command
     reports accuracy, log loss and (with both classes) ROC-AUC on them.
     """
-    from sklearn.metrics import accuracy_score, log_loss, roc_auc_score
-
     from .datasets.ppi import read_candidate_pairs
     from .io import load_ppi_model
+    from .metrics import binary_metrics
 
     with _user_errors():
         check_output(output, table=True)
@@ -852,14 +851,12 @@ def ppi_predict(model_path, pairs, sequences, output):
             line += " (On unseen proteins held-out accuracy was 0.56-0.58 in the PPI experiment.)"
         click.echo(line)
     if labels is not None:
-        # As moelogit.metrics.binary_metrics, which needs both classes for its ROC-AUC.
-        loss = log_loss(labels, np.clip(proba, 1e-15, 1 - 1e-15), labels=[0, 1])
-        accuracy = accuracy_score(labels, out["predicted"])
-        scores = f"accuracy {accuracy:.4f}, log loss {loss:.4f}"
-        if len(set(labels.tolist())) == 2:
-            scores += f", ROC-AUC {roc_auc_score(labels, proba):.4f}"
-        else:
+        metrics = binary_metrics(labels, proba)  # ROC-AUC NaN: the labels hold one class
+        scores = f"accuracy {metrics['accuracy']:.4f}, log loss {metrics['log_loss']:.4f}"
+        if np.isnan(metrics["roc_auc"]):
             scores += " (no ROC-AUC: the labels hold one class)"
+        else:
+            scores += f", ROC-AUC {metrics['roc_auc']:.4f}"
         click.echo(f"On the labels in {pairs}: {scores}.")
 
 

@@ -27,7 +27,7 @@ from .inference import (
 )
 from .init import INITS
 from .mm import CURVATURES
-from .model import Dims, pack, row_slices, unpack
+from .model import Dims, pack, row_slices, rows_per_block, unpack
 from .newton import MAX_PARAMETERS
 from .params import MoEParams
 
@@ -925,7 +925,7 @@ def standardization(X, weights, *, standardize=True, names=None):
 
 def _design_blocks(n_rows: int, n_columns: int) -> list[slice]:
     """Row blocks of about 2^22 values (32 MiB) of X."""
-    return row_slices(n_rows, max(1, 2**22 // max(n_columns, 1)))
+    return row_slices(n_rows, rows_per_block(n_columns, budget=2**22))
 
 
 def design_matrix(X, mean, scale, used) -> np.ndarray:

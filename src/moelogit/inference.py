@@ -39,9 +39,6 @@ __all__ = [
     "standardisation_map",
 ]
 
-# Rows per block of the scores' outer products: about 2^20 values of scores.
-_SCORE_BLOCK_VALUES = 2**20
-
 
 def standardisation_map(mean: np.ndarray, scale: np.ndarray, dims: Dims) -> np.ndarray:
     """The matrix taking packed parameters of the design ``[1, (X - mean) / scale]`` to those of ``[1, X]``.
@@ -107,7 +104,8 @@ def parameter_covariance(
     if not robust:
         return inverse
     meat = np.zeros_like(information)
-    for rows in model.row_slices(Z.shape[0], max(1, _SCORE_BLOCK_VALUES // dims.n_params)):
+    # By blocks of rows: about 2^20 values of scores.
+    for rows in model.row_slices(Z.shape[0], model.rows_per_block(dims.n_params)):
         scores = model.row_scores(Z[rows], y[rows], gate_coef, expert_coef)
         meat += scores.T @ (scores * sample_weight[rows, None])
     return inverse @ meat @ inverse

@@ -1,4 +1,9 @@
-"""Metrics of probabilistic binary classifiers: discrimination, calibration, paired comparisons.
+"""Metrics of probabilistic classifiers: scores, discrimination, calibration, paired comparisons.
+
+Every metric moelogit reports is computed here: :func:`classification_scores`
+(accuracy, log loss and the multiclass :func:`brier_score`, the report's
+held-out scores) for any number of classes, and :func:`binary_metrics`
+(also ROC-AUC, PR-AUC and the ECE) for two.
 
 Calibration is measured on the probability of the positive class: the
 reliability curve bins the predicted probabilities into equal-width bins on
@@ -22,6 +27,8 @@ from sklearn.metrics import (
 __all__ = [
     "METRICS",
     "binary_metrics",
+    "brier_score",
+    "classification_scores",
     "expected_calibration_error",
     "paired_comparison",
     "reliability_curve",
@@ -36,6 +43,58 @@ METRICS = {
     "brier": False,
     "ece": False,
 }
+
+
+def brier_score(y, proba, classes) -> float:
+    """Multiclass Brier score: mean over rows of ``sum_m (p_m - 1[y = m])^2``.
+
+    It lies in ``[0, 2]``, lower is better; with two classes it is twice
+    scikit-learn's binary ``brier_score_loss``.
+
+    Parameters
+    ----------
+    y : array-like of shape (n_samples,)
+        Labels, each in ``classes``.
+    proba : ndarray of shape (n_samples, n_classes)
+        Class probabilities, columns in ``classes`` order.
+    classes : array-like of shape (n_classes,)
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> brier_score(["a", "b"], np.array([[1.0, 0.0], [0.5, 0.5]]), ["a", "b"])
+    0.25
+    """
+    onehot = np.asarray(y)[:, None] == np.asarray(classes)[None, :]
+    return float(np.mean(np.sum((np.asarray(proba) - onehot) ** 2, axis=1)))
+
+
+def classification_scores(y, proba, classes) -> dict:
+    """Rows, accuracy (most probable class), log loss (natural log, per row) and Brier score.
+
+    The arguments are those of :func:`brier_score`.
+
+    Returns
+    -------
+    dict
+        ``n_rows``, ``accuracy``, ``log_loss`` and ``brier``
+        (:func:`brier_score`).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> s = classification_scores(["a", "b"], np.array([[0.8, 0.2], [0.5, 0.5]]), ["a", "b"])
+    >>> s["n_rows"], s["accuracy"], round(s["brier"], 2)
+    (2, 0.5, 0.29)
+    """
+    classes = np.asarray(classes)
+    predicted = classes[np.argmax(proba, axis=1)]
+    return {
+        "n_rows": len(y),
+        "accuracy": float(accuracy_score(y, predicted)),
+        "log_loss": float(log_loss(y, proba, labels=classes)),
+        "brier": brier_score(y, proba, classes),
+    }
 
 
 def _checked(y_true, proba):
@@ -103,6 +162,10 @@ def expected_calibration_error(y_true, proba, n_bins=15):
 def binary_metrics(y_true, proba) -> dict:
     """Accuracy (threshold 0.5), ROC-AUC, PR-AUC (average precision), log loss, Brier, ECE.
 
+    ``brier`` is scikit-learn's binary Brier score (half :func:`brier_score`).
+    ROC-AUC needs both classes and PR-AUC a positive: where ``y_true``
+    lacks them they are undefined, and NaN.
+
     Examples
     --------
     >>> m = binary_metrics([0, 0, 1, 1], [0.2, 0.6, 0.7, 0.9])
@@ -110,10 +173,11 @@ def binary_metrics(y_true, proba) -> dict:
     (0.75, 1.0, 0.125)
     """
     y_true, proba = _checked(y_true, proba)
+    both = 0 < y_true.sum() < y_true.size
     return {
         "accuracy": accuracy_score(y_true, proba >= 0.5),
-        "roc_auc": roc_auc_score(y_true, proba),
-        "pr_auc": average_precision_score(y_true, proba),
+        "roc_auc": roc_auc_score(y_true, proba) if both else np.nan,
+        "pr_auc": average_precision_score(y_true, proba) if y_true.any() else np.nan,
         "log_loss": log_loss(y_true, np.clip(proba, 1e-15, 1 - 1e-15), labels=[0, 1]),
         "brier": brier_score_loss(y_true, proba),
         "ece": expected_calibration_error(y_true, proba),

@@ -27,6 +27,7 @@ from scipy.special import logsumexp
 __all__ = [
     "BLOCK_ELEMENTS",
     "FUSED_PRODUCT_MIN_COLUMNS",
+    "MEMORY_BLOCK_ELEMENTS",
     "Dims",
     "EStep",
     "SerialReduction",
@@ -48,6 +49,7 @@ __all__ = [
     "row_blocks",
     "row_scores",
     "row_slices",
+    "rows_per_block",
     "unpack",
 ]
 
@@ -423,7 +425,7 @@ def hessian(
     K, q, M1 = expert_coef.shape
     L = (K - 1) + K * M1
     curvature = np.zeros((q * q, L * L))
-    for rows in row_slices(Z.shape[0], max(1, 2**20 // (q * q + L * L))):
+    for rows in row_slices(Z.shape[0], rows_per_block(q * q + L * L)):
         estep = e_step(Z[rows], y[rows], weights[rows], gate_coef, expert_coef)
         resp, gate = estep.resp.T, estep.gate[: K - 1].T  # (n, K), (n, K - 1)
         experts = estep.experts[:M1].transpose(2, 1, 0)  # (n, K, M - 1)
@@ -485,15 +487,46 @@ def _ridge_hessian(q: int, K: int, M: int, alpha: float) -> np.ndarray:
 # 16,384 rows against 0.57 s in one block (and 0.41-0.44 s at 4,096-32,768).
 BLOCK_ELEMENTS = 2**18
 
+# Values the temporaries of a block of rows may hold where no faster size was
+# measured: 2^20 doubles (8 MiB) bound the memory of a pass over large data.
+MEMORY_BLOCK_ELEMENTS = 2**20
+
+
+def rows_per_block(
+    values_per_row: int, budget: int = MEMORY_BLOCK_ELEMENTS, *, at_least: int = 1
+) -> int:
+    """Rows per block when a block's temporaries hold ``values_per_row`` values a row.
+
+    The one rule by which moelogit cuts its passes over the rows: as many
+    rows as fit ``budget`` values (default :data:`MEMORY_BLOCK_ELEMENTS`;
+    :func:`row_blocks`, the fit's hot loop, uses :data:`BLOCK_ELEMENTS`),
+    but at least ``at_least`` and at least one row.
+
+    Examples
+    --------
+    >>> rows_per_block(10), rows_per_block(10, budget=100), rows_per_block(10**9)
+    (104857, 10, 1)
+    >>> rows_per_block(16, BLOCK_ELEMENTS, at_least=1024), rows_per_block(4096, at_least=1024)
+    (16384, 1024)
+    """
+    return max(at_least, 1, budget // max(int(values_per_row), 1))
+
 
 def row_slices(n_rows: int, size: int) -> list[slice]:
-    """Consecutive slices of ``size`` rows (the last one shorter) covering ``n_rows``."""
+    """Consecutive slices of ``size`` rows (the last one shorter) covering ``n_rows``.
+
+    ``size`` is usually :func:`rows_per_block`'s.
+    """
     return [slice(start, min(start + size, n_rows)) for start in range(0, n_rows, size)]
 
 
 def row_blocks(n_rows: int, dims: Dims) -> list[slice]:
-    """Consecutive row blocks whose scratch arrays hold about :data:`BLOCK_ELEMENTS` values."""
-    return row_slices(n_rows, max(1024, BLOCK_ELEMENTS // (dims.K * dims.M)))
+    """Consecutive row blocks whose scratch arrays hold about :data:`BLOCK_ELEMENTS` values.
+
+    The blocks of the fit's objective and gradient: :func:`rows_per_block`
+    with ``M K`` values a row, and at least 1,024 rows.
+    """
+    return row_slices(n_rows, rows_per_block(dims.K * dims.M, BLOCK_ELEMENTS, at_least=1024))
 
 
 def objective_and_gradient(

@@ -10,9 +10,6 @@ from . import model
 
 __all__ = ["MoEParams"]
 
-# Rows per block where a method reduces over rows.
-_BLOCK_ROWS = 65_536
-
 
 def _free_columns(full: np.ndarray) -> np.ndarray:
     """Reference-coded free columns: subtract the last column, drop it."""
@@ -173,10 +170,10 @@ class MoEParams:
         against its last class, so the model itself is unchanged.
         """
         weights = np.ones(X.shape[0]) if sample_weight is None else np.asarray(sample_weight)
-        # By blocks of rows: no n x K temporaries for a large X.
+        # By blocks of rows: no n x (1 + d + K) temporaries (design, gate) for a large X.
+        size = model.rows_per_block(1 + X.shape[1] + self.n_experts)
         total = sum(
-            weights[rows] @ self.gate_proba(X[rows])
-            for rows in model.row_slices(X.shape[0], _BLOCK_ROWS)
+            weights[rows] @ self.gate_proba(X[rows]) for rows in model.row_slices(X.shape[0], size)
         )
         order = np.argsort(-total, kind="stable")
         gate_coef = self.gate_coef[order] - self.gate_coef[order][-1]

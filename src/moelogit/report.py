@@ -20,14 +20,14 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 from sklearn.calibration import calibration_curve
-from sklearn.metrics import accuracy_score, log_loss
 
 from . import __version__
 from ._tabular import atomic_path
+from .metrics import brier_score, classification_scores
 from .plotting import plot_criterion, plot_dendrogram
 
 __all__ = [
-    "brier_score",
+    "brier_score",  # moelogit.metrics.brier_score, kept here for older code
     "build_report",
     "evaluate",
     "selection_notes",
@@ -46,43 +46,14 @@ img { max-width: 100%; }
 """
 
 
-def brier_score(y, proba, classes) -> float:
-    """Multiclass Brier score: mean over rows of ``sum_m (p_m - 1[y = m])^2``.
-
-    It lies in ``[0, 2]``, lower is better; with two classes it is twice
-    scikit-learn's binary ``brier_score_loss``.
-
-    Parameters
-    ----------
-    y : array-like of shape (n_samples,)
-        Labels, each in ``classes``.
-    proba : ndarray of shape (n_samples, n_classes)
-        Class probabilities, columns in ``classes`` order.
-    classes : array-like of shape (n_classes,)
-
-    Examples
-    --------
-    >>> import numpy as np
-    >>> brier_score(["a", "b"], np.array([[1.0, 0.0], [0.5, 0.5]]), ["a", "b"])
-    0.25
-    """
-    onehot = np.asarray(y)[:, None] == np.asarray(classes)[None, :]
-    return float(np.mean(np.sum((np.asarray(proba) - onehot) ** 2, axis=1)))
-
-
 def evaluate(model, X, y) -> dict:
     """Accuracy, log loss (natural log, per row) and Brier score of ``model`` on ``(X, y)``.
 
-    Every label of ``y`` must be one of ``model.classes_``.
+    Every label of ``y`` must be one of ``model.classes_``. The scores are
+    :func:`moelogit.metrics.classification_scores` of ``model``'s predicted
+    probabilities.
     """
-    proba = model.predict_proba(X)
-    predicted = model.classes_[np.argmax(proba, axis=1)]
-    return {
-        "n_rows": len(y),
-        "accuracy": float(accuracy_score(y, predicted)),
-        "log_loss": float(log_loss(y, proba, labels=model.classes_)),
-        "brier": brier_score(y, proba, model.classes_),
-    }
+    return classification_scores(y, model.predict_proba(X), model.classes_)
 
 
 def _render(draw, target) -> None:
