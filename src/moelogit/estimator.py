@@ -822,7 +822,7 @@ class MoEClassifier(ClassifierMixin, BaseEstimator):
         gate_coef, expert_coef = self.params_.to_design()
         gate_coef, expert_coef = gate_coef[design_rows], expert_coef[:, design_rows]
         low, high = np.empty((2, X.shape[0], self.classes_.size))
-        for rows in row_slices(X.shape[0], max(1, 2**20 // packed.shape[0])):
+        for rows in row_slices(X.shape[0], rows_per_block(packed.shape[0])):
             Z = np.column_stack([np.ones(len(X[rows])), X[rows][:, used]])
             proba = np.exp(self.params_.log_class_proba(X[rows]))
             gradients = class_proba_gradients(Z, gate_coef, expert_coef)

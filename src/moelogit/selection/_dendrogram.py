@@ -40,10 +40,6 @@ __all__ = [
     "merge",
 ]
 
-# Numbers per block when a dissimilarity sums over the data (8 MB of float64).
-_BLOCK_ELEMENTS = 1 << 20
-
-
 @dataclass(frozen=True)
 class Dendrogram:
     """Merged mixtures at every level and the heights of the merges.
@@ -151,11 +147,11 @@ def function_dissimilarities(params: MoEParams, X, sample_weight=None) -> np.nda
     weights = normalised_weights(sample_weight, X.shape[0])
     K, M = params.n_experts, params.n_classes
     # spread[i, j] = sum_x w(x) pi_i(x) ||c_i(x) - c_j(x)||^2, summed over row
-    # blocks of about _BLOCK_ELEMENTS numbers, so that no n x K x K x M array
+    # blocks of about model.MEMORY_BLOCK_ELEMENTS numbers, so that no n x K x K x M array
     # is formed. Differences are taken directly: |a|^2 + |b|^2 - 2 a.b would
     # cancel catastrophically for the near-identical experts this must rank.
     spread, mass = np.zeros((K, K)), np.zeros(K)
-    for rows in model.row_slices(X.shape[0], max(1, _BLOCK_ELEMENTS // (K * K * M))):
+    for rows in model.row_slices(X.shape[0], model.rows_per_block(K * K * M)):
         gate = params.gate_proba(X[rows]) * weights[rows, None]
         logits = params.expert_intercept + np.einsum("bd,kmd->bkm", X[rows], params.expert_coef)
         logits -= logits.mean(axis=2, keepdims=True)
