@@ -204,38 +204,36 @@ def explain_final_model(results, path_dendrogram, top=5):
     return model, params, pd.DataFrame(rows)
 
 
-def _markdown_table(summary: pd.DataFrame, comparison: pd.DataFrame) -> str:
+def _results_markdown(summary: pd.DataFrame, comparison: pd.DataFrame) -> str:
     """Results as Markdown: mean ± sd per protocol and model, then the paired comparisons."""
     lines = []
     for protocol, part in summary.groupby("protocol", sort=False):
-        lines += [f"### Protocol: {protocol}", ""]
-        header = ["model", *METRICS, "seconds/fit", "experts"]
-        lines += ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-        for _, row in part.iterrows():
-            cells = [row["model"]]
-            cells += [f"{row[f'{m}_mean']:.3f} ± {row[f'{m}_std']:.3f}" for m in METRICS]
-            cells.append(f"{row['seconds_mean']:.1f}")
-            experts = row["n_experts_mean"]
-            cells.append("" if np.isnan(experts) else f"{experts:.1f}")
-            lines.append("| " + " | ".join(cells) + " |")
-        lines.append("")
+        table = pd.DataFrame({"model": part["model"]})
+        for m in METRICS:
+            table[m] = [
+                f"{mean:.3f} ± {sd:.3f}" for mean, sd in zip(part[f"{m}_mean"], part[f"{m}_std"])
+            ]
+        table["seconds/fit"] = [f"{v:.1f}" for v in part["seconds_mean"]]
+        table["experts"] = ["" if np.isnan(v) else f"{v:.1f}" for v in part["n_experts_mean"]]
+        lines += [f"### Protocol: {protocol}", "", markdown_table(table), ""]
         rows = comparison[comparison["protocol"] == protocol]
         if len(rows):
+            paired = pd.DataFrame({
+                "metric": rows["metric"],
+                "best other": rows["best_other"],
+                "difference": [f"{v:+.3f}" for v in rows["mean"]],
+                "95% interval": [f"[{lo:+.3f}, {hi:+.3f}]" for lo, hi in zip(rows["low"], rows["high"])],
+                "p": [f"{v:.3f}" for v in rows["p_value"]],
+            })  # fmt: skip
             lines += [
                 (
                     "moe-dsc minus the best other model on each metric (95% interval and p-value of "
                     "the corrected paired t-test over folds):"
                 ),
                 "",
-                "| metric | best other | difference | 95% interval | p |",
-                "|---|---|---|---|---|",
+                markdown_table(paired),
+                "",
             ]
-            lines += [
-                f"| {r.metric} | {r.best_other} | {r.mean:+.3f} | [{r.low:+.3f}, {r.high:+.3f}] "
-                f"| {r.p_value:.3f} |"
-                for r in rows.itertuples()
-            ]
-            lines.append("")
     return "\n".join(lines)
 
 
@@ -288,7 +286,7 @@ def write_report(results, out_dir, *, data_report=None, explain=True):
             f"{report['coverage']:.0%} of the pairs tested ({report['never_tested']} pairs never "
             f"tested), {report['mean_unused_per_fold']:.0f} pairs per fold used by neither side."
         )
-    text += ["", _markdown_table(summary, comparison), "![reliability](reliability.png)", ""]
+    text += ["", _results_markdown(summary, comparison), "![reliability](reliability.png)", ""]
     if explain and "moe-dsc" in config.models:
         model, params, experts = explain_final_model(results, out / "dendrogram.png")
         experts.to_csv(out / "experts.csv", index=False)
