@@ -252,3 +252,13 @@ def test_probability_intervals_refuse_another_models_covariance(fitted):
     other = MoEClassifier(1, random_state=0).fit(X, y)
     with pytest.raises(ValueError, match="not this model's"):
         model.predict_proba_interval(X, other.covariance(X, y))
+
+
+def test_probability_intervals_stay_finite_where_a_probability_rounds_to_one():
+    from moelogit.inference import proba_intervals
+
+    proba = np.array([[1.0, 0.0], [0.3, 0.7]])
+    gradients = np.full((2, 2, 3), 2.0)  # variance left at 0 and 1: an infinite logit interval
+    low, high = proba_intervals(proba, gradients, np.eye(3), 0.95)
+    assert np.all(np.isfinite(low)) and np.all(np.isfinite(high))
+    assert np.all((0 <= low) & (low <= proba + 1e-15) & (proba - 1e-15 <= high) & (high <= 1))

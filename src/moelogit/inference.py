@@ -26,6 +26,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 from scipy.linalg import LinAlgError, block_diag, cho_factor, cho_solve
+from scipy.special import expit
 
 from . import model
 from .model import Dims
@@ -143,12 +144,14 @@ def proba_intervals(proba: np.ndarray, gradients: np.ndarray, covariance: np.nda
     back, so they stay inside (0, 1) and are not symmetric near its ends.
     """
     variance = np.einsum("nmp,pr,nmr->nm", gradients, covariance, gradients)
-    tiny = np.finfo(float).tiny
-    logit_se = np.sqrt(np.maximum(variance, 0.0)) / np.maximum(proba * (1.0 - proba), tiny)
-    with np.errstate(divide="ignore"):
-        logit = np.log(proba) - np.log1p(-proba)
+    # Probabilities rounded to 0 or 1 are kept a rounding step inside, where
+    # the logit and its standard error stay finite (no NaN interval).
+    eps = np.finfo(float).eps
+    proba = np.clip(proba, eps, 1.0 - eps)
+    logit_se = np.sqrt(np.maximum(variance, 0.0)) / (proba * (1.0 - proba))
+    logit = np.log(proba) - np.log1p(-proba)
     half = stats.norm.ppf(0.5 + level / 2.0) * logit_se
-    return 1.0 / (1.0 + np.exp(-(logit - half))), 1.0 / (1.0 + np.exp(-(logit + half)))
+    return expit(logit - half), expit(logit + half)
 
 
 def _not_definite(information: np.ndarray, dims: Dims) -> str:
