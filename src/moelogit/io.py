@@ -330,7 +330,9 @@ def load_model(path, *, return_metadata: bool = False):
         Predicts exactly as the saved model did. With a selection method as
         ``n_experts``, ``selection_`` holds the saved evidence; its
         ``models_`` hold the parameters of the models compared, without their
-        objective traces.
+        objective traces. A file written before moelogit recorded the
+        training class prior loads with ``class_prior_`` None: it predicts
+        as before, but cannot correct to another ``class_prior``.
     metadata : dict
         Only when ``return_metadata`` is true.
 
