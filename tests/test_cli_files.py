@@ -66,6 +66,23 @@ def test_predict_writes_probabilities_and_classes(folder):
     assert (pred["predicted"] == np.array(["a", "b", "c"])[proba.argmax(axis=1)]).all()
 
 
+def test_predict_corrects_to_a_class_prior(folder):
+    result = run(
+        "predict", "model.zip", "train-new.csv", "--class-prior", "a=0.1, b=0.1,c=0.8",
+        "-o", "shifted.csv", cwd=folder,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    model = load_model(folder / "model.zip")
+    shares = ", ".join(f"{c}={v:.4g}" for c, v in zip("abc", model.class_prior_))
+    assert f"Probabilities corrected from the training class prior ({shares})." in result.stdout
+    new = pd.read_csv(folder / "train-new.csv")
+    proba = pd.read_csv(folder / "shifted.csv")[["proba_a", "proba_b", "proba_c"]].to_numpy()
+    expected = model.predict_proba(new[["x1", "x2", "x3", "x4"]], class_prior=[0.1, 0.1, 0.8])
+    np.testing.assert_allclose(proba, expected, rtol=1e-12)
+    predicted = pd.read_csv(folder / "shifted.csv")["predicted"]
+    assert (predicted == np.array(["a", "b", "c"])[proba.argmax(axis=1)]).all()
+
+
 def test_tsv_and_parquet_in_and_out(folder):
     new = pd.read_csv(folder / "train-new.csv")
     # Columns in another order: predict selects the model's features by name.
@@ -170,6 +187,9 @@ def bad_folder(folder):
     (folder / "existing.csv").write_text("previous content\n")
     train.assign(label="a").to_csv(folder / "one-class.csv", index=False)
     save_model(load_model(folder / "model.zip"), folder / "no-label.zip")  # as from Python
+    older = load_model(folder / "model.zip")
+    older.class_prior_ = None  # as loaded from a file written before the prior was recorded
+    save_model(older, folder / "no-prior.zip", label="label")
     return folder
 
 
@@ -221,6 +241,43 @@ ERROR_CASES = {
     "report without a label name": (
         ["report", "no-label.zip", "--data", "train-new.csv", "-o", "out.html"],
         "records no label column: name it with --label",
+    ),
+    "class prior: unknown class": (
+        ["predict", "model.zip", "train-new.csv", "--class-prior", "a=0.1,b=0.1,z=0.8",
+         "-o", "out.csv"],
+        "--class-prior names 'z', not a class of the model; its classes are a, b, c",
+    ),
+    "class prior: a class missing (wrong length)": (
+        ["predict", "model.zip", "train-new.csv", "--class-prior", "a=0.2,b=0.8", "-o", "o.csv"],
+        r"no prior for the classes \['c'\]",
+    ),
+    "class prior: negative": (
+        ["predict", "model.zip", "train-new.csv", "--class-prior", "a=-0.1,b=0.3,c=0.8",
+         "-o", "out.csv"],
+        "must hold positive numbers",
+    ),
+    "class prior: not summing to one": (
+        ["predict", "model.zip", "train-new.csv", "--class-prior", "a=0.2,b=0.2,c=0.2",
+         "-o", "out.csv"],
+        "must sum to one",
+    ),
+    "class prior: not a number": (
+        ["predict", "model.zip", "train-new.csv", "--class-prior", "a=x,b=0.5,c=0.5",
+         "-o", "out.csv"],
+        r"--class-prior: 'x' \(class 'a'\) is not a number",
+    ),
+    "class prior: not class=prior": (
+        ["predict", "model.zip", "train-new.csv", "--class-prior", "0.2,0.3,0.5", "-o", "o.csv"],
+        "expected class=prior items separated by commas, got '0.2'",
+    ),
+    "class prior: a class twice": (
+        ["predict", "model.zip", "train-new.csv", "--class-prior", "a=0.5,a=0.5", "-o", "o.csv"],
+        "gives class 'a' twice",
+    ),
+    "class prior: a model file from before it was recorded": (
+        ["predict", "no-prior.zip", "train-new.csv", "--class-prior", "a=0.2,b=0.3,c=0.5",
+         "-o", "out.csv"],
+        "does not record its training class prior .* refit the model",
     ),
     "one class only": (
         ["fit", "one-class.csv", "--label", "label", "-o", "out.zip"],

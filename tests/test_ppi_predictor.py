@@ -1,5 +1,7 @@
 """The practitioner's PPI path: PPIPredictor, its model file, and `moelogit ppi fit|predict`."""
 
+import re
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -11,6 +13,7 @@ from moelogit.io import ModelFileError, load_model, load_ppi_model, save_model, 
 from moelogit.ppi import PPIPredictor
 
 from .test_cli import run
+from .test_prior import rewrite_metadata
 
 AMINO = list("ACDEFGHIKLMNPQRSTVWY")
 
@@ -181,8 +184,12 @@ def test_ppi_commands_fit_and_score_candidates(files):
     )  # fmt: skip
     assert result.returncode == 0, result.stderr
     out = pd.read_csv(files / "out.csv")
-    columns = ["protein_a", "protein_b", "probability", "predicted", "proteins_in_training"]
-    assert list(out.columns) == columns
+    columns = ["protein_a", "protein_b", "probability", "rank", "predicted"]
+    assert list(out.columns) == [*columns, "proteins_in_training"]
+    # The pair listed in both orders: equal probabilities, the same (best) rank.
+    ranks = out["probability"].rank(ascending=False, method="min")
+    assert out["rank"].tolist() == ranks.tolist()
+    assert out["rank"][0] == out["rank"][1]
     trained = set(read_pairs(files / "pairs.tsv")[0].ravel())
     seen = out[["protein_a", "protein_b"]].isin(trained).sum(axis=1)
     assert (out["proteins_in_training"] == seen).all()
@@ -247,4 +254,174 @@ def test_ppi_command_errors_are_one_line_and_leave_no_file(files, arguments, mes
     result = run("ppi", *arguments, "-o", "never.csv", cwd=files)
     assert result.returncode == 2
     assert message in result.stderr and "Traceback" not in result.stderr
+    assert not (files / "never.csv").exists()
+
+
+# -- prevalence (issue 25) -------------------------------------------------------------------
+
+
+def _odds_shift(proba, prevalence, train):
+    """The correction written out: the odds times the prevalence's odds over the training's."""
+    odds = proba / (1 - proba) * (prevalence / (1 - prevalence)) / (train / (1 - train))
+    return odds / (1 + odds)
+
+
+def test_predictor_corrects_to_a_prevalence(fitted):
+    model, pairs, labels, sequences = fitted
+    assert model.training_prevalence_ == pytest.approx(labels.mean(), abs=1e-15)
+    raw = model.predict_proba(pairs, sequences)
+    corrected = model.predict_proba(pairs, sequences, prevalence=0.1)
+    np.testing.assert_allclose(corrected, _odds_shift(raw, 0.1, labels.mean()), rtol=1e-10)
+    np.testing.assert_allclose(model.adjust_proba(raw, 0.1), corrected, rtol=1e-14)
+    unchanged = model.predict_proba(pairs, sequences, prevalence=model.training_prevalence_)
+    np.testing.assert_allclose(unchanged, raw, atol=1e-12, rtol=0)
+    # Symmetric still: the correction acts on the averaged probability of both orders.
+    np.testing.assert_allclose(
+        corrected, model.predict_proba(pairs[:, ::-1], sequences, prevalence=0.1), atol=1e-12
+    )
+    # "auto": the EM estimate, applied.
+    estimate = model.estimate_prevalence(raw, n_boot=20, random_state=1)
+    assert estimate.low[1] <= estimate.prior[1] <= estimate.high[1] and estimate.converged
+    np.testing.assert_allclose(
+        model.predict_proba(pairs, sequences, prevalence="auto"),
+        model.adjust_proba(raw, estimate.prior[1]),
+        rtol=1e-12,
+    )
+
+
+@pytest.mark.parametrize("prevalence", [0.0, 1.0, 1.5, -0.1])
+def test_a_prevalence_outside_zero_one_is_refused(fitted, prevalence):
+    model, pairs, _, sequences = fitted
+    with pytest.raises(ValueError, match=r"between 0 and 1 \(exclusive\)"):
+        model.predict_proba(pairs[:3], sequences, prevalence=prevalence)
+
+
+def test_bad_prevalence_requests_are_clear_errors(fitted):
+    model, pairs, _, sequences = fitted
+    with pytest.raises(TypeError, match="a number between 0 and 1 or 'auto'"):
+        model.predict_proba(pairs[:3], sequences, prevalence="often")
+    with pytest.raises(ValueError, match="at least 2 rows, got 1"):
+        model.predict_proba(pairs[:1], sequences, prevalence="auto")
+
+
+def _without_prevalence(source, target):
+    """A copy of a PPI model file as moelogit wrote it before it recorded the prevalence."""
+
+    def older(metadata):
+        del metadata["training_prevalence"], metadata["classifier"]["fitted"]["class_prior_"]
+
+    rewrite_metadata(source, target, older)
+
+
+def test_model_files_keep_the_prevalence_and_older_ones_still_load(fitted, tmp_path):
+    model, pairs, _, sequences = fitted
+    save_ppi_model(model, tmp_path / "ppi.zip")
+    loaded = load_ppi_model(tmp_path / "ppi.zip")
+    assert loaded.training_prevalence_ == model.training_prevalence_
+    np.testing.assert_array_equal(
+        loaded.predict_proba(pairs, sequences, prevalence=0.05),
+        model.predict_proba(pairs, sequences, prevalence=0.05),
+    )
+    _without_prevalence(tmp_path / "ppi.zip", tmp_path / "old.zip")
+    old = load_ppi_model(tmp_path / "old.zip")
+    assert not hasattr(old, "training_prevalence_") and old.moe_.class_prior_ is None
+    np.testing.assert_array_equal(
+        old.predict_proba(pairs, sequences), model.predict_proba(pairs, sequences)
+    )
+    with pytest.raises(ValueError, match="does not record its training prevalence.*refit"):
+        old.predict_proba(pairs, sequences, prevalence=0.1)
+
+
+def test_ppi_predict_corrects_ranks_and_counts(files):
+    raw = run(
+        "ppi", "predict", "ppi.zip", "pairs.tsv", "sequences.fasta", "-o", "raw.csv", cwd=files
+    )  # fmt: skip
+    assert raw.returncode == 0, raw.stderr
+    assert re.search(r"\d+ of 300 candidates have a probability of at least 0.5\.", raw.stdout)
+    result = run(
+        "ppi", "predict", "ppi.zip", "pairs.tsv", "sequences.fasta", "--prevalence", "0.1",
+        "--threshold", "0.3", "-o", "low.csv", cwd=files,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    before, after = pd.read_csv(files / "raw.csv"), pd.read_csv(files / "low.csv")
+    assert list(after.columns) == [
+        "protein_a", "protein_b", "probability", "rank", "predicted", "proteins_in_training",
+        "label",
+    ]  # fmt: skip
+    train = load_ppi_model(files / "ppi.zip").training_prevalence_
+    np.testing.assert_allclose(
+        after["probability"], _odds_shift(before["probability"], 0.1, train), rtol=1e-9
+    )
+    assert after["probability"].mean() < before["probability"].mean()
+    # Ranks: 1 for the most probable; the order is the probability's, unchanged by the shift.
+    assert after["rank"].min() == 1 and after["rank"].max() <= len(after)
+    assert after.loc[after["rank"] == 1, "probability"].iloc[0] == after["probability"].max()
+    np.testing.assert_array_equal(after["rank"], before["rank"])
+    np.testing.assert_array_equal(after["predicted"], (after["probability"] >= 0.3).astype(int))
+    count = int(after["predicted"].sum())
+    assert f"{count} of 300 candidates have a probability of at least 0.3." in result.stdout
+    assert f"from the training prevalence {train:.4g} to 0.1." in result.stdout
+
+
+def test_ppi_predict_estimates_the_prevalence(files):
+    raw = run(
+        "ppi", "predict", "ppi.zip", "pairs.tsv", "sequences.fasta", "-o", "raw.csv", cwd=files
+    )  # fmt: skip
+    assert raw.returncode == 0, raw.stderr
+    result = run(
+        "ppi", "predict", "ppi.zip", "pairs.tsv", "sequences.fasta", "--prevalence", "auto",
+        "-o", "auto.csv", cwd=files,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    found = re.search(
+        r"candidates \(EM, Saerens et al\. 2002\): ([\d.e-]+) \(bootstrap 95% interval "
+        r"([\d.e-]+)-([\d.e-]+), 200 replicates\)\.",
+        result.stdout,
+    )
+    assert found, result.stdout
+    estimate, low, high = map(float, found.groups())
+    assert 0 < low <= estimate <= high < 1
+    # What the command printed and used is the estimate from the uncorrected scores.
+    model = load_ppi_model(files / "ppi.zip")
+    scores = pd.read_csv(files / "raw.csv")["probability"].to_numpy()
+    expected = model.estimate_prevalence(scores, n_boot=200, random_state=0)
+    assert (estimate, low, high) == pytest.approx(
+        (expected.prior[1], expected.low[1], expected.high[1]), rel=1e-3
+    )
+    np.testing.assert_allclose(
+        pd.read_csv(files / "auto.csv")["probability"],
+        model.adjust_proba(scores, expected.prior[1]),
+        rtol=1e-9,
+    )
+    assert f"to {estimate:.4g}." in result.stdout
+
+
+@pytest.mark.parametrize(
+    ("arguments", "message"),
+    [
+        (("--prevalence", "1.5"), "--prevalence must be a number between 0 and 1 .* got '1.5'"),
+        (("--prevalence", "0"), "--prevalence must be a number between 0 and 1"),
+        (("--prevalence", "often"), "--prevalence must be a number between 0 and 1"),
+        (("--prevalence", "auto", "--pairs-file", "one.tsv"), "at least 2 rows, got 1"),
+        (("--prevalence", "0.1", "--model", "older.zip"), "does not record its training prev"),
+    ],
+)
+def test_ppi_prevalence_errors_are_one_line(files, arguments, message):
+    (files / "one.tsv").write_text("P3\tP7\n")
+    _without_prevalence(files / "ppi.zip", files / "older.zip")
+    options = list(arguments)
+    model, pairs = "ppi.zip", "candidates.tsv"
+    for name in ("--pairs-file", "--model"):
+        if name in options:
+            at = options.index(name)
+            value = options[at + 1]
+            model, pairs = (value, pairs) if name == "--model" else (model, value)
+            del options[at : at + 2]
+    result = run(
+        "ppi", "predict", model, pairs, "sequences.fasta", *options, "-o", "never.csv", cwd=files
+    )
+    assert result.returncode == 2, (result.stdout, result.stderr)
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("Error: "), result.stderr
+    assert re.search(message, lines[0]), lines[0]
     assert not (files / "never.csv").exists()

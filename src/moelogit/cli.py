@@ -458,20 +458,29 @@ def _model_rows(
     is_flag=True,
     help="Drop rows with missing feature values (and say how many) instead of stopping.",
 )
-def predict(model_path, data, output, id_column, drop_missing):
+@click.option(
+    "--class-prior",
+    metavar="C=P,...",
+    help="Correct the probabilities to these class frequencies (every class of the model, "
+    "positive, summing to 1), e.g. a=0.1,b=0.9: for data whose classes occur with other "
+    "frequencies than in training.",
+)
+def predict(model_path, data, output, id_column, drop_missing, class_prior):
     """Predict the rows of DATA with a saved MODEL.
 
     The output has one column proba_<class> per class, with p(class | x), and
     the column predicted, the most probable class (after the --id column if
     given). Features are taken from DATA by the names recorded in the model.
     If DATA has the model's label column, its labels must be classes the model
-    knows.
+    knows. With --class-prior the probabilities are corrected from the
+    training data's class frequencies to the ones given (Bayes' rule).
     """
     from .io import load_model
 
     with _user_errors():
         check_output(output, table=True)
         model, metadata = load_model(model_path, return_metadata=True)
+        prior = None if class_prior is None else _class_prior(class_prior, model.classes_)
         table = _model_rows(
             model,
             metadata,
@@ -481,13 +490,55 @@ def predict(model_path, data, output, id_column, drop_missing):
             id_column=id_column,
             drop_missing=drop_missing,
         )
-        proba = model.predict_proba(table.X)
+        proba = model.predict_proba(table.X, class_prior=prior)
         out = pd.DataFrame(proba, columns=[f"proba_{c}" for c in model.classes_])
         out["predicted"] = model.classes_[np.argmax(proba, axis=1)]
         if table.ids is not None:
             out.insert(0, id_column, table.ids)
         write_table(out, output)
     click.echo(f"Wrote predictions for {len(out)} rows to {output}.")
+    if prior is not None:
+        shares = ", ".join(f"{c}={v:.4g}" for c, v in zip(model.classes_, model.class_prior_))
+        click.echo(f"Probabilities corrected from the training class prior ({shares}).")
+
+
+def _prevalence(text):
+    """``--prevalence``: None, "auto" or a number in (0, 1)."""
+    if text is None or text.strip().lower() == "auto":
+        return None if text is None else "auto"
+    try:
+        value = float(text)
+    except ValueError:
+        value = None
+    if value is None or not 0.0 < value < 1.0:
+        raise DataError(
+            f"--prevalence must be a number between 0 and 1 (exclusive) or auto, got {text!r}"
+        )
+    return value
+
+
+def _class_prior(text: str, classes) -> dict:
+    """``--class-prior a=0.1,b=0.9`` as ``{class: prior}``, labels matched by their text."""
+    by_text = {str(label): label for label in classes.tolist()}
+    prior = {}
+    for item in text.split(","):
+        name, equals, value = item.strip().rpartition("=")
+        if not equals or not name:
+            raise DataError(
+                f"--class-prior: expected class=prior items separated by commas, got {item!r}"
+            )
+        if name not in by_text:
+            raise DataError(
+                f"--class-prior names {name!r}, not a class of the model; its classes are "
+                + ", ".join(by_text)
+            )
+        if by_text[name] in prior:
+            raise DataError(f"--class-prior gives class {name!r} twice")
+        try:
+            prior[by_text[name]] = float(value)
+        except ValueError:
+            raise DataError(f"--class-prior: {value!r} (class {name!r}) is not a number") from None
+    return prior
 
 
 @main.command()
@@ -795,35 +846,61 @@ def ppi_fit(
 @click.argument("pairs", type=click.Path(dir_okay=False))
 @click.argument("sequences", type=click.Path(dir_okay=False))
 @_output_option("File for the probabilities (CSV, TSV or Parquet, by suffix).")
-def ppi_predict(model_path, pairs, sequences, output):
+@click.option(
+    "--prevalence",
+    metavar="P|auto",
+    help="Correct the probabilities from the training share of interacting pairs (0.5 for a "
+    "balanced benchmark) to P in (0, 1), the share expected among the candidates (real "
+    "screens: 0.01-0.1); auto estimates it from the candidates' scores (EM of Saerens et al. "
+    "2002, with a bootstrap 95% interval).",
+)
+@click.option(
+    "--threshold",
+    default=0.5,
+    show_default=True,
+    type=click.FloatRange(0.0, 1.0),
+    help="Probability from which a pair counts as predicted to interact (column predicted, "
+    "and the count in the summary).",
+)
+def ppi_predict(model_path, pairs, sequences, output, prevalence, threshold):
     """Score candidate PAIRS (a<TAB>b per line) with a MODEL from 'moelogit ppi fit'.
 
     SEQUENCES (TSV or FASTA) must hold every protein PAIRS names; they need
     not be proteins seen in training. The output has the columns protein_a,
-    protein_b, probability (of interaction; the same for a-b and b-a),
-    predicted (1 when the probability is at least 0.5) and
-    proteins_in_training (0, 1 or 2: how many of the pair's proteins the
-    training pairs named, by id; in the PPI experiment mean held-out
-    accuracy was 0.65-0.81 in pair-level folds, mostly of seen proteins,
-    and 0.56-0.58 on unseen ones, docs/ppi.md). If PAIRS has a third
-    column of 0/1 labels, they are kept as the column label and the command
-    reports accuracy, log loss and (with both classes) ROC-AUC on them.
+    protein_b, probability (of interaction; the same for a-b and b-a; at the
+    --prevalence if given), rank (1 for the most probable pair; tied pairs
+    share the best rank), predicted (1 when the probability is at least
+    --threshold) and proteins_in_training (0, 1 or 2: how many of the pair's
+    proteins the training pairs named, by id; in the PPI experiment mean
+    held-out accuracy was 0.65-0.81 in pair-level folds, mostly of seen
+    proteins, and 0.56-0.58 on unseen ones, docs/ppi.md). If PAIRS has a
+    third column of 0/1 labels, they are kept as the column label and the
+    command reports accuracy, log loss and (with both classes) ROC-AUC on
+    them.
     """
     from .datasets.ppi import read_candidate_pairs
     from .io import load_ppi_model
     from .metrics import binary_metrics
 
+    estimate = None
     with _user_errors():
         check_output(output, table=True)
+        prevalence = _prevalence(prevalence)
         model = load_ppi_model(model_path)
         pair_ids, labels, used, header = read_candidate_pairs(pairs, sequences)
         proba = model.predict_proba(pair_ids, used)
+        if prevalence == "auto":
+            estimate = model.estimate_prevalence(proba, n_boot=200, random_state=0)
+            prevalence = float(estimate.prior[1])
+        if prevalence is not None:
+            proba = model.adjust_proba(proba, prevalence)
         out = pd.DataFrame(
             {
                 "protein_a": pair_ids[:, 0],
                 "protein_b": pair_ids[:, 1],
                 "probability": proba,
-                "predicted": (proba >= 0.5).astype(int),
+                "rank": pd.Series(proba).rank(ascending=False, method="min").astype(int),
+                "predicted": (proba >= threshold).astype(int),
             }
         )
         seen = None
@@ -835,6 +912,23 @@ def ppi_predict(model_path, pairs, sequences, output):
     if header:
         click.echo(f"Read line 1 of {pairs} as a header (not a pair of proteins).", err=True)
     click.echo(f"Wrote interaction probabilities for {len(out)} pairs to {output}.")
+    if estimate is not None:
+        click.echo(
+            f"Estimated prevalence of interacting pairs among the candidates (EM, Saerens et "
+            f"al. 2002): {estimate.prior[1]:.4g} (bootstrap 95% interval {estimate.low[1]:.4g}"
+            f"-{estimate.high[1]:.4g}, {estimate.n_boot} replicates)"
+            + ("" if estimate.converged else ", not converged in 1000 iterations")
+            + "."
+        )
+    if prevalence is not None:
+        click.echo(
+            f"Probabilities corrected from the training prevalence "
+            f"{model.training_prevalence_:.4g} to {prevalence:.4g}."
+        )
+    click.echo(
+        f"{int(out['predicted'].sum())} of {len(out)} candidates have a probability of at "
+        f"least {threshold:g}."
+    )
     if seen is None:
         click.echo(
             f"{model_path} does not record its training proteins (written by an older "

@@ -30,6 +30,7 @@ from .mm import CURVATURES
 from .model import Dims, pack, row_slices, rows_per_block, unpack
 from .newton import MAX_PARAMETERS
 from .params import MoEParams
+from .prior import check_prior, shift_log_proba
 
 __all__ = [
     "SELECTION_METHODS",
@@ -74,6 +75,9 @@ class TrainingFacts:
     feature_scale: np.ndarray
     n_design_columns: int
     feature_names_in: np.ndarray | None = None
+    #: Weighted class frequencies of the training data, in ``classes`` order;
+    #: None for a model loaded from a file written before it was recorded.
+    class_prior: np.ndarray | None = None
 
 
 @dataclass(frozen=True)
@@ -316,6 +320,11 @@ class MoEClassifier(ClassifierMixin, BaseEstimator):
     ----------
     classes_ : ndarray of shape (n_classes,)
         Class labels; the last is the reference class.
+    class_prior_ : ndarray of shape (n_classes,) or None
+        Class frequencies of the training data (weighted by
+        ``sample_weight``), in ``classes_`` order: the prior that
+        ``class_prior`` in :meth:`predict_proba` corrects from. None for a
+        model loaded from a file written before moelogit recorded it.
     n_features_in_ : int
         Number of features seen in ``fit``.
     feature_names_in_ : ndarray of shape (`n_features_in_`,)
@@ -584,6 +593,7 @@ class MoEClassifier(ClassifierMixin, BaseEstimator):
             feature_scale=scale,
             n_design_columns=dims.q,
             feature_names_in=getattr(self, "feature_names_in_", None),
+            class_prior=np.bincount(codes, weights=weights, minlength=n_classes),
         )
         record = FitRecord(
             n_iter=best.n_iter,
@@ -705,18 +715,53 @@ class MoEClassifier(ClassifierMixin, BaseEstimator):
         check_is_fitted(self)
         return validate_data(self, _numeric_array(X), reset=False, dtype=np.float64)
 
-    def predict_log_proba(self, X) -> np.ndarray:
-        """Log class probabilities ``log p(y | x)``, columns in ``classes_`` order."""
-        return self.params_.log_class_proba(self._validated(X))
+    def predict_log_proba(self, X, class_prior=None) -> np.ndarray:
+        """Log class probabilities ``log p(y | x)``, columns in ``classes_`` order.
 
-    def predict_proba(self, X) -> np.ndarray:
-        """Class probabilities ``p(y | x)``, columns in ``classes_`` order."""
-        return np.exp(self.predict_log_proba(X))
+        ``class_prior`` (array-like of shape ``(n_classes,)`` in ``classes_``
+        order, or a dict from every class label to its prior; positive,
+        summing to one) corrects the probabilities from the training prior
+        ``class_prior_`` to it: ``p'(m | x)`` is proportional to
+        ``p(m | x) class_prior[m] / class_prior_[m]`` (Bayes' rule for data
+        whose classes occur with other frequencies than in training; see
+        :mod:`moelogit.prior`).
+        """
+        log_proba = self.params_.log_class_proba(self._validated(X))
+        if class_prior is None:
+            return log_proba
+        return shift_log_proba(log_proba, *self._priors(class_prior))
 
-    def predict(self, X) -> np.ndarray:
-        """Most probable class of every row."""
-        log_proba = self.predict_log_proba(X)
+    def predict_proba(self, X, class_prior=None) -> np.ndarray:
+        """Class probabilities ``p(y | x)``, columns in ``classes_`` order.
+
+        ``class_prior``: as in :meth:`predict_log_proba`.
+        """
+        return np.exp(self.predict_log_proba(X, class_prior))
+
+    def predict(self, X, class_prior=None) -> np.ndarray:
+        """Most probable class of every row; ``class_prior`` as in :meth:`predict_log_proba`."""
+        log_proba = self.predict_log_proba(X, class_prior)
         return self.classes_[np.argmax(log_proba, axis=1)]
+
+    def _priors(self, class_prior) -> tuple[np.ndarray, np.ndarray]:
+        """``class_prior`` checked, and the training prior it replaces."""
+        check_is_fitted(self)
+        new = check_prior(class_prior, self.classes_)
+        old = getattr(self, "class_prior_", None)
+        if old is None:
+            raise ValueError(
+                "this model does not record its training class prior (a model file written "
+                "before moelogit recorded it), so its probabilities cannot be corrected to "
+                "class_prior: refit the model, or set its class_prior_ to the training "
+                "data's class frequencies (in classes_ order)"
+            )
+        empty = [label for label, share in zip(self.classes_.tolist(), old) if not share > 0]
+        if empty:
+            raise ValueError(
+                f"the classes {empty} carried no weight in training: their probabilities "
+                "cannot be corrected to class_prior"
+            )
+        return new, np.asarray(old, dtype=np.float64)
 
     def gate_proba(self, X) -> np.ndarray:
         """Gate weights ``pi_k(x)`` of every row, shape ``(n_samples, n_experts)``."""

@@ -57,6 +57,10 @@ _ARRAYS = ("classes", "feature_mean", "feature_scale", "loglik_trace")
 _FEATURE_NAMES = "feature_names_in"  # stored as "feature_names" (JSON), may be absent
 # Files keep their member names: n_design_columns was first saved as a private attribute.
 _STORED_AS = {"n_design_columns": "_n_design_columns"}
+# Short arrays kept as JSON lists in the metadata's "fitted" (so that a moelogit
+# that predates them still reads the file); absent from files written before
+# they were recorded, and then None.
+_LISTS = ("class_prior",)
 
 
 def _stored_name(field: str) -> str:
@@ -77,8 +81,8 @@ class ModelFileError(ValueError):
 
 
 def _plain(value):
-    """A numpy scalar as the Python value JSON can hold."""
-    return value.item() if isinstance(value, np.generic) else value
+    """A numpy scalar or array as the Python value JSON can hold."""
+    return value.tolist() if isinstance(value, (np.generic, np.ndarray)) else value
 
 
 def _storable(array: np.ndarray, name: str) -> np.ndarray:
@@ -248,8 +252,10 @@ def _rebuild(metadata: dict, arrays: dict) -> MoEClassifier:
         state["classes"] = state["classes"].astype(object)
     record_fields = {item.name for item in fields(FitRecord)}
     for name in _scalars():
+        if name in _LISTS:
+            state[name] = _stored_list(stored.get(_stored_name(name)), name, len(state["classes"]))
         # Files from before a record field existed lack it: its default holds.
-        if _stored_name(name) in stored or name not in record_fields:
+        elif _stored_name(name) in stored or name not in record_fields:
             state[name] = stored[_stored_name(name)]
     names = metadata["feature_names"]
     state[_FEATURE_NAMES] = None if names is None else np.array(names, dtype=object)
@@ -290,6 +296,21 @@ def _rebuild(metadata: dict, arrays: dict) -> MoEClassifier:
     return model
 
 
+def _stored_list(value, name: str, n_classes: int):
+    """A class prior read from the metadata: None (not recorded) or shares summing to one."""
+    if value is None:
+        return None
+    shares = np.asarray(value, dtype=np.float64)
+    if (
+        shares.shape != (n_classes,)
+        or not np.all(np.isfinite(shares))
+        or np.any(shares < 0)
+        or abs(shares.sum() - 1.0) > 1e-6
+    ):
+        raise ValueError(f"{name}_ is {value!r}, not {n_classes} shares summing to one")
+    return shares
+
+
 def load_model(path, *, return_metadata: bool = False):
     """Load a model written by :func:`save_model`.
 
@@ -309,7 +330,9 @@ def load_model(path, *, return_metadata: bool = False):
         Predicts exactly as the saved model did. With a selection method as
         ``n_experts``, ``selection_`` holds the saved evidence; its
         ``models_`` hold the parameters of the models compared, without their
-        objective traces.
+        objective traces. A file written before moelogit recorded the
+        training class prior loads with ``class_prior_`` None: it predicts
+        as before, but cannot correct to another ``class_prior``.
     metadata : dict
         Only when ``return_metadata`` is true.
 
@@ -487,8 +510,9 @@ def save_ppi_model(model, path, *, data_report=None) -> None:
     """Save a fitted :class:`moelogit.ppi.PPIPredictor` to one file (the same safe format).
 
     Besides the mixture (as :func:`save_model` writes it, under
-    ``classifier/``), the file holds the descriptor settings and the fitted
-    standardisation of the pair features.
+    ``classifier/``), the file holds the descriptor settings, the training
+    prevalence (share of interacting pairs) and the fitted standardisation of
+    the pair features.
 
     Parameters
     ----------
@@ -525,6 +549,7 @@ def save_ppi_model(model, path, *, data_report=None) -> None:
     metadata = {
         "predictor": {**settings, "descriptors": list(model.descriptors)},
         "n_pairs": int(model.n_pairs_),
+        "training_prevalence": getattr(model, "training_prevalence_", None),
         "data_report": data_report,
         "classifier": moe_metadata,
     }
@@ -592,6 +617,11 @@ def load_ppi_model(path, *, return_metadata: bool = False):
             if proteins.ndim != 1 or proteins.dtype.kind != "U":
                 raise ValueError("the training proteins are not a list of ids")
             model.training_proteins_ = proteins
+        prevalence = metadata.get("training_prevalence")  # absent from older files
+        if prevalence is not None:
+            if not isinstance(prevalence, float) or not 0.0 <= prevalence <= 1.0:
+                raise ValueError(f"the training prevalence is {prevalence!r}, not a share")
+            model.training_prevalence_ = prevalence
         # The descriptor settings must give the features the mixture was fitted on.
         width = 2 * sum(len(DESCRIPTORS[name][1](model.max_lag)) for name in model.descriptors)
         if not width == len(model.feature_names_) == n_features:

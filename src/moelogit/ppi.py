@@ -30,6 +30,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from .estimator import MoEClassifier
 from .features import PairFeatures, SymmetricPairClassifier
+from .prior import PriorEstimate, binary_log_proba, bootstrap_prior, shift_log_proba
 
 __all__ = ["DEFAULTS", "PPIPredictor"]
 
@@ -85,6 +86,10 @@ class PPIPredictor(BaseEstimator):
     training_proteins_ : ndarray of str
         The proteins the training pairs name, sorted (see
         :meth:`proteins_in_training`).
+    training_prevalence_ : float
+        Share of interacting pairs in training: the prevalence that
+        ``prevalence`` in :meth:`predict_proba` corrects from. Absent from
+        a model loaded from a file written before moelogit recorded it.
 
     Examples
     --------
@@ -163,6 +168,7 @@ class PPIPredictor(BaseEstimator):
         self.feature_names_ = features.get_feature_names_out()
         self.n_pairs_ = len(labels)
         self.training_proteins_ = np.unique(pairs)
+        self.training_prevalence_ = float(np.mean(labels == 1))
         return self
 
     @property
@@ -209,13 +215,80 @@ class PPIPredictor(BaseEstimator):
             raise ValueError(f"pairs must have shape (n, 2), got {pairs.shape}")
         return np.isin(pairs, self.training_proteins_).sum(axis=1)
 
-    def predict_proba(self, pairs, sequences) -> np.ndarray:
+    def predict_proba(self, pairs, sequences, prevalence=None) -> np.ndarray:
         """Probability that each pair interacts, shape (n,); the same for (a, b) and (b, a).
 
         ``sequences`` must hold every protein that ``pairs`` names; they need
         not be the training proteins.
+
+        ``prevalence`` (a number in (0, 1)) corrects the probabilities from
+        the training prevalence (:attr:`training_prevalence_`, 0.5 for a
+        balanced benchmark) to the share of interacting pairs expected among
+        the candidates, by Bayes' rule: the odds are multiplied by
+        ``prevalence / (1 - prevalence)`` and divided by the training odds
+        (:func:`moelogit.prior.shift_log_proba`). ``"auto"`` estimates the
+        candidates' prevalence from their own scores first
+        (:meth:`estimate_prevalence`, without its interval).
         """
         check_is_fitted(self)
         X = self._features(sequences).transform(np.asarray(pairs, dtype=str))
         positive = list(self.classifier_.classes_).index(1)
-        return self.classifier_.predict_proba(X)[:, positive]
+        proba = self.classifier_.predict_proba(X)[:, positive]
+        if prevalence is None:
+            return proba
+        if isinstance(prevalence, str) and prevalence == "auto":
+            prevalence = self.estimate_prevalence(proba, n_boot=0).prior[1]
+        return self.adjust_proba(proba, prevalence)
+
+    def _training_prior(self) -> np.ndarray:
+        """``[1 - training prevalence, training prevalence]``, or why there is none."""
+        check_is_fitted(self)
+        if not hasattr(self, "training_prevalence_"):
+            raise ValueError(
+                "this model does not record its training prevalence (a model file written "
+                "before moelogit recorded it), so its probabilities cannot be corrected to "
+                "another prevalence: refit it, or set its training_prevalence_ to the share "
+                "of interacting training pairs"
+            )
+        share = self.training_prevalence_
+        return np.array([1.0 - share, share])
+
+    def adjust_proba(self, proba, prevalence) -> np.ndarray:
+        """Probabilities ``proba`` from :meth:`predict_proba`, corrected to ``prevalence``."""
+        if isinstance(prevalence, bool) or not isinstance(prevalence, (int, float, np.number)):
+            raise TypeError(
+                f"prevalence must be a number between 0 and 1 or 'auto', got {prevalence!r}"
+            )
+        if not 0.0 < prevalence < 1.0:
+            raise ValueError(f"prevalence must be between 0 and 1 (exclusive), got {prevalence!r}")
+        new = np.array([1.0 - prevalence, prevalence])
+        return np.exp(shift_log_proba(binary_log_proba(proba), new, self._training_prior())[:, 1])
+
+    def estimate_prevalence(
+        self, proba, *, n_boot: int = 200, level: float = 0.95, random_state=0
+    ) -> PriorEstimate:
+        """The share of interacting pairs among candidates, estimated from their scores.
+
+        ``proba`` are the candidates' uncorrected probabilities
+        (:meth:`predict_proba` without ``prevalence``). The estimate is the
+        EM of Saerens, Latinne and Decaestecker (2002,
+        :func:`moelogit.prior.em_prior`): correct the probabilities to a
+        prevalence, take their mean as the next prevalence, until it changes
+        by less than 1e-8 (at most 1,000 iterations). It assumes a calibrated
+        model and candidates that differ from the training pairs only in
+        their share of interactions. ``n_boot`` resamples of the candidates
+        (seeded by ``random_state``) give a percentile interval at ``level``.
+
+        Returns
+        -------
+        PriorEstimate
+            ``prior[1]`` is the prevalence, ``low[1]`` and ``high[1]`` its
+            interval (NaN with ``n_boot=0``).
+        """
+        return bootstrap_prior(
+            binary_log_proba(proba),
+            self._training_prior(),
+            n_boot=n_boot,
+            level=level,
+            random_state=random_state,
+        )
