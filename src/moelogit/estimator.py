@@ -654,7 +654,6 @@ class MoEClassifier(ClassifierMixin, BaseEstimator):
 
     def _warm_start_points(self, n_features, n_classes, mean, scale, used):
         """The warm starts of ``init`` as parameter vectors of the design."""
-        design_rows = np.r_[0, 1 + np.flatnonzero(used)]  # intercept, used features
         points = []
         for start in self._warm_starts():
             if (start.n_features, start.n_classes) != (n_features, n_classes):
@@ -662,8 +661,7 @@ class MoEClassifier(ClassifierMixin, BaseEstimator):
                     f"a warm start in init has {start.n_features} features and "
                     f"{start.n_classes} classes; the data have {n_features} and {n_classes}"
                 )
-            gate_coef, expert_coef = start.to_design(mean, scale)
-            points.append(pack(gate_coef[design_rows], expert_coef[:, design_rows]))
+            points.append(pack(*_design_coefficients(start, used, mean, scale)))
         return points
 
     def _fit_selected(self, X, y, sample_weight, started):
@@ -763,6 +761,13 @@ class MoEClassifier(ClassifierMixin, BaseEstimator):
             )
         return new, np.asarray(old, dtype=np.float64)
 
+    def _feature_names(self) -> list[str]:
+        """The features' names as the coefficient tables label them (``x0``, ... without names)."""
+        names = getattr(self, "feature_names_in_", None)
+        if names is None:
+            return [f"x{j}" for j in range(self.n_features_in_)]
+        return [str(name) for name in names]
+
     def gate_proba(self, X) -> np.ndarray:
         """Gate weights ``pi_k(x)`` of every row, shape ``(n_samples, n_experts)``."""
         return self.params_.gate_proba(self._validated(X))
@@ -855,17 +860,15 @@ class MoEClassifier(ClassifierMixin, BaseEstimator):
         if not 0.0 < level < 1.0:
             raise ValueError(f"level must be between 0 and 1, got {level!r}")
         X = self._validated(X)
-        names = list(getattr(self, "feature_names_in_", [f"x{j}" for j in range(X.shape[1])]))
+        names = self._feature_names()
         terms = list(dict.fromkeys(covariance.index.get_level_values("term")))
         index, order = _parameter_index(terms, self.n_experts_, self.classes_)
-        if not (covariance.index.equals(index) and set(terms[1:]) <= set(map(str, names))):
+        if not (covariance.index.equals(index) and set(terms[1:]) <= set(names)):
             raise ValueError("covariance is not this model's: pass model.covariance(X_train, y_train)")
-        used = np.isin([str(name) for name in names], terms[1:])
+        used = np.isin(names, terms[1:])
         packed = np.empty_like(covariance.to_numpy())
         packed[np.ix_(order, order)] = covariance.to_numpy()
-        design_rows = np.r_[0, 1 + np.flatnonzero(used)]
-        gate_coef, expert_coef = self.params_.to_design()
-        gate_coef, expert_coef = gate_coef[design_rows], expert_coef[:, design_rows]
+        gate_coef, expert_coef = _design_coefficients(self.params_, used)
         low, high = np.empty((2, X.shape[0], self.classes_.size))
         for rows in row_slices(X.shape[0], rows_per_block(packed.shape[0])):
             Z = np.column_stack([np.ones(len(X[rows])), X[rows][:, used]])
@@ -897,9 +900,9 @@ class MoEClassifier(ClassifierMixin, BaseEstimator):
                 stacklevel=3,
             )
         mean, scale = self.feature_mean_[used], self.feature_scale_[used]
-        design_rows = np.r_[0, 1 + np.flatnonzero(used)]
-        gate_coef, expert_coef = self.params_.to_design(self.feature_mean_, self.feature_scale_)
-        gate_coef, expert_coef = gate_coef[design_rows], expert_coef[:, design_rows]
+        gate_coef, expert_coef = _design_coefficients(
+            self.params_, used, self.feature_mean_, self.feature_scale_
+        )
         Z = design_matrix(X, self.feature_mean_, self.feature_scale_, used)
         covariance = parameter_covariance(
             Z, codes, weights * total, gate_coef, expert_coef, self.alpha, robust=robust
@@ -907,8 +910,8 @@ class MoEClassifier(ClassifierMixin, BaseEstimator):
         dims = Dims(Z.shape[1], self.n_experts_, self.classes_.size)
         to_user = standardisation_map(mean, scale, dims)
         estimates = to_user @ pack(gate_coef, expert_coef)
-        names = getattr(self, "feature_names_in_", [f"x{j}" for j in range(X.shape[1])])
-        terms = ["intercept", *[str(names[j]) for j in np.flatnonzero(used)]]
+        names = self._feature_names()
+        terms = ["intercept", *[names[j] for j in np.flatnonzero(used)]]
         index, order = _parameter_index(terms, self.n_experts_, self.classes_)
         covariance = (to_user @ covariance @ to_user.T)[np.ix_(order, order)]
         return pd.Series(estimates[order], index=index), covariance
@@ -984,6 +987,13 @@ def design_matrix(X, mean, scale, used) -> np.ndarray:
         np.subtract(X[rows][:, used], mean[used], out=Z[rows, 1:])
         Z[rows, 1:] /= scale[used]
     return Z
+
+
+def _design_coefficients(params: MoEParams, used, mean=None, scale=None):
+    """``params`` as free columns of the design ``[1, (X - mean) / scale]`` of the ``used`` features."""
+    design_rows = np.r_[0, 1 + np.flatnonzero(used)]  # intercept, used features
+    gate_coef, expert_coef = params.to_design(mean, scale)
+    return gate_coef[design_rows], expert_coef[:, design_rows]
 
 
 def _parameter_index(terms: list[str], K: int, classes) -> tuple[pd.MultiIndex, np.ndarray]:

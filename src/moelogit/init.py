@@ -28,6 +28,7 @@ from scipy.linalg import cho_factor, cho_solve
 from sklearn.cluster import KMeans
 from sklearn.exceptions import ConvergenceWarning
 
+from .mm import apply_inverse_bohning
 from .model import Dims, experts_objective_and_gradient, log_gate, pack, row_blocks
 from .solver import maximize
 
@@ -131,5 +132,4 @@ class _StartingExperts:
             self.Z, self.y, self.expert_weights, coef, _EXPERT_RIDGE, blocks=self.blocks
         )
         step = np.stack([cho_solve(f, g, check_finite=False) for f, g in zip(self.factors, grad)])
-        step = 2.0 * (step + step.sum(axis=-1, keepdims=True))  # times A^{-1} = 2 (I + 1 1^T)
-        return theta + step.ravel(), value
+        return theta + apply_inverse_bohning(step).ravel(), value

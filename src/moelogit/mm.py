@@ -36,7 +36,13 @@ from .model import (
     unpack,
 )
 
-__all__ = ["CURVATURES", "DENSE_GRAM_MAX_COLUMNS", "RESPONSIBILITY_FLOOR", "BohningMM"]
+__all__ = [
+    "CURVATURES",
+    "DENSE_GRAM_MAX_COLUMNS",
+    "RESPONSIBILITY_FLOOR",
+    "BohningMM",
+    "apply_inverse_bohning",
+]
 
 CURVATURES = ("fixed", "expert")
 
@@ -89,7 +95,7 @@ def _solve(factor: np.ndarray, rhs: np.ndarray) -> np.ndarray:
     return solution
 
 
-def _apply_inverse_bohning(step: np.ndarray) -> np.ndarray:
+def apply_inverse_bohning(step: np.ndarray) -> np.ndarray:
     """Right-multiply by ``A_J^{-1} = 2 (I + 1 1^T)`` along the last axis."""
     return 2.0 * (step + step.sum(axis=-1, keepdims=True))
 
@@ -289,12 +295,12 @@ class BohningMM:
             # with this machine's OpenBLAS, though LAPACK does not promise it).
             rhs = np.concatenate([grad_gate, grad_experts.transpose(1, 0, 2).reshape(q, K * M1)], 1)
             solved = _solve(self._fixed_factor, rhs)
-            new_gate = gate_coef + _apply_inverse_bohning(solved[:, : K - 1])
+            new_gate = gate_coef + apply_inverse_bohning(solved[:, : K - 1])
             solved = solved[:, K - 1 :].reshape(q, K, M1).transpose(1, 0, 2)
         else:
-            new_gate = gate_coef + _apply_inverse_bohning(_solve(self._fixed_factor, grad_gate))
+            new_gate = gate_coef + apply_inverse_bohning(_solve(self._fixed_factor, grad_gate))
             solved = np.empty_like(grad_experts)
             for k, bound in enumerate(self._expert_bounds(resp)):
                 solved[k] = _solve(self._factor(bound), grad_experts[k])
-        new_experts = expert_coef + _apply_inverse_bohning(solved)
+        new_experts = expert_coef + apply_inverse_bohning(solved)
         return pack(new_gate, new_experts), value

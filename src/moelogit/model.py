@@ -356,6 +356,20 @@ def _ridge_gradient(free: np.ndarray, alpha: float) -> np.ndarray | float:
     return grad - grad.sum(axis=-1, keepdims=True) / J
 
 
+def _expert_residuals(experts, y, expert_weights, out):
+    """``out`` filled with ``W_ik (1[y_i = m] - eta_ikm)`` over the free classes, ``(M - 1, K, n)``.
+
+    ``experts`` are the class probabilities ``(M, K, n)`` and
+    ``expert_weights`` the rows' weights per expert ``(K, n)``: the
+    residuals whose product with ``Z`` is the experts' gradient.
+    """
+    np.negative(experts[: out.shape[0]], out=out)
+    for m in range(out.shape[0]):
+        out[m] += y == m  # the one-hot label; the reference class adds none
+    out *= expert_weights
+    return out
+
+
 def gradient(
     Z: np.ndarray,
     y: np.ndarray,
@@ -383,11 +397,12 @@ def gradient(
     block = buf("gradient_block", ((K - 1) + (M - 1) * K, n))
     np.subtract(estep.resp[: K - 1], estep.gate[: K - 1], out=block[: K - 1])
     block[: K - 1] *= weights
-    resid = block[K - 1 :].reshape(M - 1, K, n)  # a view: filled in place
-    np.negative(estep.experts[: M - 1], out=resid)
-    for m in range(M - 1):
-        resid[m] += y == m  # the one-hot label; the reference class adds none
-    resid *= np.multiply(estep.resp, weights, out=buf("weighted_resp", (K, n)))
+    _expert_residuals(
+        estep.experts,
+        y,
+        np.multiply(estep.resp, weights, out=buf("weighted_resp", (K, n))),
+        out=block[K - 1 :].reshape(M - 1, K, n),  # a view: filled in place
+    )
     grad = block @ Z
     grad_gate = grad[: K - 1].T - _ridge_gradient(gate_coef, alpha)
     grad_experts = grad[K - 1 :].reshape(M - 1, K, q).transpose(1, 2, 0)
@@ -623,11 +638,7 @@ def experts_objective_and_gradient(
         own -= top
         own -= log_total
         resid = workspace("expert_resid", (M1, K, Z_rows.shape[0]))
-        np.negative(proba[:M1], out=resid)
-        for m in range(M1):
-            resid[m] += y_rows == m  # the one-hot label; the reference class adds none
-        resid *= W_rows
-        grad = resid.reshape(M1 * K, -1) @ Z_rows
+        grad = _expert_residuals(proba, y_rows, W_rows, out=resid).reshape(M1 * K, -1) @ Z_rows
         return float(np.sum(W_rows * own)), grad
 
     loglik, grad = SerialReduction(workspace)(terms, blocks)
@@ -646,10 +657,8 @@ def row_scores(Z: np.ndarray, y: np.ndarray, gate_coef: np.ndarray, expert_coef:
     K, q, M1 = expert_coef.shape
     n = Z.shape[0]
     gate_part = (estep.resp[: K - 1] - estep.gate[: K - 1]).T  # (n, K - 1)
-    expert_part = -estep.experts[:M1].transpose(2, 1, 0)  # (n, K, M - 1)
-    free = np.flatnonzero(y < M1)
-    expert_part[free, :, y[free]] += 1.0
-    expert_part *= estep.resp.T[:, :, None]
+    residuals = _expert_residuals(estep.experts, y, estep.resp, out=np.empty((M1, K, n)))
+    expert_part = residuals.transpose(2, 1, 0)  # (n, K, M - 1)
     gate_scores = Z[:, :, None] * gate_part[:, None, :]  # (n, q, K - 1)
     expert_scores = Z[:, None, :, None] * expert_part[:, :, None, :]  # (n, K, q, M - 1)
     return np.concatenate([gate_scores.reshape(n, -1), expert_scores.reshape(n, -1)], axis=1)
