@@ -9,9 +9,11 @@ quick.
 from __future__ import annotations
 
 import dataclasses
+import functools
 from pathlib import Path
 
 import click
+import joblib
 import numpy as np
 import pandas as pd
 
@@ -36,13 +38,35 @@ def _replicates_option(unit):
     )
 
 
-_n_jobs_option = click.option(
-    "--n-jobs",
-    default=2,
-    show_default=True,
-    type=int,
-    help="Parallel workers over replicates (joblib).",
-)
+def _n_jobs_option(command):
+    """``--n-jobs`` and ``--scheduler``: the replicates (or folds) on local processes or a cluster.
+
+    With ``--scheduler`` the jobs go to the Dask cluster's workers through
+    joblib's Dask backend, all at once (``n_jobs=-1``).
+    """
+
+    @functools.wraps(command)
+    def run(*args, scheduler=None, **kwargs):
+        if scheduler is None:
+            return command(*args, **kwargs)
+        from moelogit.cluster import scheduler as cluster
+
+        with cluster(scheduler), joblib.parallel_config(backend="dask"):
+            return command(*args, **(kwargs | {"n_jobs": -1}))
+
+    run = click.option(
+        "--scheduler",
+        metavar="ADDRESS|local:N",
+        help="Run the jobs on a Dask cluster: a running distributed scheduler's address, or "
+        "local:N worker processes (--n-jobs is then ignored).",
+    )(run)
+    return click.option(
+        "--n-jobs",
+        default=2,
+        show_default=True,
+        type=int,
+        help="Parallel workers over replicates (joblib).",
+    )(run)
 
 
 def _out_option(default):

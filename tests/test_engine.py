@@ -113,14 +113,15 @@ def test_thread_reduction_sums_like_the_serial_one_to_the_bit(n_rows, block, thr
     values = np.random.default_rng(seed).normal(size=(n_rows, 3)) * 10.0 ** np.arange(-4, 5, 4)
     blocks = [slice(i, min(i + block, n_rows)) for i in range(0, n_rows, block)]
 
-    def terms(rows, workspace):
+    def terms(parts, rows, workspace):
+        (block,) = parts
         scratch = workspace("scratch", (3,))
-        np.sum(values[rows], axis=0, out=scratch)  # a workspace array: must be copied
-        return float(values[rows, 0].sum()), scratch
+        np.sum(block, axis=0, out=scratch)  # a workspace array: must be copied
+        return float(block[:, 0].sum()), scratch
 
-    serial = SerialReduction()(terms, blocks)
+    serial = SerialReduction()(terms, (values,), lambda n: blocks)
     with ThreadPoolExecutor(threads) as executor:
-        threaded = ThreadReduction(executor, threads)(terms, blocks)
+        threaded = ThreadReduction(executor, threads)(terms, (values,), lambda n: blocks)
     assert threaded[0] == serial[0]
     np.testing.assert_array_equal(threaded[1], serial[1])
 

@@ -189,7 +189,7 @@ def test_objective_and_gradient_by_blocks_equal_one_pass(problem, block_rows):
         gate_coef,
         expert_coef,
         0.3,
-        blocks=blocks,
+        blocks=lambda n: blocks,
         visit=lambda rows, _: visited.append(rows),
     )
     assert visited == blocks
@@ -241,6 +241,6 @@ def test_separate_experts_objective_and_gradient(K, M, alpha):
     numeric = np.array([(f(flat + h * e) - f(flat - h * e)) / (2 * h) for e in np.eye(flat.size)])
     assert np.linalg.norm(grad.ravel() - numeric) / np.linalg.norm(numeric) < 1e-6
     blocks = [slice(s, s + 16) for s in range(0, Z.shape[0], 16)]
-    by_blocks = model.experts_objective_and_gradient(Z, y, W, expert_coef, alpha, blocks=blocks)
+    by_blocks = model.experts_objective_and_gradient(Z, y, W, expert_coef, alpha, blocks=lambda n: blocks)
     assert by_blocks[0] == pytest.approx(value, rel=1e-12)
     np.testing.assert_allclose(by_blocks[1], grad, rtol=1e-10, atol=1e-14)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 from scipy.optimize import minimize
 
-from moelogit.model import Dims, Workspace, objective_and_gradient, pack, row_blocks, unpack
+from moelogit.model import Dims, Workspace, objective_and_gradient, pack, unpack
 from moelogit.solver import FitResult
 
 
@@ -18,12 +18,11 @@ def fit_lbfgs(Z, y, weights, dims: Dims, theta0, *, max_iter=1000, tol=1e-8, cal
     included.
     """
     trace = []
-    blocks = row_blocks(Z.shape[0], dims)
     workspace = Workspace()
 
     def negative(theta):
         value, *grad = objective_and_gradient(
-            Z, y, weights, *unpack(theta, dims), blocks=blocks, workspace=workspace
+            Z, y, weights, *unpack(theta, dims), workspace=workspace
         )
         trace.append(max(value, trace[-1]) if trace else value)
         if callback is not None:

@@ -263,7 +263,7 @@ def _read(path, *, label, features=None, id_column=None, drop_missing=False, lab
 def _data_options(command):
     """DATA and the options that pick its columns (fit and select)."""
     options = [
-        click.argument("data", type=click.Path(dir_okay=False)),
+        click.argument("data", type=click.Path()),
         click.option(
             "--label",
             required=True,
@@ -316,26 +316,43 @@ def _fit_options(command):
     return command
 
 
+def _scheduler_option(command):
+    return click.option(
+        "--scheduler",
+        metavar="ADDRESS|local:N",
+        help="Run on a Dask cluster: the address of a running distributed scheduler, or "
+        "local:N for a local cluster of N worker processes started for this command. DATA is "
+        "then a folder of Parquet files or a glob of CSV files, read in parts.",
+    )(command)
+
+
+def _refuse_folder(data) -> None:
+    if Path(data).is_dir():
+        raise DataError(
+            f"{data} is a folder: fit and predict read a folder of Parquet files in parts "
+            "with --scheduler"
+        )
+
+
 def _output_option(help_text: str, required: bool = True):
     return click.option(
         "-o", "--output", required=required, type=click.Path(dir_okay=False), help=help_text
     )
 
 
-def _check_identifiable(table, n_experts, max_experts) -> None:
+def _check_identifiable(n_rows, n_features, n_classes, n_experts, max_experts) -> None:
     """Refuse a model with more free parameters than training rows, before fitting it.
 
     Such a model cannot be identified by the data; its fit also takes long.
     """
     largest = max_experts if isinstance(n_experts, str) else n_experts
-    n_rows, q = table.X.shape[0], table.X.shape[1] + 1
-    n_classes = pd.unique(table.y).size
+    q = n_features + 1
     n_params = Dims(q, largest, n_classes).n_params
     if n_params > n_rows:
         fits = (n_rows + q) // (q * n_classes)  # the most experts with q K M - q <= n
         option = "--max-experts" if isinstance(n_experts, str) else "--n-experts"
         raise DataError(
-            f"{option} {largest} means {n_params:,} parameters ({table.X.shape[1]} features, "
+            f"{option} {largest} means {n_params:,} parameters ({n_features} features, "
             f"{n_classes} classes) for {n_rows:,} rows, which cannot identify them: "
             + (f"use at most {fits} experts" if fits >= 1 else "use more rows or fewer features")
         )
@@ -374,6 +391,7 @@ def _echo_selection(selection) -> None:
 )
 @_fit_options
 @_output_option("Model file to write (a zip of JSON and NumPy arrays; .zip is customary).")
+@_scheduler_option
 def fit(
     data,
     label,
@@ -386,17 +404,25 @@ def fit(
     seed,
     quiet,
     output,
+    scheduler,
 ):
     """Fit a mixture of experts to DATA (CSV, TSV or Parquet) and save it to a model file.
 
     Every column but --label and --id is a feature unless --features says
     otherwise. The model file records the feature names, the label column and
-    a summary of the data, for predict and report.
+    a summary of the data, for predict and report. With --scheduler, DATA is
+    a folder of Parquet files or a glob of CSV files, fitted chunk by chunk
+    on a Dask cluster.
     """
     from .io import save_model
 
+    if scheduler is not None:
+        options = (label, _split(features), id_column, drop_missing)
+        model = _estimator(n_experts, max_experts, n_init, seed, quiet)
+        return _fit_on_cluster(data, options, model, max_experts, output, scheduler)
     with _user_errors():
         check_output(output)
+        _refuse_folder(data)
         table = _read(
             data,
             label=label,
@@ -404,22 +430,70 @@ def fit(
             id_column=id_column,
             drop_missing=drop_missing,
         )
-        _check_identifiable(table, n_experts, max_experts)
+        _check_identifiable(
+            table.X.shape[0], table.X.shape[1], pd.unique(table.y).size, n_experts, max_experts
+        )
         model = _estimator(n_experts, max_experts, n_init, seed, quiet)
         with _warnings_as_lines():
             model.fit(table.X, table.y)
         summary = summarize(table, source=str(data), label=label)
         save_model(model, output, label=label, data_summary=summary)
+    _echo_fit(model, table.X, table.y, table.X.shape[0], output)
+
+
+def _echo_fit(model, X, y, n_rows, output) -> None:
     if hasattr(model, "selection_"):
         _echo_selection(model.selection_)
     state = "converged" if model.converged_ else "NOT converged"
     click.echo(
-        f"Fitted {model.n_experts_} experts to {table.X.shape[0]} rows, {model.n_features_in_} "
+        f"Fitted {model.n_experts_} experts to {n_rows} rows, {model.n_features_in_} "
         f"features, {model.classes_.size} classes: {model.n_iter_} iterations ({state}), "
-        f"train accuracy {model.score(table.X, table.y):.4f}, "
-        f"train mean log-likelihood {model.loglik(table.X, table.y):.5f}."
+        f"train accuracy {model.score(X, y):.4f}, "
+        f"train mean log-likelihood {model.loglik(X, y):.5f}."
     )
     click.echo(f"Saved the model to {output}.")
+
+
+def _parts(data, label, features, id_column, drop_missing, *, label_required=True):
+    """DATA as a Dask DataFrame of the chosen columns; rows with missing values dropped if asked."""
+    from .cluster import features_of, read_parts
+
+    frame = read_parts(data, label=label if label_required else None, id_column=id_column)
+    if label_required and label not in frame.columns:
+        raise DataError(f"{data} has no label column {label!r}")
+    columns = features_of(frame, label=label, id_column=id_column, features=features)
+    kept = columns + ([label] if label_required else []) + ([id_column] if id_column else [])
+    frame = frame[kept]
+    if drop_missing:
+        before = frame.shape[0].compute()
+        frame = frame.dropna(subset=columns + ([label] if label_required else []))
+        dropped = before - frame.shape[0].compute()
+        if dropped:
+            click.echo(f"Dropped {dropped} rows with missing values from {data}.", err=True)
+    return frame, columns
+
+
+def _fit_on_cluster(data, options, model, max_experts, output, spec) -> None:
+    """``fit --scheduler``: the same fit, chunk by chunk on a Dask cluster."""
+    from .cluster import scheduler, summarize_parts
+    from .io import save_model
+
+    label, features, id_column, drop_missing = options
+    with _user_errors():
+        check_output(output)
+        with scheduler(spec) as client:
+            frame, columns = _parts(data, label, features, id_column, drop_missing)
+            summary = summarize_parts(frame, columns, source=str(data), label=label)
+            _check_identifiable(
+                summary["n_rows"], len(columns), len(summary["class_counts"]),
+                model.n_experts, max_experts,
+            )  # fmt: skip
+            # Held by the workers: every iteration of the fit reads the rows again.
+            X, y = client.persist([frame[columns], frame[label]])
+            with _warnings_as_lines():
+                model.fit(X, y)
+            save_model(model, output, label=label, data_summary=summary)
+            _echo_fit(model, X, y, summary["n_rows"], output)
 
 
 def _model_rows(
@@ -450,8 +524,15 @@ def _model_rows(
 
 @main.command()
 @click.argument("model_path", metavar="MODEL", type=click.Path(dir_okay=False))
-@click.argument("data", type=click.Path(dir_okay=False))
-@_output_option("File for the predictions (CSV, TSV or Parquet, by suffix).")
+@click.argument("data", type=click.Path())
+@click.option(
+    "-o",
+    "--output",
+    required=True,
+    type=click.Path(),
+    help="File for the predictions (CSV, TSV or Parquet, by suffix); with --scheduler a "
+    "folder of Parquet parts.",
+)
 @click.option("--id", "id_column", metavar="COL", help="Copy this column of DATA to the output.")
 @click.option(
     "--drop-missing",
@@ -465,7 +546,8 @@ def _model_rows(
     "positive, summing to 1), e.g. a=0.1,b=0.9: for data whose classes occur with other "
     "frequencies than in training.",
 )
-def predict(model_path, data, output, id_column, drop_missing, class_prior):
+@_scheduler_option
+def predict(model_path, data, output, id_column, drop_missing, class_prior, scheduler):
     """Predict the rows of DATA with a saved MODEL.
 
     The output has one column proba_<class> per class, with p(class | x), and
@@ -474,13 +556,24 @@ def predict(model_path, data, output, id_column, drop_missing, class_prior):
     If DATA has the model's label column, its labels must be classes the model
     knows. With --class-prior the probabilities are corrected from the
     training data's class frequencies to the ones given (Bayes' rule).
+    With --scheduler, DATA is a folder of Parquet files or a glob of CSV
+    files, predicted part by part on a Dask cluster into the folder OUTPUT.
     """
     from .io import load_model
 
     with _user_errors():
-        check_output(output, table=True)
+        if scheduler is None:
+            check_output(output, table=True)
+            _refuse_folder(data)
+        else:
+            check_output_folder(output)
         model, metadata = load_model(model_path, return_metadata=True)
         prior = None if class_prior is None else _class_prior(class_prior, model.classes_)
+        if scheduler is not None:
+            n_rows = _predict_on_cluster(model, data, output, id_column, drop_missing, prior, scheduler)
+    if scheduler is not None:
+        return _echo_predicted(model, n_rows, output, prior)
+    with _user_errors():
         table = _model_rows(
             model,
             metadata,
@@ -496,7 +589,38 @@ def predict(model_path, data, output, id_column, drop_missing, class_prior):
         if table.ids is not None:
             out.insert(0, id_column, table.ids)
         write_table(out, output)
-    click.echo(f"Wrote predictions for {len(out)} rows to {output}.")
+    _echo_predicted(model, len(out), output, prior)
+
+
+def _predict_on_cluster(model, data, output, id_column, drop_missing, prior, spec) -> int:
+    """``predict --scheduler``: probabilities part by part, written as a folder of Parquet parts."""
+    from .cluster import scheduler, write_parts
+    from .dask_data import frame_to_array
+
+    names = getattr(model, "feature_names_in_", None)
+    if names is None:
+        raise DataError("the model records no feature names: --scheduler reads features by name")
+    with scheduler(spec):
+        frame, columns = _parts(
+            data, None, list(names), id_column, drop_missing, label_required=False
+        )
+        X = frame_to_array(frame[columns])  # one pass for the parts' lengths
+        proba = model.predict_proba(X, class_prior=prior)
+        classes = model.classes_
+        predicted = proba.map_blocks(
+            lambda block: classes[np.argmax(block, axis=1)], drop_axis=1, dtype=classes.dtype
+        )
+        out = proba.to_dask_dataframe(columns=[f"proba_{c}" for c in classes])
+        out["predicted"] = predicted.to_dask_dataframe()
+        if id_column is not None:
+            ids = frame_to_array(frame[id_column], lengths=list(X.chunks[0]))
+            out[id_column] = ids.to_dask_dataframe()
+            out = out[[id_column, *out.columns[:-1]]]
+        return write_parts(out, output)
+
+
+def _echo_predicted(model, n_rows, output, prior) -> None:
+    click.echo(f"Wrote predictions for {n_rows} rows to {output}.")
     if prior is not None:
         shares = ", ".join(f"{c}={v:.4g}" for c, v in zip(model.classes_, model.class_prior_))
         click.echo(f"Probabilities corrected from the training class prior ({shares}).")
@@ -638,7 +762,9 @@ def select(
             id_column=id_column,
             drop_missing=drop_missing,
         )
-        _check_identifiable(table, method, max_experts)
+        _check_identifiable(
+            table.X.shape[0], table.X.shape[1], pd.unique(table.y).size, method, max_experts
+        )
         template = _estimator(1, max_experts, n_init, seed, quiet)
         with _warnings_as_lines():
             result = select_n_experts(table.X, table.y, max_experts, method, estimator=template)

@@ -19,10 +19,13 @@ after another: screening runs on at most ``screen_rows`` rows, where a step
 is too short for threads to gain (NumPy holds the GIL between its calls;
 the 20 starts of a 5,000-row problem took 1.2 times as long screened
 concurrently on 2 threads). ``docs/performance.md`` has what threads gain.
+Data in the chunks of Dask arrays are reduced chunk by chunk on the active
+Dask scheduler instead (:class:`moelogit.chunked.ChunkReduction`).
 """
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -30,6 +33,13 @@ from dataclasses import dataclass, field
 import numpy as np
 from joblib import effective_n_jobs
 
+from .chunked import (
+    ChunkReduction,
+    gather_samples,
+    is_dask_collection,
+    positive_counts,
+    require_dask,
+)
 from .init import initial_theta
 from .mm import BohningMM
 from .model import Dims, row_blocks
@@ -45,6 +55,7 @@ __all__ = [
     "Strategy",
     "fit_multistart",
     "sample_rows",
+    "sample_sizes",
 ]
 
 # How the run-in and the final run converge (Strategy.solver).
@@ -127,20 +138,28 @@ class FitListener:
         """A run ended with ``result``."""
 
 
-def sample_rows(weights: np.ndarray, screen_rows: int | None, rng) -> list[np.ndarray]:
-    """Nested random samples of rows: ``screen_rows``, then 10, 100, ... times more.
+def sample_sizes(n_positive: int, screen_rows: int | None) -> list[int]:
+    """Sizes of the nested samples: ``screen_rows``, then 10, 100, ... times more.
 
     The first sample is for screening; the larger ones, for the run-in,
-    hold at most a tenth of the rows of positive weight. Empty when all
-    rows are few enough to screen on.
+    hold at most a tenth of the ``n_positive`` rows of positive weight.
+    Empty when all rows are few enough to screen on.
     """
+    if screen_rows is None or n_positive <= screen_rows:
+        return []
+    sizes = [screen_rows]
+    while sizes[-1] * 100 <= n_positive:
+        sizes.append(sizes[-1] * 10)
+    return sizes
+
+
+def sample_rows(weights: np.ndarray, screen_rows: int | None, rng) -> list[np.ndarray]:
+    """Nested random samples of the rows of positive weight, of :func:`sample_sizes`."""
     rows = np.flatnonzero(weights > 0)
-    if screen_rows is None or rows.size <= screen_rows:
+    sizes = sample_sizes(rows.size, screen_rows)
+    if not sizes:
         return []
     order = rng.permutation(rows)
-    sizes = [screen_rows]
-    while sizes[-1] * 100 <= rows.size:
-        sizes.append(sizes[-1] * 10)
     return [np.sort(order[:size]) for size in sizes]
 
 
@@ -170,8 +189,12 @@ def fit_multistart(
 
     Parameters
     ----------
-    Z : ndarray of shape (n, q)
-        Design matrix, intercept in column 0.
+    Z : ndarray or Dask array of shape (n, q)
+        Design matrix, intercept in column 0. With Dask arrays (``codes``
+        and ``weights`` too, the same row chunks) the samples are gathered
+        from the chunks and every full-data run reduces over the chunks
+        (:mod:`moelogit.chunked`); ``strategy.screen_rows`` must then be a
+        number, and data with no more rows are gathered and fitted in memory.
     codes : ndarray of shape (n,)
         Class codes in ``0 .. dims.M - 1``.
     weights : ndarray of shape (n,)
@@ -196,18 +219,43 @@ def fit_multistart(
     MultistartResult
     """
     listener = FitListener() if listener is None else listener
-    # A single row block has nothing to share.
-    n_threads = effective_n_jobs(n_jobs) if len(row_blocks(Z.shape[0], dims)) > 1 else 1
+    chunked = is_dask_collection(Z)
+    if chunked:
+        if strategy.screen_rows is None:
+            raise ValueError(
+                "screen_rows=None screens every start on all rows; with Dask data give a "
+                "number of rows: starts are screened on a sample gathered in memory"
+            )
+        counts = positive_counts(weights)
+        sizes = sample_sizes(int(counts.sum()), strategy.screen_rows)
+        if not sizes:  # few enough rows to screen on all of them: a fit in memory
+            Z, codes, weights = require_dask().compute(Z, codes, weights)
+            chunked = False
+    # A single block of rows in memory has nothing to share among threads.
+    in_memory = sizes[-1] if chunked else Z.shape[0]
+    n_threads = effective_n_jobs(n_jobs) if len(row_blocks(in_memory, dims)) > 1 else 1
     with ThreadPoolExecutor(n_threads) as executor:
-        reduction = ThreadReduction(executor, n_threads) if n_threads > 1 else None
-        mm = BohningMM(Z, codes, weights, dims, alpha, curvature, reduction)
-        samples = sample_rows(weights, strategy.screen_rows, rng)
-        if samples and samples[0].size < dims.K:
+        threads = ThreadReduction(executor, n_threads) if n_threads > 1 else None
+        mm = BohningMM(
+            Z, codes, weights, dims, alpha, curvature, ChunkReduction() if chunked else threads
+        )
+        # Each sample's map is made when it is used, and lives only while it is.
+        if chunked:
+            samples = [
+                functools.partial(BohningMM, *arrays, dims, alpha, curvature, threads)
+                for arrays in gather_samples(Z, codes, weights, counts, sizes, rng)
+            ]
+        else:
+            samples = [
+                functools.partial(_sample_map, mm, rows)
+                for rows in sample_rows(weights, strategy.screen_rows, rng)
+            ]
+        if samples and strategy.screen_rows < dims.K:
             raise ValueError(
                 f"screen_rows={strategy.screen_rows} is below n_experts={dims.K}: "
                 "the screening sample needs a row per expert"
             )
-        screen = _sample_map(mm, samples[0]) if samples else mm
+        screen = samples[0]() if samples else mm
         if starts is None:
             # One expert is a concave problem with a deterministic start: one suffices.
             n_starts = 1 if dims.K == 1 else strategy.n_init
@@ -239,7 +287,7 @@ class _Engine:
 
     def run(self, stage, step, theta0, max_iter, number=None, previous=None) -> FitResult:
         """One run of the MM map, told to the listener; continues ``previous`` if given."""
-        n_rows = step.Z.shape[0]
+        n_rows = step.n_rows
         self.listener.stage_started(stage, n_rows, number)
 
         def callback(iteration, value):
@@ -287,8 +335,8 @@ class _Engine:
                 more = strategy.max_iter - best.n_iter + 1
                 best = self.run("final", mm, None, more, previous=best)
             return MultistartResult(best, objectives, best_start)
-        for rows in run_in:  # each sample's map lives only while it is used
-            best = self.run("run-in", _sample_map(mm, rows), best.theta, strategy.max_iter)
+        for sample in run_in:
+            best = self.run("run-in", sample(), best.theta, strategy.max_iter)
         best = self.run("final", mm, best.theta, strategy.max_iter)
         return MultistartResult(best, objectives, best_start)
 

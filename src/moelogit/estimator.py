@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import numbers
 import time
 import warnings
@@ -17,6 +18,8 @@ from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from ._progress import Counter, progress, say
+from .chunked import is_dask_collection
+from .design import design_blocks, design_matrix, standardization
 from .engine import SOLVERS, FitListener, Strategy, fit_multistart
 from .inference import (
     CoefficientSummary,
@@ -42,6 +45,7 @@ __all__ = [
     "design_matrix",
     "fitted_classifier",
     "normalised_weights",
+    "num_rows",
     "register_selection",
     "standardization",
 ]
@@ -202,6 +206,43 @@ def normalised_weights(sample_weight, n_samples: int) -> np.ndarray:
     if total <= 0:
         raise ValueError("sample_weight sums to zero: no row carries weight")
     return weights / total
+
+
+@dataclass(frozen=True)
+class _RowsInMemory:
+    """Validated training rows in memory; :class:`moelogit.dask_data.ChunkedData` is the chunked twin."""
+
+    X: np.ndarray
+    codes: np.ndarray
+    weights: np.ndarray  # summing to one
+    classes: np.ndarray
+    names: np.ndarray | None
+
+    @property
+    def n_positive(self) -> int:
+        return int(np.count_nonzero(self.weights))
+
+    @property
+    def class_weights(self) -> np.ndarray:
+        return np.bincount(self.codes, weights=self.weights, minlength=self.classes.size)
+
+    def standardization(self, standardize: bool):
+        return standardization(self.X, self.weights, standardize=standardize, names=self.names)
+
+    def design(self, mean, scale, used) -> np.ndarray:
+        return design_matrix(self.X, mean, scale, used)
+
+    def gate_weight(self, params: MoEParams) -> np.ndarray:
+        return params.gate_weight(self.X, self.weights)
+
+    def separated(self, params: MoEParams) -> bool:
+        """Whether ``params`` classify every row of positive weight correctly."""
+        for rows in design_blocks(*self.X.shape):  # by blocks: no n x K x M temporaries
+            predicted = np.argmax(params.log_class_proba(self.X[rows]), axis=1)
+            kept = self.weights[rows] > 0
+            if np.any(predicted[kept] != self.codes[rows][kept]):
+                return False
+        return True
 
 
 class MoEClassifier(ClassifierMixin, BaseEstimator):
@@ -500,9 +541,12 @@ class MoEClassifier(ClassifierMixin, BaseEstimator):
         Parameters
         ----------
         X : array-like of shape (n_samples, n_features)
-            Numeric features; a pandas DataFrame keeps its column names.
-        y : array-like of shape (n_samples,)
-            Class labels of any sortable type; at least two classes.
+            Numeric features; a pandas DataFrame keeps its column names. A
+            Dask array or DataFrame is fitted chunk by chunk on the active
+            Dask scheduler, never gathered (see :doc:`/guide/dask`).
+        y : array-like of shape (n_samples,) or str
+            Class labels of any sortable type; at least two classes. With a
+            Dask DataFrame ``X``, the name of its label column.
         sample_weight : array-like of shape (n_samples,), optional
             Non-negative weights multiplying each row's log-likelihood.
         listener : moelogit.engine.FitListener, optional
@@ -520,41 +564,29 @@ class MoEClassifier(ClassifierMixin, BaseEstimator):
             if listener is not None:
                 raise TypeError("a listener follows one fit: give an integer n_experts")
             return self._fit_selected(X, y, sample_weight, started)
-        X, y = validate_data(self, _numeric_array(X), y, dtype=np.float64)
-        try:
-            check_classification_targets(y)
-            classes, codes = np.unique(y, return_inverse=True)
-        except TypeError as exc:
-            raise TypeError(f"labels in y must be mutually comparable: {exc}") from exc
-        n_samples, n_classes = X.shape[0], classes.size
-        if n_classes < 2:
-            raise ValueError(
-                f"MoEClassifier needs samples of at least 2 classes, got 1 class "
-                f"({classes[0]!r})"
-            )
-        weights = normalised_weights(sample_weight, n_samples)
-        if np.count_nonzero(weights) < self.n_experts:
+        if is_dask_collection(X) or is_dask_collection(y) or is_dask_collection(sample_weight):
+            data = self._chunked_data(X, y, sample_weight)
+        else:
+            data = self._data_in_memory(X, y, sample_weight)
+        classes, n_classes = data.classes, data.classes.size
+        if data.n_positive < self.n_experts:
             raise ValueError(
                 f"n_experts={self.n_experts} needs at least as many rows of positive "
-                f"weight, got {np.count_nonzero(weights)}"
+                f"weight, got {data.n_positive}"
             )
-
-        positive = weights > 0
-        mean, scale, used = standardization(
-            X, weights, standardize=self.standardize, names=getattr(self, "feature_names_in_", None)
-        )
-        Z = design_matrix(X, mean, scale, used)
+        mean, scale, used = data.standardization(self.standardize)
+        Z = data.design(mean, scale, used)
         dims = Dims(Z.shape[1], self.n_experts, n_classes)
         if self.polish and dims.n_params > MAX_PARAMETERS:
             raise ValueError(
                 f"polish=True refines with a Hessian of all {dims.n_params} parameters; it is "
                 f"meant for at most {MAX_PARAMETERS}: fit without polish"
             )
-        warm = self._warm_start_points(X.shape[1], n_classes, mean, scale, used)
+        warm = self._warm_start_points(self.n_features_in_, n_classes, mean, scale, used)
         found = fit_multistart(
             Z,
-            codes,
-            weights,
+            data.codes,
+            data.weights,
             dims,
             alpha=self.alpha,
             curvature=self.curvature,
@@ -578,14 +610,7 @@ class MoEClassifier(ClassifierMixin, BaseEstimator):
         del Z  # as large as X: freed before predicting on X
 
         params = MoEParams.from_design(*unpack(best.theta, dims), mean, scale, used)
-        params = params.canonical(X, weights)
-        separated = True
-        for rows in _design_blocks(*X.shape):  # by blocks: no n x K x M temporaries
-            predicted = np.argmax(params.log_class_proba(X[rows]), axis=1)
-            kept = positive[rows]
-            if np.any(predicted[kept] != codes[rows][kept]):
-                separated = False
-                break
+        params = params.in_gate_order(data.gate_weight(params))
         facts = TrainingFacts(
             classes=classes,
             n_features_in=self.n_features_in_,
@@ -593,7 +618,7 @@ class MoEClassifier(ClassifierMixin, BaseEstimator):
             feature_scale=scale,
             n_design_columns=dims.q,
             feature_names_in=getattr(self, "feature_names_in_", None),
-            class_prior=np.bincount(codes, weights=weights, minlength=n_classes),
+            class_prior=data.class_weights,
         )
         record = FitRecord(
             n_iter=best.n_iter,
@@ -601,7 +626,7 @@ class MoEClassifier(ClassifierMixin, BaseEstimator):
             converged=best.converged,
             loglik_trace=best.trace,
             objective=best.objective,
-            perfectly_separated=separated,
+            perfectly_separated=data.separated(params),
             fit_time=time.perf_counter() - started,
         )
         self._set_fitted(params, facts, record)
@@ -626,6 +651,34 @@ class MoEClassifier(ClassifierMixin, BaseEstimator):
                 stacklevel=2,
             )
         return self
+
+    def _data_in_memory(self, X, y, sample_weight) -> _RowsInMemory:
+        """Training data checked as scikit-learn checks them, labels coded."""
+        X, y = validate_data(self, _numeric_array(X), y, dtype=np.float64)
+        try:
+            check_classification_targets(y)
+            classes, codes = np.unique(y, return_inverse=True)
+        except TypeError as exc:
+            raise TypeError(f"labels in y must be mutually comparable: {exc}") from exc
+        _check_two_classes(classes)
+        weights = normalised_weights(sample_weight, X.shape[0])
+        return _RowsInMemory(X, codes, weights, classes, getattr(self, "feature_names_in_", None))
+
+    def _chunked_data(self, X, y, sample_weight):
+        """Dask training data: checked and summarised in one pass (:mod:`moelogit.dask_data`)."""
+        from . import dask_data
+
+        X, y, sample_weight, names = dask_data.as_dask_arrays(X, y, sample_weight)
+        if y is None:
+            raise ValueError("y is required: the labels, or the name of X's label column")
+        data = dask_data.summarise(X, y, sample_weight, names)
+        _check_two_classes(data.classes)
+        self.n_features_in_ = X.shape[1]
+        if names is None:
+            vars(self).pop("feature_names_in_", None)
+        else:
+            self.feature_names_in_ = names
+        return data
 
     def _set_fitted(self, params: MoEParams, facts: TrainingFacts, record: FitRecord):
         """The one writer of the fitted state (see :func:`fitted_classifier`)."""
@@ -724,10 +777,16 @@ class MoEClassifier(ClassifierMixin, BaseEstimator):
         whose classes occur with other frequencies than in training; see
         :mod:`moelogit.prior`).
         """
-        log_proba = self.params_.log_class_proba(self._validated(X))
-        if class_prior is None:
-            return log_proba
-        return shift_log_proba(log_proba, *self._priors(class_prior))
+        if is_dask_collection(X):
+            X, dask_data = self._chunks(X)
+            log_proba = functools.partial(self._log_proba, priors=self._priors(class_prior))
+            return dask_data.map_rows(log_proba, X, n_columns=self.classes_.size)
+        return self._log_proba(self._validated(X), self._priors(class_prior))
+
+    def _log_proba(self, X: np.ndarray, priors) -> np.ndarray:
+        """:meth:`predict_log_proba` of checked rows; ``priors`` from :meth:`_priors`."""
+        log_proba = self.params_.log_class_proba(X)
+        return log_proba if priors is None else shift_log_proba(log_proba, *priors)
 
     def predict_proba(self, X, class_prior=None) -> np.ndarray:
         """Class probabilities ``p(y | x)``, columns in ``classes_`` order.
@@ -739,11 +798,17 @@ class MoEClassifier(ClassifierMixin, BaseEstimator):
     def predict(self, X, class_prior=None) -> np.ndarray:
         """Most probable class of every row; ``class_prior`` as in :meth:`predict_log_proba`."""
         log_proba = self.predict_log_proba(X, class_prior)
-        return self.classes_[np.argmax(log_proba, axis=1)]
+        if is_dask_collection(log_proba):
+            return log_proba.map_blocks(
+                _most_probable, self.classes_, drop_axis=1, dtype=self.classes_.dtype
+            )
+        return _most_probable(log_proba, self.classes_)
 
-    def _priors(self, class_prior) -> tuple[np.ndarray, np.ndarray]:
-        """``class_prior`` checked, and the training prior it replaces."""
+    def _priors(self, class_prior) -> tuple[np.ndarray, np.ndarray] | None:
+        """``class_prior`` checked, and the training prior it replaces (None without one)."""
         check_is_fitted(self)
+        if class_prior is None:
+            return None
         new = check_prior(class_prior, self.classes_)
         old = getattr(self, "class_prior_", None)
         if old is None:
@@ -770,10 +835,20 @@ class MoEClassifier(ClassifierMixin, BaseEstimator):
 
     def gate_proba(self, X) -> np.ndarray:
         """Gate weights ``pi_k(x)`` of every row, shape ``(n_samples, n_experts)``."""
+        if is_dask_collection(X):
+            X, dask_data = self._chunks(X)
+            return dask_data.map_rows(self.params_.gate_proba, X, n_columns=self.n_experts_)
         return self.params_.gate_proba(self._validated(X))
 
     def responsibilities(self, X, y) -> np.ndarray:
         """Posterior expert probabilities ``p(expert k | x_i, y_i)``, ``(n_samples, n_experts)``."""
+        if is_dask_collection(X) or is_dask_collection(y):
+            X, dask_data, y, _ = self._chunks(X, y)
+
+            def responsibilities(X_chunk, y_chunk):
+                return self.params_.responsibilities(X_chunk, self._encode_labels(y_chunk))
+
+            return dask_data.map_rows(responsibilities, X, y, n_columns=self.n_experts_)
         X = self._validated(X)
         codes = self._encode_labels(y)
         if codes.shape[0] != X.shape[0]:
@@ -784,12 +859,43 @@ class MoEClassifier(ClassifierMixin, BaseEstimator):
 
     def loglik(self, X, y, sample_weight=None) -> float:
         """Mean log-likelihood ``(1/n) sum_i log p(y_i | x_i)`` (weighted if given)."""
+        if any(map(is_dask_collection, (X, y, sample_weight))):
+            X, dask_data, y, weights = self._chunks(X, y, sample_weight)
+            return dask_data.chunk_sum(_chunk_loglik, (X, y, weights), self)[0]
         log_proba = self.predict_log_proba(X)
         codes = self._encode_labels(y)
         if codes.shape[0] != log_proba.shape[0]:
             raise ValueError(f"X has {log_proba.shape[0]} rows but y has {codes.shape[0]}")
         weights = normalised_weights(sample_weight, codes.shape[0])
         return float(weights @ log_proba[np.arange(codes.shape[0]), codes])
+
+    def score(self, X, y, sample_weight=None) -> float:
+        """Mean accuracy of :meth:`predict` on ``(X, y)`` (weighted if given)."""
+        if any(map(is_dask_collection, (X, y, sample_weight))):
+            X, dask_data, y, weights = self._chunks(X, y, sample_weight)
+            return dask_data.chunk_sum(_chunk_accuracy, (X, y, weights), self)[0]
+        return super().score(X, y, sample_weight)
+
+    def _chunks(self, X, y=None, sample_weight=None):
+        """Dask ``X`` checked against the fit (and ``y``, weights summing to one, aligned).
+
+        Returns ``(X, dask_data)``, or with ``y`` ``(X, dask_data, y, weights)``.
+        """
+        check_is_fitted(self)
+        from . import dask_data
+
+        X, y_chunks, weights, names = dask_data.as_dask_arrays(
+            X, y, sample_weight, self.n_features_in_
+        )
+        fitted = getattr(self, "feature_names_in_", None)
+        if names is not None and fitted is not None and list(names) != list(fitted):
+            raise ValueError(
+                f"X's columns {list(names)} are not the features the model was fitted on, "
+                f"{list(fitted)}, in that order"
+            )
+        if y is None:
+            return X, dask_data
+        return X, dask_data, y_chunks, dask_data.normalised_weights(weights, X)
 
     def n_parameters(self) -> int:
         """Number of free parameters, ``q (K - 1) + K q (M - 1)``.
@@ -826,7 +932,7 @@ class MoEClassifier(ClassifierMixin, BaseEstimator):
         DataFrame. Warns when the fit did not converge.
         """
         estimates, covariance = self._estimates_and_covariance(X, y, sample_weight, robust)
-        n = _num_rows(X) if sample_weight is None else float(np.sum(sample_weight))
+        n = num_rows(X) if sample_weight is None else float(np.sum(sample_weight))
         if self.n_experts != self.n_experts_:  # chosen by selection: say which model this is
             n_experts = f"{self.n_experts_} (chosen by {self.n_experts}, refitted)"
         else:
@@ -918,75 +1024,41 @@ class MoEClassifier(ClassifierMixin, BaseEstimator):
 
     def aic(self, X, y) -> float:
         """Akaike information criterion on ``(X, y)``; lower is better."""
-        n = _num_rows(X)
+        n = num_rows(X)
         return -2.0 * n * self.loglik(X, y) + 2.0 * self.n_parameters()
 
     def bic(self, X, y) -> float:
         """Bayesian information criterion on ``(X, y)``; lower is better."""
-        n = _num_rows(X)
+        n = num_rows(X)
         return -2.0 * n * self.loglik(X, y) + np.log(n) * self.n_parameters()
 
 
-def standardization(X, weights, *, standardize=True, names=None):
-    """Weighted centre and scale of every feature, and which features enter the design.
+def _most_probable(log_proba: np.ndarray, classes: np.ndarray) -> np.ndarray:
+    return classes[np.argmax(log_proba, axis=1)]
 
-    ``weights`` sum to one; ``names`` name the features in messages.
 
-    Constant columns carry no information beyond the intercept and would
-    make the curvature singular: they stay out of the design (zero slopes).
-    Deviations are divided by a power of two near the column's largest
-    magnitude before they are squared: values up to float64's limit give
-    a finite scale, and the result is the same to the bit as without.
-    """
-    low, high = np.full(X.shape[1], np.inf), np.full(X.shape[1], -np.inf)
-    for rows in _design_blocks(*X.shape):  # no temporary of the size of X
-        block = X[rows][weights[rows] > 0]
-        if block.size:
-            low, high = np.minimum(low, block.min(axis=0)), np.maximum(high, block.max(axis=0))
-    with np.errstate(over="ignore"):
-        spans = high - low
-    if not np.all(np.isfinite(spans)):
-        bad = [
-            repr(str(names[j])) if names is not None else f"{j}"
-            for j in np.flatnonzero(~np.isfinite(spans))
-        ]
+def _checked_chunk(X: np.ndarray) -> np.ndarray:
+    if not np.all(np.isfinite(X)):
+        raise ValueError(f"X contains NaN or infinite values in a chunk of {X.shape[0]} rows")
+    return X
+
+
+def _chunk_loglik(model: MoEClassifier, X, y, weights) -> tuple:
+    log_proba = model.params_.log_class_proba(_checked_chunk(X))
+    return (float(weights @ log_proba[np.arange(X.shape[0]), model._encode_labels(y)]),)
+
+
+def _chunk_accuracy(model: MoEClassifier, X, y, weights) -> tuple:
+    predicted = _most_probable(model.params_.log_class_proba(_checked_chunk(X)), model.classes_)
+    return (float(weights @ (predicted == np.asarray(y)).astype(np.float64)),)
+
+
+def _check_two_classes(classes: np.ndarray) -> None:
+    if classes.size < 2:
         raise ValueError(
-            f"feature {', '.join(bad)} spans a range (largest minus smallest value) "
-            "beyond float64's limit of about 1.8e308: rescale it"
+            f"MoEClassifier needs samples of at least 2 classes, got {classes.size} class "
+            f"({classes[0]!r})" if classes.size else "MoEClassifier got no labels"
         )
-    used = high > low
-    if not standardize:
-        return np.zeros(X.shape[1]), np.ones(X.shape[1]), used
-    mean = weights @ X  # weights sum to one
-    exponent = np.frexp(np.maximum(np.abs(low), np.abs(high)))[1]
-    power = np.ldexp(1.0, np.clip(exponent - 1, -1000, 1000))
-    variance = np.zeros(X.shape[1])  # of X / power
-    for rows in _design_blocks(*X.shape):
-        positive = weights[rows] > 0
-        block = X[rows][positive] - mean
-        block /= power
-        variance += weights[rows][positive] @ (block * block)
-    scale = np.sqrt(variance) * power
-    scale[~used] = 1.0
-    return mean, scale, used
-
-
-def _design_blocks(n_rows: int, n_columns: int) -> list[slice]:
-    """Row blocks of about 2^22 values (32 MiB) of X."""
-    return row_slices(n_rows, rows_per_block(n_columns, budget=2**22))
-
-
-def design_matrix(X, mean, scale, used) -> np.ndarray:
-    """``[1, standardised used features]`` from :func:`standardization`'s results.
-
-    Built in place: no temporaries of the size of X.
-    """
-    Z = np.empty((X.shape[0], 1 + np.count_nonzero(used)))
-    Z[:, 0] = 1.0
-    for rows in _design_blocks(*X.shape):
-        np.subtract(X[rows][:, used], mean[used], out=Z[rows, 1:])
-        Z[rows, 1:] /= scale[used]
-    return Z
 
 
 def _design_coefficients(params: MoEParams, used, mean=None, scale=None):
@@ -1013,5 +1085,8 @@ def _parameter_index(terms: list[str], K: int, classes) -> tuple[pd.MultiIndex, 
     return pd.MultiIndex.from_tuples(grouped, names=["block", "level", "term"]), order
 
 
-def _num_rows(X) -> int:
+def num_rows(X) -> int:
+    """Rows of ``X``: an array, a DataFrame, or a Dask collection."""
+    if is_dask_collection(X) and not hasattr(X, "chunks"):  # a Dask DataFrame: one pass
+        return len(X)
     return np.shape(X)[0]

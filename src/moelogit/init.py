@@ -21,6 +21,7 @@ of 4 k-means starts.
 
 from __future__ import annotations
 
+import functools
 import warnings
 
 import numpy as np
@@ -115,13 +116,13 @@ class _StartingExperts:
 
     def __init__(self, Z, y, expert_weights, dims: Dims):
         self.Z, self.y, self.expert_weights, self.dims = Z, y, expert_weights, dims
-        self.blocks = row_blocks(Z.shape[0], dims)
+        self.blocks = functools.partial(row_blocks, dims=dims)
         ridge = np.full(dims.q, 2.0 * _EXPERT_RIDGE)
         ridge[0] = 0.0  # intercepts unpenalised; each S_k has sum W_k = 1 there
         self.factors = []
         for weights_k in expert_weights.T:
             curvature = np.diag(ridge)
-            for rows in self.blocks:  # by blocks: no temporary of the size of Z
+            for rows in self.blocks(Z.shape[0]):  # by blocks: no temporary of the size of Z
                 curvature += (Z[rows] * weights_k[rows, None]).T @ Z[rows]
             self.factors.append(cho_factor(curvature, lower=True, check_finite=False))
 

@@ -18,6 +18,8 @@ price of ``K`` Gram matrices and factorisations per iteration.
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 from scipy.linalg import LinAlgError
 from scipy.linalg.blas import dsyrk as syrk
@@ -31,6 +33,7 @@ from .model import (
     hessian,
     objective_and_gradient,
     pack,
+    ridge_hessian,
     ridge_penalty,
     row_blocks,
     unpack,
@@ -93,6 +96,23 @@ def _solve(factor: np.ndarray, rhs: np.ndarray) -> np.ndarray:
     if info != 0:  # only on malformed arguments
         raise ValueError(f"LAPACK dpotrs failed (info {info})")
     return solution
+
+
+def _gram_upper(rows: np.ndarray) -> np.ndarray:
+    """The upper triangle of ``rows^T rows`` (the lower one is zero).
+
+    BLAS's syrk: half the work of a general product. ``rows.T`` is
+    Fortran-ordered, so no copy is made. (A function of the module, so that
+    closures sent to Dask workers refer to it by name: SciPy's BLAS
+    wrappers cannot be pickled.)
+    """
+    return syrk(1.0, rows.T, trans=0)
+
+
+def _weighted_gram(parts: tuple, rows, workspace) -> tuple:
+    """A block's term of ``S = Z^T diag(w) Z``."""
+    Z_rows, w_rows = parts
+    return ((Z_rows * w_rows[:, None]).T @ Z_rows,)
 
 
 def apply_inverse_bohning(step: np.ndarray) -> np.ndarray:
@@ -163,43 +183,71 @@ class BohningMM:
         self.curvature = curvature
         self._ridge_diag = np.full(dims.q, 2.0 * self.alpha)
         self._ridge_diag[0] = 0.0  # intercept unpenalised
-        self._blocks = row_blocks(Z.shape[0], dims)
+        self._blocks = functools.partial(row_blocks, dims=dims)
         self._workspace = Workspace()
         self.reduction = SerialReduction(self._workspace) if reduction is None else reduction
         # By blocks: no temporary of the size of Z.
-        (self._S,) = self.reduction(
-            lambda rows, _: ((Z[rows] * weights[rows, None]).T @ Z[rows],), self._blocks
-        )
+        (self._S,) = self.reduction(_weighted_gram, (Z, weights), self._blocks)
         self._jitter = _JITTER * max(np.trace(self._S) / dims.q, np.finfo(float).tiny)
         self._fixed_factor = self._factor(self._S)
 
-    def _expert_bounds(self, resp: np.ndarray) -> np.ndarray:
-        """The per-expert curvatures ``B_k`` (see the class notes), shape ``(K, q, q)``."""
-        K, q = resp.shape[0], self.dims.q
+    @property
+    def n_rows(self) -> int:
+        """Rows of the data, of positive weight or not."""
+        return self.Z.shape[0]
+
+    @property
+    def _rows_in_memory(self) -> bool:
+        """Whether the rows are a NumPy array (else chunks of a Dask array, seen block by block)."""
+        return isinstance(self.Z, np.ndarray)
+
+    def _expert_bounds(self, resp: np.ndarray | None, theta: np.ndarray) -> np.ndarray:
+        """The per-expert curvatures ``B_k`` (see the class notes), shape ``(K, q, q)``.
+
+        ``resp`` holds every row's responsibilities at ``theta``, ``(K, n)``;
+        where it is None (data in chunks) each block computes its own.
+        """
+        (K, q), arrays = (self.dims.K, self.dims.q), (self.Z, self.y, self.weights)
+        gate_coef, expert_coef = unpack(theta, self.dims)
+
+        def block_resp(parts: tuple, rows: slice | None, workspace: Workspace) -> np.ndarray:
+            if rows is not None:
+                return resp[:, rows]
+            return e_step(*parts, gate_coef, expert_coef, workspace).resp
+
         if q <= DENSE_GRAM_MAX_COLUMNS:
             # Few columns: the exact S_k of all experts in one batched product
             # per block costs less than leaving rows out one expert at a time.
-            def exact(rows: slice, workspace: Workspace) -> tuple:
-                Z_rows = self.Z[rows]
-                weighted = resp[:, rows] * self.weights[rows]
+            def exact(parts: tuple, rows: slice | None, workspace: Workspace) -> tuple:
+                Z_rows, _, w_rows = parts
+                weighted = block_resp(parts, rows, workspace) * w_rows
                 # Into a contiguous (K q, n) array, then one product: half
                 # the time of a batched matmul at n = 5,000, q = 5, K = 3.
                 scaled = workspace("scaled_columns", (K, q, Z_rows.shape[0]))
                 np.multiply(Z_rows.T, weighted[:, None, :], out=scaled)
                 return ((scaled.reshape(K * q, -1) @ Z_rows).reshape(K, q, q),)
 
-            return self.reduction(exact, self._blocks)[0]
-        floors = RESPONSIBILITY_FLOOR * (resp @ self.weights)
+            return self.reduction(exact, arrays, self._blocks)[0]
+        if resp is None:
+            (weight,) = self.reduction(
+                lambda parts, rows, workspace: (block_resp(parts, rows, workspace) @ parts[2],),
+                arrays,
+                self._blocks,
+            )
+        else:
+            weight = resp @ self.weights
+        floors = RESPONSIBILITY_FLOOR * weight
 
-        def above_floor(rows: slice, workspace: Workspace) -> tuple:
-            Z_rows = self.Z[rows]
-            roots = np.sqrt(resp[:, rows] * self.weights[rows])
+        def above_floor(parts: tuple, rows: slice | None, workspace: Workspace) -> tuple:
+            Z_rows, _, w_rows = parts
+            block = block_resp(parts, rows, workspace)
+            roots = np.sqrt(block * w_rows)
             scaled_rows = workspace("scaled_rows", Z_rows.shape)
             upper = np.zeros((K, q, q))
             for k, floor in enumerate(floors):
                 # Strictly above the floor: rows at or below it (rows of zero
                 # responsibility among them) are covered by floor * S.
-                kept = np.flatnonzero(resp[k, rows] > floor)
+                kept = np.flatnonzero(block[k] > floor)
                 scaled = scaled_rows[: kept.size]
                 if kept.size == len(Z_rows):  # diffuse gates (early steps): no gather
                     np.multiply(Z_rows, roots[k, :, None], out=scaled)
@@ -207,12 +255,10 @@ class BohningMM:
                     # mode='clip' (indices are valid): 'raise' buffers the output.
                     np.take(Z_rows, kept, axis=0, out=scaled, mode="clip")
                     scaled *= roots[k, kept, None]
-                # syrk: half the work of a general product, one triangle filled.
-                # scaled.T is Fortran-ordered, so no copy is made.
-                upper[k] += syrk(1.0, scaled.T, trans=0)
+                upper[k] += _gram_upper(scaled)
             return (upper,)
 
-        (upper,) = self.reduction(above_floor, self._blocks)
+        (upper,) = self.reduction(above_floor, arrays, self._blocks)
         return floors[:, None, None] * self._S + _symmetric(upper)
 
     def curvature_factors(self, theta: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -226,13 +272,13 @@ class BohningMM:
         gate_factor = np.tril(self._fixed_factor)  # dpotrf leaves the upper triangle as it was
         if self.curvature == "fixed":
             return gate_factor, np.broadcast_to(gate_factor, (K, *gate_factor.shape))
-        *_, resp = self._evaluate(*unpack(theta, self.dims), keep_resp=True)
-        bounds = self._expert_bounds(resp)
+        *_, resp = self._evaluate(*unpack(theta, self.dims), keep_resp=self._rows_in_memory)
+        bounds = self._expert_bounds(resp, theta)
         return gate_factor, np.stack([np.tril(self._factor(bound)) for bound in bounds])
 
     def _evaluate(self, gate_coef, expert_coef, keep_resp: bool):
         """Objective, its gradients and (if ``keep_resp``) all rows' responsibilities."""
-        resp = self._workspace("all_resp", (self.dims.K, self.Z.shape[0])) if keep_resp else None
+        resp = self._workspace("all_resp", (self.dims.K, self.n_rows)) if keep_resp else None
 
         def visit(rows: slice, estep) -> None:
             resp[:, rows] = estep.resp
@@ -258,11 +304,10 @@ class BohningMM:
         """Penalised mean log-likelihood at ``theta``, by row blocks (scratch of one block)."""
         gate_coef, expert_coef = unpack(theta, self.dims)
 
-        def terms(rows: slice, workspace: Workspace) -> tuple:
-            Z_rows, y_rows, w_rows = self.Z[rows], self.y[rows], self.weights[rows]
-            return (e_step(Z_rows, y_rows, w_rows, gate_coef, expert_coef, workspace).loglik,)
+        def terms(parts: tuple, rows: slice | None, workspace: Workspace) -> tuple:
+            return (e_step(*parts, gate_coef, expert_coef, workspace).loglik,)
 
-        (loglik,) = self.reduction(terms, self._blocks)
+        (loglik,) = self.reduction(terms, (self.Z, self.y, self.weights), self._blocks)
         return loglik - ridge_penalty(gate_coef, expert_coef, self.alpha)
 
     def value_and_gradient(self, theta: np.ndarray) -> tuple[float, np.ndarray]:
@@ -280,13 +325,19 @@ class BohningMM:
 
     def hessian(self, theta: np.ndarray) -> np.ndarray:
         """Hessian of the penalised mean log-likelihood at ``theta`` (see :func:`moelogit.model.hessian`)."""
-        return hessian(self.Z, self.y, self.weights, *unpack(theta, self.dims), self.alpha)
+        gate_coef, expert_coef = unpack(theta, self.dims)
+
+        def terms(parts: tuple, rows: slice | None, workspace: Workspace) -> tuple:
+            return (hessian(*parts, gate_coef, expert_coef),)
+
+        (loglik_hessian,) = self.reduction(terms, (self.Z, self.y, self.weights), self._blocks)
+        return loglik_hessian - ridge_hessian(self.dims, self.alpha)
 
     def __call__(self, theta: np.ndarray) -> tuple[np.ndarray, float]:
         gate_coef, expert_coef = unpack(theta, self.dims)
         K, q, M1 = expert_coef.shape
         value, grad_gate, grad_experts, resp = self._evaluate(
-            gate_coef, expert_coef, keep_resp=self.curvature == "expert"
+            gate_coef, expert_coef, keep_resp=self.curvature == "expert" and self._rows_in_memory
         )
         if self.curvature == "fixed":
             # Gate and experts share S: one solve with a (q, K - 1 + K (M-1))
@@ -300,7 +351,7 @@ class BohningMM:
         else:
             new_gate = gate_coef + apply_inverse_bohning(_solve(self._fixed_factor, grad_gate))
             solved = np.empty_like(grad_experts)
-            for k, bound in enumerate(self._expert_bounds(resp)):
+            for k, bound in enumerate(self._expert_bounds(resp, theta)):
                 solved[k] = _solve(self._factor(bound), grad_experts[k])
         new_experts = expert_coef + apply_inverse_bohning(solved)
         return pack(new_gate, new_experts), value

@@ -17,6 +17,7 @@ of any finite size (1e4 and beyond) never overflow. See ``math.md``, section 1.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from typing import NamedTuple
 
@@ -26,6 +27,7 @@ from scipy.special import logsumexp
 
 __all__ = [
     "BLOCK_ELEMENTS",
+    "Blocks",
     "FUSED_PRODUCT_MIN_COLUMNS",
     "MEMORY_BLOCK_ELEMENTS",
     "Dims",
@@ -45,6 +47,7 @@ __all__ = [
     "objective_and_gradient",
     "pack",
     "responsibilities",
+    "ridge_hessian",
     "ridge_penalty",
     "row_blocks",
     "row_scores",
@@ -119,24 +122,34 @@ class Workspace:
         return array
 
 
+Blocks = Callable[[int], list]
+"""How a reduction cuts rows into blocks: ``blocks(n_rows)`` gives slices covering them."""
+
+
 class SerialReduction:
     """Sums of per-block terms over the rows, block after block, in one workspace.
 
     The one seam through which a fit visits its rows: every full-data
     quantity (log-likelihood, gradient, Gram matrices) is
-    ``reduction(terms, blocks)``, the elementwise sum, in block order, of the
-    tuples ``terms(rows, workspace)`` (floats and arrays). Another executor
-    (a thread pool, a cluster) computes the same terms elsewhere; summed in
-    the same order they give the same result to the bit.
+    ``reduction(terms, arrays, blocks)``, the elementwise sum, in block
+    order, of the tuples ``terms(parts, rows, workspace)`` (floats and
+    arrays), where ``parts`` are the block's rows of the row-aligned
+    ``arrays`` (design, labels, weights) and ``rows`` its slice of them.
+    Another executor (a thread pool, a Dask cluster) computes the same terms
+    elsewhere; where the data lie in chunks, ``rows`` is None (a term may
+    then keep no state of its own by row position).
     """
 
-    def __init__(self, workspace: Workspace | None = None):
+    def __init__(self, workspace: Workspace | None = None, *, positions: bool = True):
         self.workspace = Workspace() if workspace is None else workspace
+        self.positions = positions  # False: the arrays are a chunk of larger data
 
-    def __call__(self, terms: Callable, blocks: list[slice]) -> tuple:
+    def __call__(self, terms: Callable, arrays: tuple, blocks: Blocks) -> tuple:
         total = None
-        for rows in blocks:
-            total = accumulate(total, terms(rows, self.workspace))
+        for rows in blocks(arrays[0].shape[0]):
+            parts = tuple(array[rows] for array in arrays)
+            part = terms(parts, rows if self.positions else None, self.workspace)
+            total = accumulate(total, part)
         return tuple(total)
 
 
@@ -472,7 +485,7 @@ def hessian(
     order[np.where(coord < K - 1, gate_index, expert_index)] = np.arange(q * L)
     full = full[np.ix_(order, order)]
     if alpha:
-        full -= _ridge_hessian(q, K, M1 + 1, alpha)
+        full -= ridge_hessian(Dims(q, K, M1 + 1), alpha)
     return full
 
 
@@ -484,8 +497,9 @@ def _fisher(proba: np.ndarray) -> np.ndarray:
     return fisher
 
 
-def _ridge_hessian(q: int, K: int, M: int, alpha: float) -> np.ndarray:
+def ridge_hessian(dims: Dims, alpha: float) -> np.ndarray:
     """Hessian of :func:`ridge_penalty` in the order of :func:`pack` (it is quadratic)."""
+    q, K, M = dims
     slopes = np.diag(np.r_[0.0, np.ones(q - 1)])  # intercepts unpenalised
 
     def block(J: int) -> np.ndarray:  # free columns of J, centred across all J
@@ -552,7 +566,7 @@ def objective_and_gradient(
     expert_coef: np.ndarray,
     alpha: float = 0.0,
     *,
-    blocks: list[slice] | None = None,
+    blocks: Blocks | None = None,
     workspace: Workspace | None = None,
     visit: Callable[[slice, EStep], None] | None = None,
     reduction: Callable | None = None,
@@ -566,14 +580,16 @@ def objective_and_gradient(
     ----------
     Z, y, weights, gate_coef, expert_coef, alpha
         As in :func:`objective`.
-    blocks : list of slice, optional
-        Row blocks covering every row once; default :func:`row_blocks`.
+    blocks : callable, optional
+        ``blocks(n_rows)``: row blocks covering every row once; default
+        :func:`row_blocks`.
     workspace : Workspace, optional
         Scratch arrays reused between calls.
     visit : callable, optional
         Called as ``visit(rows, estep)`` with every block's :class:`EStep`,
         for quantities the caller accumulates alongside (its arrays are
-        overwritten by the next block; blocks may be visited concurrently).
+        overwritten by the next block; blocks may be visited concurrently;
+        ``rows`` is None where the data lie in chunks).
     reduction : callable, optional
         How the blocks' terms are computed and summed (see
         :class:`SerialReduction`, the default, with ``workspace``).
@@ -585,14 +601,15 @@ def objective_and_gradient(
     grad_gate, grad_experts : ndarray
         Its gradient with respect to ``gate_coef`` and ``expert_coef``.
     """
-    dims = Dims(Z.shape[1], expert_coef.shape[0], expert_coef.shape[2] + 1)
     if blocks is None:
-        blocks = row_blocks(Z.shape[0], dims)
+        blocks = functools.partial(
+            row_blocks, dims=Dims(Z.shape[1], expert_coef.shape[0], expert_coef.shape[2] + 1)
+        )
     if reduction is None:
         reduction = SerialReduction(workspace)
 
-    def terms(rows: slice, workspace: Workspace) -> tuple:
-        Z_rows, y_rows, w_rows = Z[rows], y[rows], weights[rows]
+    def terms(parts: tuple, rows: slice | None, workspace: Workspace) -> tuple:
+        Z_rows, y_rows, w_rows = parts
         estep = e_step(Z_rows, y_rows, w_rows, gate_coef, expert_coef, workspace)
         gate_part, expert_part = gradient(
             Z_rows, y_rows, w_rows, gate_coef, expert_coef, 0.0, estep, workspace
@@ -601,7 +618,7 @@ def objective_and_gradient(
             visit(rows, estep)
         return estep.loglik, gate_part, expert_part
 
-    loglik, grad_gate, grad_experts = reduction(terms, blocks)
+    loglik, grad_gate, grad_experts = reduction(terms, (Z, y, weights), blocks)
     grad_gate -= _ridge_gradient(gate_coef, alpha)
     grad_experts -= _ridge_gradient(expert_coef, alpha)
     return loglik - ridge_penalty(gate_coef, expert_coef, alpha), grad_gate, grad_experts
@@ -614,7 +631,7 @@ def experts_objective_and_gradient(
     expert_coef: np.ndarray,
     alpha: float = 0.0,
     *,
-    blocks: list[slice] | None = None,
+    blocks: Blocks | None = None,
     workspace: Workspace | None = None,
 ) -> tuple[float, np.ndarray]:
     """Objective and gradient of ``K`` separate weighted multinomial regressions.
@@ -628,10 +645,11 @@ def experts_objective_and_gradient(
     """
     K, q, M1 = expert_coef.shape
     if blocks is None:
-        blocks = row_blocks(Z.shape[0], Dims(q, K, M1 + 1))
+        blocks = functools.partial(row_blocks, dims=Dims(q, K, M1 + 1))
 
-    def terms(rows: slice, workspace: Workspace) -> tuple:
-        Z_rows, y_rows, W_rows = Z[rows], y[rows], expert_weights[rows].T  # W as (K, n)
+    def terms(parts: tuple, rows: slice | None, workspace: Workspace) -> tuple:
+        Z_rows, y_rows, W_rows = parts
+        W_rows = W_rows.T  # as (K, n)
         logits = _expert_logits(Z_rows, expert_coef, workspace)
         proba, top, log_total = _softmax0(logits, workspace, "expert")
         own = np.take_along_axis(logits, y_rows[None, None, :].repeat(K, 1), axis=0)[0]
@@ -641,7 +659,7 @@ def experts_objective_and_gradient(
         grad = _expert_residuals(proba, y_rows, W_rows, out=resid).reshape(M1 * K, -1) @ Z_rows
         return float(np.sum(W_rows * own)), grad
 
-    loglik, grad = SerialReduction(workspace)(terms, blocks)
+    loglik, grad = SerialReduction(workspace)(terms, (Z, y, expert_weights), blocks)
     grad = grad.reshape(M1, K, q).transpose(1, 2, 0) - _ridge_gradient(expert_coef, alpha)
     return loglik - ridge_penalty(np.zeros((q, 0)), expert_coef, alpha), grad
 

@@ -169,13 +169,20 @@ class MoEParams:
         The gate is re-expressed against the new last expert, and every expert
         against its last class, so the model itself is unchanged.
         """
+        return self.in_gate_order(self.gate_weight(X, sample_weight))
+
+    def gate_weight(self, X, sample_weight=None) -> np.ndarray:
+        """Every expert's gate weight summed over the rows of ``X`` (weighted if given)."""
         weights = np.ones(X.shape[0]) if sample_weight is None else np.asarray(sample_weight)
         # By blocks of rows: no n x (1 + d + K) temporaries (design, gate) for a large X.
         size = model.rows_per_block(1 + X.shape[1] + self.n_experts)
-        total = sum(
+        return sum(
             weights[rows] @ self.gate_proba(X[rows]) for rows in model.row_slices(X.shape[0], size)
         )
-        order = np.argsort(-total, kind="stable")
+
+    def in_gate_order(self, gate_weight: np.ndarray) -> MoEParams:
+        """Experts by decreasing ``gate_weight`` (their total gate weight over some rows); see :meth:`canonical`."""
+        order = np.argsort(-np.asarray(gate_weight), kind="stable")
         gate_coef = self.gate_coef[order] - self.gate_coef[order][-1]
         gate_intercept = self.gate_intercept[order] - self.gate_intercept[order][-1]
         expert_coef = self.expert_coef[order] - self.expert_coef[order][:, -1:, :]

@@ -1,8 +1,8 @@
 """Row-block reductions on threads: a fit's full-data sums on every core.
 
 :class:`moelogit.model.SerialReduction` defines the seam: a fit visits its
-rows only through ``reduction(terms, blocks)``, the sum in block order of
-``terms(rows, workspace)``. :class:`ThreadReduction` computes the blocks'
+rows only through ``reduction(terms, arrays, blocks)``, the sum in block
+order of ``terms(parts, rows, workspace)`` over the blocks of rows. :class:`ThreadReduction` computes the blocks'
 terms on a thread pool (NumPy releases the GIL in its ufunc loops and BLAS
 calls) and sums them in the same order, so the number of threads changes
 no sum (BLAS's own threading aside).
@@ -18,7 +18,7 @@ from concurrent.futures import Executor
 import numpy as np
 from threadpoolctl import ThreadpoolController
 
-from .model import Workspace, accumulate
+from .model import Blocks, Workspace, accumulate
 
 __all__ = ["ThreadReduction"]
 
@@ -49,12 +49,13 @@ class ThreadReduction:
             workspace = self._local.workspace = Workspace()
         return workspace
 
-    def __call__(self, terms: Callable, blocks: list[slice]) -> tuple:
+    def __call__(self, terms: Callable, arrays: tuple, blocks: Blocks) -> tuple:
         def run(rows: slice) -> tuple:
             # Copied: a thread may take the next block of a wave, reusing its workspace.
-            part = terms(rows, self._workspace())
+            part = terms(tuple(array[rows] for array in arrays), rows, self._workspace())
             return tuple(term.copy() if isinstance(term, np.ndarray) else term for term in part)
 
+        blocks = blocks(arrays[0].shape[0])
         total = None
         if self.n_threads == 1 or len(blocks) == 1:  # nothing to share: no hand-over
             for rows in blocks:

@@ -27,7 +27,8 @@ import numpy as np
 from scipy.special import logsumexp, softmax
 from sklearn.utils import check_array
 
-from .. import model
+from .. import dask_data, model
+from ..chunked import is_dask_collection
 from ..estimator import normalised_weights
 from ..params import MoEParams
 
@@ -106,6 +107,28 @@ def _harmonic_weights(weights: np.ndarray) -> np.ndarray:
     return np.divide(np.outer(weights, weights), total, out=np.zeros_like(total), where=total > 0)
 
 
+def _spread_and_mass(params: MoEParams, X: np.ndarray, weights: np.ndarray) -> tuple:
+    """``spread[i, j] = sum_x w(x) pi_i(x) ||c_i(x) - c_j(x)||^2`` and ``mass[k] = sum_x w(x) pi_k(x)``.
+
+    Summed over row blocks of about model.MEMORY_BLOCK_ELEMENTS numbers, so
+    that no n x K x K x M array is formed. Differences are taken directly:
+    |a|^2 + |b|^2 - 2 a.b would cancel catastrophically for the
+    near-identical experts this must rank.
+    """
+    if not np.all(np.isfinite(X)):
+        raise ValueError("X contains NaN or infinite values")
+    K, M = params.n_experts, params.n_classes
+    spread, mass = np.zeros((K, K)), np.zeros(K)
+    for rows in model.row_slices(X.shape[0], model.rows_per_block(K * K * M)):
+        gate = params.gate_proba(X[rows]) * weights[rows, None]
+        logits = params.expert_intercept + np.einsum("bd,kmd->bkm", X[rows], params.expert_coef)
+        logits -= logits.mean(axis=2, keepdims=True)
+        gaps = logits[:, :, None, :] - logits[:, None, :, :]
+        spread += np.einsum("bi,bijm,bijm->ij", gate, gaps, gaps)
+        mass += gate.sum(axis=0)
+    return spread, mass
+
+
 def function_dissimilarities(params: MoEParams, X, sample_weight=None) -> np.ndarray:
     """Dissimilarities of the atoms measured on the data, for every pair.
 
@@ -139,25 +162,18 @@ def function_dissimilarities(params: MoEParams, X, sample_weight=None) -> np.nda
     ndarray of shape (n_experts, n_experts)
         Symmetric, ``inf`` on the diagonal.
     """
-    X = check_array(X, dtype=np.float64)
-    if X.shape[1] != params.n_features:
-        raise ValueError(
-            f"X has {X.shape[1]} features but the mixture was fitted on {params.n_features}"
-        )
-    weights = normalised_weights(sample_weight, X.shape[0])
-    K, M = params.n_experts, params.n_classes
-    # spread[i, j] = sum_x w(x) pi_i(x) ||c_i(x) - c_j(x)||^2, summed over row
-    # blocks of about model.MEMORY_BLOCK_ELEMENTS numbers, so that no n x K x K x M array
-    # is formed. Differences are taken directly: |a|^2 + |b|^2 - 2 a.b would
-    # cancel catastrophically for the near-identical experts this must rank.
-    spread, mass = np.zeros((K, K)), np.zeros(K)
-    for rows in model.row_slices(X.shape[0], model.rows_per_block(K * K * M)):
-        gate = params.gate_proba(X[rows]) * weights[rows, None]
-        logits = params.expert_intercept + np.einsum("bd,kmd->bkm", X[rows], params.expert_coef)
-        logits -= logits.mean(axis=2, keepdims=True)
-        gaps = logits[:, :, None, :] - logits[:, None, :, :]
-        spread += np.einsum("bi,bijm,bijm->ij", gate, gaps, gaps)
-        mass += gate.sum(axis=0)
+    if is_dask_collection(X):
+        X, _, weights, _ = dask_data.as_dask_arrays(X, None, sample_weight, params.n_features)
+        weights = dask_data.normalised_weights(weights, X)
+        spread, mass = dask_data.chunk_sum(_spread_and_mass, (X, weights), params)
+    else:
+        X = check_array(X, dtype=np.float64)
+        if X.shape[1] != params.n_features:
+            raise ValueError(
+                f"X has {X.shape[1]} features but the mixture was fitted on {params.n_features}"
+            )
+        spread, mass = _spread_and_mass(params, X, normalised_weights(sample_weight, X.shape[0]))
+    K = params.n_experts
     total_mass = np.add.outer(mass, mass)
     mean_distance = np.divide(
         spread + spread.T, total_mass, out=np.zeros((K, K)), where=total_mass > 0

@@ -13,8 +13,9 @@ from sklearn.base import clone
 from sklearn.exceptions import ConvergenceWarning
 
 from .._progress import progress
+from ..chunked import is_dask_collection
 from ..estimator import SELECTION_METHODS as METHODS
-from ..estimator import MoEClassifier, classifier_with, register_selection
+from ..estimator import MoEClassifier, classifier_with, num_rows, register_selection
 from ..params import MoEParams
 from ._dendrogram import dendrogram, dissimilarities, function_dissimilarities, merge
 
@@ -135,7 +136,7 @@ def information_criterion(models, loglik, X, y, method) -> np.ndarray:
 
     ICL is BIC plus twice the entropy of the responsibilities.
     """
-    n = np.shape(X)[0]
+    n = num_rows(X)
     penalty = {"aic": 2.0, "bic": np.log(n), "icl": np.log(n)}[method]
     criterion = np.array(
         [-2.0 * n * ll + penalty * m.n_parameters() for m, ll in zip(models, loglik)]
@@ -281,7 +282,9 @@ def select_n_experts(
     if n_jobs is not None:
         template = clone(template).set_params(n_jobs=n_jobs)
     sizes = np.arange(1, max_experts + 1)
-    n = np.shape(X)[0]
+    if isinstance(y, str) and is_dask_collection(X):  # y names X's label column
+        X, y = X.drop(columns=[y]), X[y]
+    n = num_rows(X)
     show_progress = template.verbose >= 1
 
     def fit(k, settings, init=None):
@@ -315,7 +318,7 @@ def select_n_experts(
         if dissimilarity == "parameter":
             distances = dissimilarities
         else:
-            X_checked = overfit._validated(X)
+            X_checked = X if is_dask_collection(X) else overfit._validated(X)
 
             def distances(standardized: MoEParams) -> np.ndarray:
                 # The data's scale for the data's distances; merges stay standardised.
