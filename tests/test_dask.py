@@ -16,6 +16,7 @@ from moelogit import MoEClassifier, select_n_experts
 from moelogit.chunked import ChunkReduction, gather_samples, positive_counts
 from moelogit.cli import main
 from moelogit.datasets import make_moe_classification
+from moelogit.engine import FitListener
 from moelogit.mm import BohningMM
 from moelogit.model import Dims, objective_and_gradient, pack, unpack
 
@@ -271,3 +272,34 @@ def test_the_command_line_on_a_folder_of_parquet_parts(tmp_path):
                                    str(tmp_path / "x.csv")])  # fmt: skip
     assert refused.exit_code != 0 and "is a folder" in refused.output
     assert not (tmp_path / "x.csv").exists()
+
+
+async def _exit_now():  # a coroutine: client.run need not wait for an answer
+    import os
+
+    os._exit(1)
+
+
+class KillAWorker(FitListener):
+    """Kills one worker process at the final run's third iteration."""
+
+    def __init__(self, client):
+        self.client, self.killed = client, None
+
+    def iteration(self, stage, iteration, value):
+        if stage == "final" and iteration == 3 and not self.killed:
+            self.killed = sorted(self.client.scheduler_info()["workers"])[0]
+            self.client.run(_exit_now, workers=[self.killed], wait=False)
+
+
+def test_a_worker_lost_during_a_fit_is_replaced_and_the_fit_completes(client, data):
+    X, y, X_chunks, y_chunks = data
+    start = MoEClassifier(2, n_init=3, max_iter=30, random_state=1).fit(X, y).params_
+    settings = dict(init=start, screen_rows=500, tol=1e-12, max_iter=3000)
+    memory = MoEClassifier(2, **settings).fit(X, y)
+    killer = KillAWorker(client)
+    chunked = MoEClassifier(2, **settings).fit(X_chunks, y_chunks, listener=killer)
+    assert killer.killed
+    assert chunked.objective_ == pytest.approx(memory.objective_, rel=1e-9)
+    client.wait_for_workers(2, timeout=60)  # its nanny started a new one
+    assert killer.killed not in client.scheduler_info()["workers"]

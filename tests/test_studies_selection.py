@@ -94,6 +94,18 @@ def test_selection_command_quick(run_studies, tmp_path):
     )  # fmt: skip
     assert combined.returncode == 0, combined.stderr
     pd.testing.assert_frame_equal(pd.read_csv(half / "summary.csv"), summary)
+    # The same replicates on a Dask cluster (joblib's Dask backend): the same runs.
+    pytest.importorskip("distributed")
+    on_cluster = run_studies(
+        "selection", "--quick", "--scheduler", "local:2", "--out", str(tmp_path / "cluster")
+    )
+    assert on_cluster.returncode == 0, on_cluster.stderr
+    cluster_runs = pd.read_csv(tmp_path / "cluster" / "runs.csv")
+    key = ["scenario", "K0", "n", "replicate", "method"]
+    pd.testing.assert_frame_equal(
+        cluster_runs.sort_values(key, ignore_index=True).drop(columns="seconds"),
+        runs.sort_values(key, ignore_index=True).drop(columns="seconds"),
+    )
 
 
 @pytest.mark.parametrize(
