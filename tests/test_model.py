@@ -182,7 +182,12 @@ def test_objective_and_gradient_by_blocks_equal_one_pass(problem, block_rows):
     gate_coef, expert_coef = unpack(theta, dims)
     blocks = [slice(s, s + block_rows) for s in range(0, Z.shape[0], block_rows)]
     visited = []
-    value, grad_gate, grad_experts = model.objective_and_gradient(
+
+    def extra(parts, rows, estep, workspace):
+        visited.append(rows)
+        return (estep.resp.sum(axis=1),)
+
+    value, grad_gate, grad_experts, (resp_sum,) = model.objective_and_gradient(
         Z,
         y,
         w,
@@ -190,9 +195,11 @@ def test_objective_and_gradient_by_blocks_equal_one_pass(problem, block_rows):
         expert_coef,
         0.3,
         blocks=lambda n: blocks,
-        visit=lambda rows, _: visited.append(rows),
+        extra=extra,
     )
     assert visited == blocks
+    resp = model.responsibilities(Z, y, gate_coef, expert_coef)
+    np.testing.assert_allclose(resp_sum, resp.sum(axis=0), rtol=1e-12)
     assert value == pytest.approx(model.objective(Z, y, w, gate_coef, expert_coef, 0.3), rel=1e-12)
     expected = model.gradient(Z, y, w, gate_coef, expert_coef, alpha=0.3)
     np.testing.assert_allclose(grad_gate, expected[0], rtol=1e-10, atol=1e-14)

@@ -109,6 +109,45 @@ def _gram_upper(rows: np.ndarray) -> np.ndarray:
     return syrk(1.0, rows.T, trans=0)
 
 
+def _exact_grams(parts: tuple, rows, estep, workspace: Workspace) -> tuple:
+    """A block's term of every expert's exact curvature ``S_k = Z^T diag(w tau_k) Z``, ``(K, q, q)``."""
+    Z_rows, _, w_rows = parts
+    K, q = estep.resp.shape[0], Z_rows.shape[1]
+    weighted = estep.resp * w_rows
+    # Into a contiguous (K q, n) array, then one product: half the time of a
+    # batched matmul at n = 5,000, q = 5, K = 3.
+    scaled = workspace("scaled_columns", (K, q, Z_rows.shape[0]))
+    np.multiply(Z_rows.T, weighted[:, None, :], out=scaled)
+    return ((scaled.reshape(K * q, -1) @ Z_rows).reshape(K, q, q),)
+
+
+def _floored_grams(Z_rows, resp, w_rows, floors, workspace: Workspace) -> np.ndarray:
+    """A block's upper triangles of ``sum over rows with tau_ik > f_k of w_i tau_ik z_i z_i^T``."""
+    K, q = resp.shape[0], Z_rows.shape[1]
+    roots = np.sqrt(resp * w_rows)
+    scaled_rows = workspace("scaled_rows", Z_rows.shape)
+    upper = np.zeros((K, q, q))
+    for k, floor in enumerate(floors):
+        # Strictly above the floor: rows at or below it (rows of zero
+        # responsibility among them) are covered by floor * S.
+        kept = np.flatnonzero(resp[k] > floor)
+        scaled = scaled_rows[: kept.size]
+        if kept.size == len(Z_rows):  # diffuse gates (early steps): no gather
+            np.multiply(Z_rows, roots[k, :, None], out=scaled)
+        else:
+            # mode='clip' (indices are valid): 'raise' buffers the output.
+            np.take(Z_rows, kept, axis=0, out=scaled, mode="clip")
+            scaled *= roots[k, kept, None]
+        upper[k] += _gram_upper(scaled)
+    return upper
+
+
+def _weight_and_floored_grams(floors, parts: tuple, rows, estep, workspace: Workspace) -> tuple:
+    """A block's terms of every expert's weight ``p_k`` and of its floored curvature."""
+    Z_rows, _, w_rows = parts
+    return estep.resp @ w_rows, _floored_grams(Z_rows, estep.resp, w_rows, floors, workspace)
+
+
 def _weighted_gram(parts: tuple, rows, workspace) -> tuple:
     """A block's term of ``S = Z^T diag(w) Z``."""
     Z_rows, w_rows = parts
@@ -190,6 +229,8 @@ class BohningMM:
         (self._S,) = self.reduction(_weighted_gram, (Z, weights), self._blocks)
         self._jitter = _JITTER * max(np.trace(self._S) / dims.q, np.finfo(float).tiny)
         self._fixed_factor = self._factor(self._S)
+        # Chunked data: the floors of the next bounds, from the last evaluation.
+        self._floors = np.full(dims.K, RESPONSIBILITY_FLOOR / dims.K)
 
     @property
     def n_rows(self) -> int:
@@ -201,64 +242,19 @@ class BohningMM:
         """Whether the rows are a NumPy array (else chunks of a Dask array, seen block by block)."""
         return isinstance(self.Z, np.ndarray)
 
-    def _expert_bounds(self, resp: np.ndarray | None, theta: np.ndarray) -> np.ndarray:
-        """The per-expert curvatures ``B_k`` (see the class notes), shape ``(K, q, q)``.
+    def _expert_bounds(self, resp: np.ndarray) -> np.ndarray:
+        """The per-expert curvatures ``B_k`` (see the class notes) from all rows' ``resp``, ``(K, q, q)``.
 
-        ``resp`` holds every row's responsibilities at ``theta``, ``(K, n)``;
-        where it is None (data in chunks) each block computes its own.
+        For more than :data:`DENSE_GRAM_MAX_COLUMNS` columns, in memory; the
+        floors are those of the current responsibilities.
         """
-        (K, q), arrays = (self.dims.K, self.dims.q), (self.Z, self.y, self.weights)
-        gate_coef, expert_coef = unpack(theta, self.dims)
+        floors = RESPONSIBILITY_FLOOR * (resp @ self.weights)
 
-        def block_resp(parts: tuple, rows: slice | None, workspace: Workspace) -> np.ndarray:
-            if rows is not None:
-                return resp[:, rows]
-            return e_step(*parts, gate_coef, expert_coef, workspace).resp
-
-        if q <= DENSE_GRAM_MAX_COLUMNS:
-            # Few columns: the exact S_k of all experts in one batched product
-            # per block costs less than leaving rows out one expert at a time.
-            def exact(parts: tuple, rows: slice | None, workspace: Workspace) -> tuple:
-                Z_rows, _, w_rows = parts
-                weighted = block_resp(parts, rows, workspace) * w_rows
-                # Into a contiguous (K q, n) array, then one product: half
-                # the time of a batched matmul at n = 5,000, q = 5, K = 3.
-                scaled = workspace("scaled_columns", (K, q, Z_rows.shape[0]))
-                np.multiply(Z_rows.T, weighted[:, None, :], out=scaled)
-                return ((scaled.reshape(K * q, -1) @ Z_rows).reshape(K, q, q),)
-
-            return self.reduction(exact, arrays, self._blocks)[0]
-        if resp is None:
-            (weight,) = self.reduction(
-                lambda parts, rows, workspace: (block_resp(parts, rows, workspace) @ parts[2],),
-                arrays,
-                self._blocks,
-            )
-        else:
-            weight = resp @ self.weights
-        floors = RESPONSIBILITY_FLOOR * weight
-
-        def above_floor(parts: tuple, rows: slice | None, workspace: Workspace) -> tuple:
+        def terms(parts: tuple, rows: slice, workspace: Workspace) -> tuple:
             Z_rows, _, w_rows = parts
-            block = block_resp(parts, rows, workspace)
-            roots = np.sqrt(block * w_rows)
-            scaled_rows = workspace("scaled_rows", Z_rows.shape)
-            upper = np.zeros((K, q, q))
-            for k, floor in enumerate(floors):
-                # Strictly above the floor: rows at or below it (rows of zero
-                # responsibility among them) are covered by floor * S.
-                kept = np.flatnonzero(block[k] > floor)
-                scaled = scaled_rows[: kept.size]
-                if kept.size == len(Z_rows):  # diffuse gates (early steps): no gather
-                    np.multiply(Z_rows, roots[k, :, None], out=scaled)
-                else:
-                    # mode='clip' (indices are valid): 'raise' buffers the output.
-                    np.take(Z_rows, kept, axis=0, out=scaled, mode="clip")
-                    scaled *= roots[k, kept, None]
-                upper[k] += _gram_upper(scaled)
-            return (upper,)
+            return (_floored_grams(Z_rows, resp[:, rows], w_rows, floors, workspace),)
 
-        (upper,) = self.reduction(above_floor, arrays, self._blocks)
+        (upper,) = self.reduction(terms, (self.Z, self.y, self.weights), self._blocks)
         return floors[:, None, None] * self._S + _symmetric(upper)
 
     def curvature_factors(self, theta: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -272,18 +268,33 @@ class BohningMM:
         gate_factor = np.tril(self._fixed_factor)  # dpotrf leaves the upper triangle as it was
         if self.curvature == "fixed":
             return gate_factor, np.broadcast_to(gate_factor, (K, *gate_factor.shape))
-        *_, resp = self._evaluate(*unpack(theta, self.dims), keep_resp=self._rows_in_memory)
-        bounds = self._expert_bounds(resp, theta)
+        *_, bounds = self._evaluate(*unpack(theta, self.dims), with_bounds=True)
         return gate_factor, np.stack([np.tril(self._factor(bound)) for bound in bounds])
 
-    def _evaluate(self, gate_coef, expert_coef, keep_resp: bool):
-        """Objective, its gradients and (if ``keep_resp``) all rows' responsibilities."""
-        resp = self._workspace("all_resp", (self.dims.K, self.n_rows)) if keep_resp else None
+    def _evaluate(self, gate_coef, expert_coef, with_bounds: bool):
+        """Objective, its gradients and (if ``with_bounds``) the per-expert curvatures ``B_k``.
 
-        def visit(rows: slice, estep) -> None:
-            resp[:, rows] = estep.resp
+        The curvatures come from the same pass over the rows where they can:
+        with few columns (the exact ``S_k``), and for chunked data, whose
+        floors are then those of the previous evaluation (any floor gives a
+        valid bound; see the class notes). In memory with more columns the
+        pass keeps every row's responsibilities, and a second pass leaves
+        out the rows below the current floors.
+        """
+        K, q = self.dims.K, self.dims.q
+        extra = keep = None
+        if with_bounds and q <= DENSE_GRAM_MAX_COLUMNS:
+            extra = _exact_grams
+        elif with_bounds and not self._rows_in_memory:
+            extra = functools.partial(_weight_and_floored_grams, self._floors)
+        elif with_bounds:
+            keep = self._workspace("all_resp", (K, self.n_rows))
 
-        value, grad_gate, grad_experts = objective_and_gradient(
+            def extra(parts, rows, estep, workspace) -> tuple:
+                keep[:, rows] = estep.resp
+                return ()
+
+        value, grad_gate, grad_experts, *sums = objective_and_gradient(
             self.Z,
             self.y,
             self.weights,
@@ -292,9 +303,18 @@ class BohningMM:
             self.alpha,
             blocks=self._blocks,
             reduction=self.reduction,
-            visit=visit if keep_resp else None,
+            extra=extra,
         )
-        return value, grad_gate, grad_experts, resp
+        if not with_bounds:
+            return value, grad_gate, grad_experts, None
+        if keep is not None:
+            return value, grad_gate, grad_experts, self._expert_bounds(keep)
+        if q <= DENSE_GRAM_MAX_COLUMNS:
+            return value, grad_gate, grad_experts, sums[0][0]
+        weight, upper = sums[0]
+        bounds = self._floors[:, None, None] * self._S + _symmetric(upper)
+        self._floors = RESPONSIBILITY_FLOOR * weight
+        return value, grad_gate, grad_experts, bounds
 
     def _factor(self, S: np.ndarray):
         curv = S + np.diag(self._ridge_diag + self._jitter)
@@ -336,8 +356,8 @@ class BohningMM:
     def __call__(self, theta: np.ndarray) -> tuple[np.ndarray, float]:
         gate_coef, expert_coef = unpack(theta, self.dims)
         K, q, M1 = expert_coef.shape
-        value, grad_gate, grad_experts, resp = self._evaluate(
-            gate_coef, expert_coef, keep_resp=self.curvature == "expert" and self._rows_in_memory
+        value, grad_gate, grad_experts, bounds = self._evaluate(
+            gate_coef, expert_coef, with_bounds=self.curvature == "expert"
         )
         if self.curvature == "fixed":
             # Gate and experts share S: one solve with a (q, K - 1 + K (M-1))
@@ -351,7 +371,7 @@ class BohningMM:
         else:
             new_gate = gate_coef + apply_inverse_bohning(_solve(self._fixed_factor, grad_gate))
             solved = np.empty_like(grad_experts)
-            for k, bound in enumerate(self._expert_bounds(resp, theta)):
+            for k, bound in enumerate(bounds):
                 solved[k] = _solve(self._factor(bound), grad_experts[k])
         new_experts = expert_coef + apply_inverse_bohning(solved)
         return pack(new_gate, new_experts), value

@@ -568,9 +568,9 @@ def objective_and_gradient(
     *,
     blocks: Blocks | None = None,
     workspace: Workspace | None = None,
-    visit: Callable[[slice, EStep], None] | None = None,
+    extra: Callable | None = None,
     reduction: Callable | None = None,
-) -> tuple[float, np.ndarray, np.ndarray]:
+) -> tuple:
     """:func:`objective` and its :func:`gradient`, summed over blocks of rows.
 
     Both are weighted sums over rows, so evaluating them block by block gives
@@ -585,11 +585,12 @@ def objective_and_gradient(
         :func:`row_blocks`.
     workspace : Workspace, optional
         Scratch arrays reused between calls.
-    visit : callable, optional
-        Called as ``visit(rows, estep)`` with every block's :class:`EStep`,
-        for quantities the caller accumulates alongside (its arrays are
-        overwritten by the next block; blocks may be visited concurrently;
-        ``rows`` is None where the data lie in chunks).
+    extra : callable, optional
+        Called as ``extra(parts, rows, estep, workspace)`` with every
+        block's rows and :class:`EStep` (whose arrays the next block
+        overwrites; blocks may be visited concurrently; ``rows`` is None
+        where the data lie in chunks): a tuple of terms summed alongside and
+        returned as a fourth value.
     reduction : callable, optional
         How the blocks' terms are computed and summed (see
         :class:`SerialReduction`, the default, with ``workspace``).
@@ -600,6 +601,8 @@ def objective_and_gradient(
         The objective, mean log-likelihood minus :func:`ridge_penalty`.
     grad_gate, grad_experts : ndarray
         Its gradient with respect to ``gate_coef`` and ``expert_coef``.
+    extra_sums : tuple
+        Only with ``extra``: the sums of its terms.
     """
     if blocks is None:
         blocks = functools.partial(
@@ -614,14 +617,16 @@ def objective_and_gradient(
         gate_part, expert_part = gradient(
             Z_rows, y_rows, w_rows, gate_coef, expert_coef, 0.0, estep, workspace
         )
-        if visit is not None:
-            visit(rows, estep)
-        return estep.loglik, gate_part, expert_part
+        more = () if extra is None else extra(parts, rows, estep, workspace)
+        return estep.loglik, gate_part, expert_part, *more
 
-    loglik, grad_gate, grad_experts = reduction(terms, (Z, y, weights), blocks)
+    loglik, grad_gate, grad_experts, *sums = reduction(terms, (Z, y, weights), blocks)
     grad_gate -= _ridge_gradient(gate_coef, alpha)
     grad_experts -= _ridge_gradient(expert_coef, alpha)
-    return loglik - ridge_penalty(gate_coef, expert_coef, alpha), grad_gate, grad_experts
+    value = loglik - ridge_penalty(gate_coef, expert_coef, alpha)
+    if extra is None:
+        return value, grad_gate, grad_experts
+    return value, grad_gate, grad_experts, tuple(sums)
 
 
 def experts_objective_and_gradient(
