@@ -15,6 +15,7 @@ only when chunked data are fitted or predicted.
 
 from __future__ import annotations
 
+import functools
 import sys
 from collections.abc import Callable
 
@@ -53,9 +54,18 @@ def require_dask():
     return dask
 
 
-def _chunk_sum(terms: Callable, blocks: Blocks, *arrays) -> tuple:
+def _chunk_sum(terms: Callable, blocks: Blocks, design, *arrays) -> tuple:
     """One chunk's sum of ``terms`` over its blocks of rows (run where the chunk lies)."""
+    if design is not None:
+        terms = functools.partial(_on_design, terms, design)
     return SerialReduction(positions=False)(terms, arrays, blocks)
+
+
+def _on_design(terms: Callable, design, parts: tuple, rows, workspace) -> tuple:
+    """``terms`` of a block whose first part, features, becomes its design rows."""
+    X_rows, *rest = parts
+    Z_rows = design(X_rows, out=workspace("design_rows", (X_rows.shape[0], design.n_columns)))
+    return terms((Z_rows, *rest), rows, workspace)
 
 
 def _add(*parts: tuple) -> tuple:
@@ -106,12 +116,19 @@ class ChunkReduction:
     the in-memory one up to the order of summation. The terms (a closure
     and the parameters it holds) travel inside every chunk's task: a
     separate task for them would cost a hand-over per chunk instead.
+
+    With a ``design`` (:class:`moelogit.design.Design`), the first of the
+    arrays holds the features, and every block's design rows are made from
+    them where they lie, into a reused buffer, instead of being stored.
     """
+
+    def __init__(self, design=None):
+        self.design = design
 
     def __call__(self, terms: Callable, arrays: tuple, blocks: Blocks) -> tuple:
         dask = require_dask()
         partial = [
-            dask.delayed(_chunk_sum, pure=False)(terms, blocks, *parts)
+            dask.delayed(_chunk_sum, pure=False)(terms, blocks, self.design, *parts)
             for parts in chunk_parts(arrays)
         ]
         while len(partial) > 1:

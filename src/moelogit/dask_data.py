@@ -13,7 +13,6 @@ chunk by chunk; likelihoods and scores reduce.
 
 from __future__ import annotations
 
-import functools
 import sys
 import warnings
 from dataclasses import dataclass
@@ -22,7 +21,7 @@ import numpy as np
 
 from .chunked import chunk_tasks, require_dask
 from .model import accumulate
-from .design import check_spans, design_matrix, scaling_power
+from .design import Design, check_spans, scaling_power
 
 __all__ = [
     "ChunkedData",
@@ -187,9 +186,8 @@ class ChunkedData:
         return self.mean, scale, used
 
     def design(self, mean, scale, used):
-        """The lazy design matrix ``[1, standardised used features]`` (as ``design_matrix``)."""
-        design = functools.partial(design_matrix, mean=mean, scale=scale, used=used)
-        return map_rows(design, self.X, n_columns=1 + int(np.count_nonzero(used)))
+        """The features and the :class:`~moelogit.design.Design` the fit applies to them where they lie."""
+        return self.X, Design(mean, scale, used)
 
     def gate_weight(self, params) -> np.ndarray:
         """Every expert's total gate weight over the rows (for :meth:`MoEParams.in_gate_order`)."""

@@ -8,11 +8,14 @@ size of ``X`` is made.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 
 from .model import row_slices, rows_per_block
 
 __all__ = [
+    "Design",
     "check_spans",
     "design_blocks",
     "design_matrix",
@@ -79,14 +82,38 @@ def design_blocks(n_rows: int, n_columns: int) -> list[slice]:
     return row_slices(n_rows, rows_per_block(n_columns, budget=2**22))
 
 
-def design_matrix(X, mean, scale, used) -> np.ndarray:
+def design_matrix(X, mean, scale, used, out=None) -> np.ndarray:
     """``[1, standardised used features]`` from :func:`standardization`'s results.
 
-    Built in place: no temporaries of the size of X.
+    Built in place (in ``out`` if given): no temporaries of the size of X.
     """
-    Z = np.empty((X.shape[0], 1 + np.count_nonzero(used)))
+    Z = np.empty((X.shape[0], 1 + np.count_nonzero(used))) if out is None else out
     Z[:, 0] = 1.0
+    every = bool(np.all(used))  # then no copy of the used columns
+    centre, spread = mean[used], scale[used]
     for rows in design_blocks(*X.shape):
-        np.subtract(X[rows][:, used], mean[used], out=Z[rows, 1:])
-        Z[rows, 1:] /= scale[used]
+        np.subtract(X[rows] if every else X[rows][:, used], centre, out=Z[rows, 1:])
+        Z[rows, 1:] /= spread
     return Z
+
+
+@dataclass(frozen=True, eq=False)
+class Design:
+    """The map from feature rows to design rows, ``[1, (X[:, used] - mean) / scale]``.
+
+    Where the rows lie in chunks, a fit applies it block by block where they
+    lie (:class:`moelogit.chunked.ChunkReduction`) instead of storing the
+    design: it costs about as much as the mixture's evaluation on the block
+    when written to fresh memory, much less into a reused buffer.
+    """
+
+    mean: np.ndarray
+    scale: np.ndarray
+    used: np.ndarray
+
+    @property
+    def n_columns(self) -> int:
+        return 1 + int(np.count_nonzero(self.used))
+
+    def __call__(self, X: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+        return design_matrix(X, self.mean, self.scale, self.used, out)

@@ -184,6 +184,7 @@ def fit_multistart(
     starts: Sequence[np.ndarray] | None = None,
     n_jobs: int | None = None,
     listener: FitListener | None = None,
+    design=None,
 ) -> MultistartResult:
     """Fit the mixture from many starts and keep the best (see the module's notes).
 
@@ -213,6 +214,9 @@ def fit_multistart(
         Threads, with joblib's meaning (None: 1, -1: every core).
     listener : FitListener, optional
         Told about every stage and iteration.
+    design : moelogit.design.Design, optional
+        Only with Dask arrays: ``Z`` then holds the features, whose design
+        rows ``design`` makes where they lie, block by block.
 
     Returns
     -------
@@ -230,6 +234,7 @@ def fit_multistart(
         sizes = sample_sizes(int(counts.sum()), strategy.screen_rows)
         if not sizes:  # few enough rows to screen on all of them: a fit in memory
             Z, codes, weights = require_dask().compute(Z, codes, weights)
+            Z = Z if design is None else design(Z)
             chunked = False
     # A single block of rows in memory has nothing to share among threads.
     in_memory = sizes[-1] if chunked else Z.shape[0]
@@ -237,13 +242,17 @@ def fit_multistart(
     with ThreadPoolExecutor(n_threads) as executor:
         threads = ThreadReduction(executor, n_threads) if n_threads > 1 else None
         mm = BohningMM(
-            Z, codes, weights, dims, alpha, curvature, ChunkReduction() if chunked else threads
-        )
+            Z, codes, weights, dims, alpha, curvature,
+            ChunkReduction(design) if chunked else threads,
+        )  # fmt: skip
         # Each sample's map is made when it is used, and lives only while it is.
         if chunked:
             samples = [
-                functools.partial(BohningMM, *arrays, dims, alpha, curvature, threads)
-                for arrays in gather_samples(Z, codes, weights, counts, sizes, rng)
+                functools.partial(
+                    BohningMM, X if design is None else design(X), y, w, dims, alpha, curvature,
+                    threads,
+                )  # fmt: skip
+                for X, y, w in gather_samples(Z, codes, weights, counts, sizes, rng)
             ]
         else:
             samples = [

@@ -229,8 +229,8 @@ class _RowsInMemory:
     def standardization(self, standardize: bool):
         return standardization(self.X, self.weights, standardize=standardize, names=self.names)
 
-    def design(self, mean, scale, used) -> np.ndarray:
-        return design_matrix(self.X, mean, scale, used)
+    def design(self, mean, scale, used) -> tuple[np.ndarray, None]:
+        return design_matrix(self.X, mean, scale, used), None
 
     def gate_weight(self, params: MoEParams) -> np.ndarray:
         return params.gate_weight(self.X, self.weights)
@@ -575,8 +575,9 @@ class MoEClassifier(ClassifierMixin, BaseEstimator):
                 f"weight, got {data.n_positive}"
             )
         mean, scale, used = data.standardization(self.standardize)
-        Z = data.design(mean, scale, used)
-        dims = Dims(Z.shape[1], self.n_experts, n_classes)
+        Z, design = data.design(mean, scale, used)
+        q = Z.shape[1] if design is None else design.n_columns
+        dims = Dims(q, self.n_experts, n_classes)
         if self.polish and dims.n_params > MAX_PARAMETERS:
             raise ValueError(
                 f"polish=True refines with a Hessian of all {dims.n_params} parameters; it is "
@@ -605,6 +606,7 @@ class MoEClassifier(ClassifierMixin, BaseEstimator):
             starts=warm or None,
             n_jobs=self.n_jobs,
             listener=_Talk(self.verbose) if listener is None else listener,
+            design=design,
         )
         best, n_newton_iter = found.best, found.n_newton_iter
         del Z  # as large as X: freed before predicting on X
