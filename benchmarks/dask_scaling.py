@@ -40,7 +40,7 @@ import pandas as pd
 
 from moelogit import MoEClassifier
 from moelogit.chunked import ChunkReduction
-from moelogit.design import design_matrix, standardization
+from moelogit.design import Design, design_matrix, standardization
 from moelogit.init import initial_theta
 from moelogit.mm import BohningMM
 from moelogit.model import Dims
@@ -88,13 +88,14 @@ def lazy_data(n, d, chunk_rows, seed=0):
 class MeasuredReduction(ChunkReduction):
     """The cluster's reduction, recording the pickled bytes of what each call sends."""
 
-    def __init__(self):
+    def __init__(self, design):
+        super().__init__(design)
         self.sent = self.returned = 0
 
     def __call__(self, terms, arrays, blocks):
         total = super().__call__(terms, arrays, blocks)
         n_chunks = len(arrays[0].chunks[0])
-        self.sent += n_chunks * len(cloudpickle.dumps((terms, blocks)))
+        self.sent += n_chunks * len(cloudpickle.dumps((terms, blocks, self.design)))
         self.returned += n_chunks * len(cloudpickle.dumps(total))  # a partial is a total's size
         return total
 
@@ -122,24 +123,19 @@ def iteration(client, n_rows=N_ROWS, repeats=5, chunk_rows=100_000):
     weights = np.full(n_rows, 1 / n_rows)
     mean, scale, used = standardization(X_memory, weights)
     Z = design_matrix(X_memory, mean, scale, used)
-    Z_chunks = X.map_blocks(
-        design_matrix, mean, scale, used, chunks=(X.chunks[0], (Z.shape[1],)), dtype=np.float64
-    )
     import dask.array as da
 
     w_chunks = da.full(n_rows, 1 / n_rows, chunks=X.chunks[0])
     dims = Dims(Z.shape[1], N_EXPERTS, N_CLASSES)
     theta = initial_theta(Z[:10_000], y_memory[:10_000], weights[:10_000] * 100, dims, "random", 1)
-    measured = MeasuredReduction()
+    measured = MeasuredReduction(Design(mean, scale, used))
     executor = ThreadPoolExecutor(2)
     maps = {
         "in memory, 1 thread": BohningMM(Z, y_memory, weights, dims, curvature="expert"),
         "in memory, 2 threads": BohningMM(
             Z, y_memory, weights, dims, curvature="expert", reduction=ThreadReduction(executor, 2)
         ),
-        "Dask, 2 workers": BohningMM(
-            Z_chunks, y, w_chunks, dims, curvature="expert", reduction=measured
-        ),
+        "Dask, 2 workers": BohningMM(X, y, w_chunks, dims, curvature="expert", reduction=measured),
     }
     rows = []
     for name, mm in maps.items():
