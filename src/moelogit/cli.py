@@ -757,6 +757,13 @@ def ppi():
     help="Iteration cap of every fit.",
 )
 @click.option(
+    "--tol",
+    default=PPI_DEFAULTS["tol"],
+    show_default=True,
+    type=click.FloatRange(min=0),
+    help="Relative change of the objective at which a fit stops.",
+)
+@click.option(
     "--n-init",
     default=PPI_DEFAULTS["n_init"],
     show_default=True,
@@ -779,6 +786,7 @@ def ppi_fit(
     descriptors,
     alpha,
     max_iter,
+    tol,
     n_init,
     seed,
     keep_self_pairs,
@@ -817,6 +825,7 @@ def ppi_fit(
             max_experts=max_experts,
             alpha=alpha,
             max_iter=max_iter,
+            tol=tol,
             n_init=n_init,
             random_state=seed,
             verbose=0 if quiet else 1,

@@ -542,10 +542,8 @@ def save_ppi_model(model, path, *, data_report=None) -> None:
     pipeline = model.classifier_.estimator_
     scale = pipeline.named_steps["scale"]
     moe_metadata, moe_arrays = _moe_entries(pipeline.named_steps["clf"])
-    settings = {
-        name: _plain(getattr(model, name))
-        for name in ("max_lag", "n_experts", "max_experts", "alpha", "n_init", "max_iter")
-    }
+    names = ("max_lag", "n_experts", "max_experts", "alpha", "n_init", "max_iter", "tol")
+    settings = {name: _plain(getattr(model, name)) for name in names + ("both_orders",)}
     metadata = {
         "predictor": {**settings, "descriptors": list(model.descriptors)},
         "n_pairs": int(model.n_pairs_),
@@ -586,7 +584,6 @@ def load_ppi_model(path, *, return_metadata: bool = False):
     from sklearn.pipeline import Pipeline
     from sklearn.preprocessing import StandardScaler
 
-    from .features import SymmetricPairClassifier
     from .features.descriptors import DESCRIPTORS
     from .ppi import PPIPredictor
 
@@ -597,7 +594,9 @@ def load_ppi_model(path, *, return_metadata: bool = False):
             metadata["classifier"],
             {name[len(prefix) :]: a for name, a in arrays.items() if name.startswith(prefix)},
         )
-        model = PPIPredictor(**metadata["predictor"])
+        # Files written before PPIPredictor had tol and both_orders: the mixture's
+        # own tol is the one it used, and it was trained on both orders.
+        model = PPIPredictor(**{"tol": moe.tol, "both_orders": True, **metadata["predictor"]})
         scale = StandardScaler()
         scale.mean_, scale.scale_ = arrays["scale/mean_"], arrays["scale/scale_"]
         if not np.all(scale.scale_ > 0):
@@ -606,7 +605,7 @@ def load_ppi_model(path, *, return_metadata: bool = False):
         n_features = moe.n_features_in_
         scale.n_features_in_ = n_features
         pipeline = Pipeline([("scale", scale), ("clf", moe)])
-        classifier = SymmetricPairClassifier(model.classifier().estimator)
+        classifier = model.classifier()
         classifier.estimator_, classifier.classes_ = pipeline, moe.classes_
         classifier.n_features_in_ = n_features
         model.classifier_ = classifier

@@ -41,6 +41,8 @@ DEFAULTS = {
     "alpha": 1e-2,
     "n_init": 3,
     "max_iter": 300,
+    "tol": 1e-8,
+    "both_orders": True,
 }
 
 
@@ -113,6 +115,8 @@ class PPIPredictor(BaseEstimator):
         alpha=DEFAULTS["alpha"],
         n_init=DEFAULTS["n_init"],
         max_iter=DEFAULTS["max_iter"],
+        tol=DEFAULTS["tol"],
+        both_orders=DEFAULTS["both_orders"],
         random_state=0,
         verbose=0,
     ):
@@ -123,6 +127,8 @@ class PPIPredictor(BaseEstimator):
         self.alpha = alpha
         self.n_init = n_init
         self.max_iter = max_iter
+        self.tol = tol
+        self.both_orders = both_orders
         self.random_state = random_state
         self.verbose = verbose
 
@@ -138,10 +144,12 @@ class PPIPredictor(BaseEstimator):
             curvature="fixed",
             n_init=self.n_init,
             max_iter=self.max_iter,
+            tol=self.tol,
             random_state=self.random_state,
             verbose=self.verbose,
         )
-        return SymmetricPairClassifier(Pipeline([("scale", StandardScaler()), ("clf", moe)]))
+        pipeline = Pipeline([("scale", StandardScaler()), ("clf", moe)])
+        return SymmetricPairClassifier(pipeline, both_orders=self.both_orders)
 
     def __sklearn_is_fitted__(self):
         return hasattr(self, "classifier_")
@@ -163,6 +171,11 @@ class PPIPredictor(BaseEstimator):
         if set(np.unique(labels).tolist()) != {0, 1}:
             raise ValueError("labels must hold both 0 (not interacting) and 1 (interacting)")
         features = self._features(sequences)
+        if not self.both_orders and len(pairs):
+            # Each pair once, in an order drawn at random, so neither role
+            # is tied to how the input lists its pairs.
+            swap = np.random.default_rng(self.random_state).random(len(pairs)) < 0.5
+            pairs = np.where(swap[:, None], pairs[:, ::-1], pairs)
         X = features.transform(pairs)
         self.classifier_ = self.classifier().fit(X, labels)
         self.feature_names_ = features.get_feature_names_out()
