@@ -543,7 +543,7 @@ def save_ppi_model(model, path, *, data_report=None) -> None:
     scale = pipeline.named_steps["scale"]
     moe_metadata, moe_arrays = _moe_entries(pipeline.named_steps["clf"])
     names = ("max_lag", "n_experts", "max_experts", "alpha", "n_init", "max_iter", "tol")
-    settings = {name: _plain(getattr(model, name)) for name in names + ("both_orders",)}
+    settings = {name: _plain(getattr(model, name)) for name in names}
     metadata = {
         "predictor": {**settings, "descriptors": list(model.descriptors)},
         "n_pairs": int(model.n_pairs_),
@@ -594,9 +594,8 @@ def load_ppi_model(path, *, return_metadata: bool = False):
             metadata["classifier"],
             {name[len(prefix) :]: a for name, a in arrays.items() if name.startswith(prefix)},
         )
-        # Files written before PPIPredictor had tol and both_orders: the mixture's
-        # own tol is the one it used, and it was trained on both orders.
-        model = PPIPredictor(**{"tol": moe.tol, "both_orders": True, **metadata["predictor"]})
+        # Files written before PPIPredictor had tol: the mixture's own is the one it used.
+        model = PPIPredictor(**{"tol": moe.tol, **metadata["predictor"]})
         scale = StandardScaler()
         scale.mean_, scale.scale_ = arrays["scale/mean_"], arrays["scale/scale_"]
         if not np.all(scale.scale_ > 0):

@@ -191,11 +191,6 @@ class SymmetricPairClassifier(MetaEstimatorMixin, ClassifierMixin, BaseEstimator
         Fitted on the rows of ``X`` and their swapped copies: put scaling or
         PCA inside it (a ``Pipeline``), not in front of this wrapper, so that
         the swap acts on the concatenated features themselves.
-    both_orders : bool, default=True
-        Fit on both orders of every pair; ``False`` fits on the rows of
-        ``X`` as given (the caller chooses each pair's order), at half the
-        cost. Predictions average both orders either way, so they stay
-        exactly symmetric.
 
     Attributes
     ----------
@@ -226,9 +221,8 @@ class SymmetricPairClassifier(MetaEstimatorMixin, ClassifierMixin, BaseEstimator
     (4, [0, 1])
     """
 
-    def __init__(self, estimator=None, both_orders=True):
+    def __init__(self, estimator=None):
         self.estimator = estimator
-        self.both_orders = both_orders
 
     def fit(self, X, y, sample_weight=None, **fit_params):
         """Fit a clone of ``estimator`` on ``[X; swap_halves(X)]`` and ``[y; y]``."""
@@ -240,16 +234,11 @@ class SymmetricPairClassifier(MetaEstimatorMixin, ClassifierMixin, BaseEstimator
                 f"X must hold the two proteins' features side by side (an even number of "
                 f"columns), got {X.shape[1]}"
             )
-        if not self.both_orders:
-            if sample_weight is not None:
-                fit_params["sample_weight"] = sample_weight
-            self.estimator_ = clone(self.estimator).fit(X, y, **fit_params)
-        else:
-            if sample_weight is not None:
-                fit_params["sample_weight"] = np.concatenate([sample_weight, sample_weight])
-            self.estimator_ = clone(self.estimator).fit(
-                np.vstack([X, swap_halves(X)]), np.concatenate([y, y]), **fit_params
-            )
+        if sample_weight is not None:
+            fit_params["sample_weight"] = np.concatenate([sample_weight, sample_weight])
+        self.estimator_ = clone(self.estimator).fit(
+            np.vstack([X, swap_halves(X)]), np.concatenate([y, y]), **fit_params
+        )
         self.classes_ = self.estimator_.classes_
         self.n_features_in_ = X.shape[1]
         return self
