@@ -7,8 +7,10 @@ import pandas as pd
 import pytest
 from sklearn.base import clone
 from sklearn.exceptions import NotFittedError
+from threadpoolctl import threadpool_info, threadpool_limits
 
 from moelogit.datasets.ppi import PPIFormatError, read_pairs
+from moelogit.features import SymmetricPairClassifier
 from moelogit.io import ModelFileError, load_model, load_ppi_model, save_model, save_ppi_model
 from moelogit.ppi import DEFAULTS, PPIPredictor
 
@@ -72,6 +74,24 @@ def test_default_fit_keeps_the_dsc_paths_model_and_exact_symmetry():
     tight = clone(model).set_params(tol=1e-8).fit(pairs, labels, sequences)
     selection = tight.moe_.selection_
     assert selection.model_ is not selection.models_[tight.n_experts_ - 1]
+
+
+def test_the_fit_runs_with_the_blas_threads_asked_for(monkeypatch):
+    seen, fit = [], SymmetricPairClassifier.fit
+
+    def recording(self, *args, **kwargs):
+        seen.append({p["num_threads"] for p in threadpool_info() if p["user_api"] == "blas"})
+        return fit(self, *args, **kwargs)
+
+    monkeypatch.setattr(SymmetricPairClassifier, "fit", recording)
+    pairs, labels, sequences = _toy(3, n_pairs=80)
+    with threadpool_limits(limits=2, user_api="blas"):  # two outside the fit
+        PPIPredictor(("aac",), n_experts=1).fit(pairs, labels, sequences)
+        PPIPredictor(("aac",), n_experts=1, blas_threads=None).fit(pairs, labels, sequences)
+    assert seen == [{1}, {2}]
+    for bad in (0, 1.5, True):
+        with pytest.raises(ValueError, match="blas_threads must be None or an integer >= 1"):
+            PPIPredictor(("aac",), n_experts=1, blas_threads=bad).fit(pairs, labels, sequences)
 
 
 def test_model_files_keep_tol_and_older_ones_take_the_mixtures(files, tmp_path):

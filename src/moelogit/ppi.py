@@ -22,11 +22,14 @@ name proteins never seen in training: only their sequences are needed.
 
 from __future__ import annotations
 
+import numbers
+
 import numpy as np
 from sklearn.base import BaseEstimator
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
 from sklearn.utils.validation import check_is_fitted
+from threadpoolctl import threadpool_limits
 
 from .estimator import MoEClassifier
 from .features import PairFeatures, SymmetricPairClassifier
@@ -42,6 +45,7 @@ DEFAULTS = {
     "n_init": 3,
     "max_iter": 300,
     "tol": 1e-6,
+    "blas_threads": 1,
 }
 
 
@@ -79,6 +83,12 @@ class PPIPredictor(BaseEstimator):
         ``max_iter`` iterations, a fifth of the fit's time on Guo's pairs,
         for the same held-out accuracy (0.731 both, five pair-level folds;
         docs/ppi.md, "Fit time").
+    blas_threads : int or None, default=1
+        BLAS threads while the mixture fits; None leaves BLAS's own setting.
+        Its products are thin and bound by memory traffic: on the shared
+        2-core machine, with other work running, the fit on Guo's pairs
+        took 82 s with one BLAS thread and 211-253 s with OpenBLAS's
+        default two (docs/ppi.md, "Fit time").
     random_state : int or None, default=0
     verbose : int, default=0
         Progress bars of the mixture's fits on stderr (1) or none (0).
@@ -123,6 +133,7 @@ class PPIPredictor(BaseEstimator):
         n_init=DEFAULTS["n_init"],
         max_iter=DEFAULTS["max_iter"],
         tol=DEFAULTS["tol"],
+        blas_threads=DEFAULTS["blas_threads"],
         random_state=0,
         verbose=0,
     ):
@@ -134,6 +145,7 @@ class PPIPredictor(BaseEstimator):
         self.n_init = n_init
         self.max_iter = max_iter
         self.tol = tol
+        self.blas_threads = blas_threads
         self.random_state = random_state
         self.verbose = verbose
 
@@ -175,9 +187,16 @@ class PPIPredictor(BaseEstimator):
         labels = np.asarray(labels)
         if set(np.unique(labels).tolist()) != {0, 1}:
             raise ValueError("labels must hold both 0 (not interacting) and 1 (interacting)")
+        blas_threads = self.blas_threads
+        if blas_threads is not None and (
+            isinstance(blas_threads, bool) or not isinstance(blas_threads, numbers.Integral)
+            or blas_threads < 1
+        ):
+            raise ValueError(f"blas_threads must be None or an integer >= 1, got {blas_threads!r}")
         features = self._features(sequences)
         X = features.transform(pairs)
-        self.classifier_ = self.classifier().fit(X, labels)
+        with threadpool_limits(limits=blas_threads, user_api="blas"):
+            self.classifier_ = self.classifier().fit(X, labels)
         self.feature_names_ = features.get_feature_names_out()
         self.n_pairs_ = len(labels)
         self.training_proteins_ = np.unique(pairs)
