@@ -15,7 +15,9 @@ script; a rerun keeps the rows already there and fits only the missing
 restrict a run, and the names in ``CANDIDATES`` run the settings measured
 on the way (the CSV's ``one-order`` row, one fold trained on one order of
 each pair, was run with an option of commit d399897 that was then
-removed). Fit seconds are wall time on whatever the machine was doing.
+removed; the ``old`` and ``tol1e-6-it100`` rows say 9088ad3 but ran with
+the then uncommitted ``tol`` parameter, before the script marked such
+changes). Fit seconds are wall time on whatever the machine was doing.
 """
 
 from __future__ import annotations
