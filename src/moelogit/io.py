@@ -542,8 +542,9 @@ def save_ppi_model(model, path, *, data_report=None) -> None:
     pipeline = model.classifier_.estimator_
     scale = pipeline.named_steps["scale"]
     moe_metadata, moe_arrays = _moe_entries(pipeline.named_steps["clf"])
-    names = ("max_lag", "n_experts", "max_experts", "alpha", "n_init", "max_iter", "tol")
-    names += ("blas_threads",)
+    names = (
+        "max_lag", "n_experts", "max_experts", "alpha", "n_init", "max_iter", "tol", "blas_threads"
+    )  # fmt: skip
     settings = {name: _plain(getattr(model, name)) for name in names}
     metadata = {
         "predictor": {**settings, "descriptors": list(model.descriptors)},

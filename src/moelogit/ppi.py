@@ -165,8 +165,7 @@ class PPIPredictor(BaseEstimator):
             random_state=self.random_state,
             verbose=self.verbose,
         )
-        pipeline = Pipeline([("scale", StandardScaler()), ("clf", moe)])
-        return SymmetricPairClassifier(pipeline)
+        return SymmetricPairClassifier(Pipeline([("scale", StandardScaler()), ("clf", moe)]))
 
     def __sklearn_is_fitted__(self):
         return hasattr(self, "classifier_")
