@@ -7,10 +7,12 @@ import pandas as pd
 import pytest
 from sklearn.base import clone
 from sklearn.exceptions import NotFittedError
+from threadpoolctl import threadpool_info, threadpool_limits
 
 from moelogit.datasets.ppi import PPIFormatError, read_pairs
+from moelogit.features import SymmetricPairClassifier
 from moelogit.io import ModelFileError, load_model, load_ppi_model, save_model, save_ppi_model
-from moelogit.ppi import PPIPredictor
+from moelogit.ppi import DEFAULTS, PPIPredictor
 
 from .test_cli import run
 from .test_prior import rewrite_metadata
@@ -54,6 +56,52 @@ def test_predictor_learns_is_order_invariant_and_scores_new_proteins(fitted):
         model.predict_proba([["NEW1", "NEW2"]], renamed),
         model.predict_proba([["P0", "P1"]], sequences),
     )
+
+
+def test_default_fit_keeps_the_dsc_paths_model_and_exact_symmetry():
+    # The default tol is the DSC path's, so the selected level is not refitted
+    # (the refit was a fifth of the fit's time on Guo's pairs, docs/ppi.md).
+    pairs, labels, sequences = _toy(2, n_pairs=200)
+    model = PPIPredictor(("aac",), max_experts=3).fit(pairs, labels, sequences)
+    selection = model.moe_.selection_
+    assert selection.model_ is selection.models_[model.n_experts_ - 1]
+    assert model.moe_.tol == DEFAULTS["tol"] and model.moe_.max_iter == DEFAULTS["max_iter"]
+    # Both orders of a pair get the same probability to the bit.
+    assert np.array_equal(
+        model.predict_proba(pairs, sequences), model.predict_proba(pairs[:, ::-1], sequences)
+    )
+    # A tighter tol than the path's refits the selected level, as before.
+    tight = clone(model).set_params(tol=1e-8).fit(pairs, labels, sequences)
+    selection = tight.moe_.selection_
+    assert selection.model_ is not selection.models_[tight.n_experts_ - 1]
+
+
+def test_the_fit_runs_with_the_blas_threads_asked_for(monkeypatch):
+    seen, fit = [], SymmetricPairClassifier.fit
+
+    def recording(self, *args, **kwargs):
+        seen.append({p["num_threads"] for p in threadpool_info() if p["user_api"] == "blas"})
+        return fit(self, *args, **kwargs)
+
+    monkeypatch.setattr(SymmetricPairClassifier, "fit", recording)
+    pairs, labels, sequences = _toy(3, n_pairs=80)
+    with threadpool_limits(limits=2, user_api="blas"):  # two outside the fit
+        PPIPredictor(("aac",), n_experts=1).fit(pairs, labels, sequences)
+        PPIPredictor(("aac",), n_experts=1, blas_threads=None).fit(pairs, labels, sequences)
+    assert seen == [{1}, {2}]
+    for bad in (0, 1.5, True):
+        with pytest.raises(ValueError, match="blas_threads must be None or an integer >= 1"):
+            PPIPredictor(("aac",), n_experts=1, blas_threads=bad).fit(pairs, labels, sequences)
+
+
+def test_model_files_keep_tol_and_older_ones_take_the_mixtures(files, tmp_path):
+    model = load_ppi_model(files / "ppi.zip")
+    assert model.tol == model.moe_.tol == 1e-5  # from `ppi fit --tol 1e-5`
+    # A file written before PPIPredictor had tol: the mixture's own tol is the one used.
+    rewrite_metadata(
+        files / "ppi.zip", tmp_path / "old.zip", lambda metadata: metadata["predictor"].pop("tol")
+    )
+    assert load_ppi_model(tmp_path / "old.zip").tol == 1e-5
 
 
 def test_predictor_counts_the_proteins_seen_in_training(fitted):
@@ -170,7 +218,7 @@ def files(tmp_path_factory):
     (folder / "candidates.tsv").write_text("protein_a\tprotein_b\nP3\tP7\nP7\tP3\nP10\tP11\n")
     result = run(
         "ppi", "fit", "pairs.tsv", "sequences.fasta", "--max-iter", "100", "--descriptors", "aac",
-        "--max-experts", "3", "--n-init", "2", "-o", "ppi.zip", cwd=folder,
+        "--max-experts", "3", "--n-init", "2", "--tol", "1e-5", "-o", "ppi.zip", cwd=folder,
     )  # fmt: skip
     assert result.returncode == 0, result.stderr
     assert "Fitted" in result.stdout and "Saved the model to ppi.zip" in result.stdout

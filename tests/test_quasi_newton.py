@@ -27,9 +27,10 @@ def test_metric_turns_the_gradient_into_the_mm_step(curvature, d):
     np.testing.assert_allclose(step, mm(theta)[0] - theta, rtol=1e-8, atol=1e-12)
 
 
-def test_metric_gradient_is_the_chain_rule():
+@pytest.mark.parametrize("curvature", ["fixed", "expert"])
+def test_metric_gradient_is_the_chain_rule(curvature):
     Z, y, w, dims, theta = random_problem(5, n=200, d=3, K=3, M=4)
-    mm = BohningMM(Z, y, w, dims, curvature="expert")
+    mm = BohningMM(Z, y, w, dims, curvature=curvature)
     metric = _Metric(mm, theta)
     phi = 0.1 * np.random.default_rng(0).normal(size=theta.size)
     _, grad = mm.value_and_gradient(metric.theta(phi))
@@ -39,6 +40,18 @@ def test_metric_gradient_is_the_chain_rule():
         e[j] = 1e-6
         numeric = (mm.objective(metric.theta(phi + e)) - mm.objective(metric.theta(phi - e))) / 2e-6
         assert numeric == pytest.approx(analytic[j], rel=1e-5, abs=1e-9)
+
+
+@pytest.mark.parametrize(("K", "M"), [(1, 2), (3, 2), (4, 3)])
+def test_fixed_metric_shares_one_inverse_and_maps_as_per_expert_copies(K, M):
+    Z, y, w, dims, theta = random_problem(2, n=150, d=6, K=K, M=M)
+    shared = _Metric(BohningMM(Z, y, w, dims, alpha=0.01, curvature="fixed"), theta)
+    assert shared.expert_inverses is None
+    copies = _Metric(BohningMM(Z, y, w, dims, alpha=0.01, curvature="fixed"), theta)
+    copies.expert_inverses = np.stack([copies.gate_inverse] * K)  # the general path
+    phi = np.random.default_rng(1).normal(size=theta.size)
+    np.testing.assert_allclose(shared.theta(phi), copies.theta(phi), rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(shared.gradient(phi), copies.gradient(phi), rtol=1e-12, atol=1e-12)
 
 
 @settings(max_examples=40, deadline=None)

@@ -342,3 +342,34 @@ def test_reliability_curves_keep_each_models_colour_whatever_the_order_of_fold_j
     assert len(set(colours)) == len(colours)  # no model shares moe-dsc's (or any) colour
     assert _curve_styles(["svm", "mlp"]) == {name: styles[name] for name in ("svm", "mlp")}
     assert styles["moe-dsc"]["lw"] > max(s["lw"] for n, s in styles.items() if n != "moe-dsc")
+
+
+def test_fit_speed_study_fits_only_missing_rows_and_tabulates(tmp_path, monkeypatch):
+    from studies.ppi import fit_speed_study
+
+    rng = np.random.default_rng(0)
+    names = [f"p{i}" for i in range(30)]
+    amino = list("ACDEFGHIKLMNPQRSTVWY")
+    sequences = [f"{name}\t{''.join(rng.choice(amino, 40))}\n" for name in names]
+    (tmp_path / "sequences.tsv").write_text("".join(sequences))
+    pairs, labels = random_pairs(n_proteins=30, n_pairs=60)
+    keep = pairs[:, 0] != pairs[:, 1]
+    lines = [f"{a}\t{b}\t{y}\n" for (a, b), y in zip(pairs[keep], labels[keep], strict=True)]
+    (tmp_path / "pairs.tsv").write_text("".join(lines))
+    fitted = []
+
+    def fake_fit(data, train, test, settings):
+        fitted.append(settings)
+        return {"accuracy": 0.5, "roc_auc": 0.6, "log_loss": 0.7, "brier": 0.25, "ece": 0.1,
+                "n_experts": 1, "seconds": 1.0, "symmetric": True}  # fmt: skip
+
+    monkeypatch.setattr(fit_speed_study, "fit_fold", fake_fit)
+    out = tmp_path / "rows.csv"
+    fit_speed_study.study(tmp_path, ["old", "new"], [0, 1], out)
+    assert fitted == [fit_speed_study.OLD, fit_speed_study.OLD, {}, {}]
+    rows = fit_speed_study.study(tmp_path, ["old", "new"], [0, 1, 2], out)  # resumed
+    assert len(fitted) == 6 and len(rows) == 6
+    table = fit_speed_study.table(rows)
+    assert list(table.index) == [0, 1, 2, "mean"] and table.loc["mean", "accuracy old"] == 0.5
+    with pytest.raises(SystemExit):
+        fit_speed_study.main([str(tmp_path), "--settings", "fastest"])

@@ -841,6 +841,11 @@ def ppi():
     """Protein-protein interactions: train on labelled pairs, score candidate pairs."""
 
 
+def _ppi_option(flag: str, key: str, kind, help: str):
+    """A ``ppi fit`` option whose default, shown in the help, is ``PPI_DEFAULTS[key]``."""
+    return click.option(flag, default=PPI_DEFAULTS[key], show_default=True, type=kind, help=help)
+
+
 @ppi.command("fit")
 @click.argument("pairs", type=click.Path(dir_okay=False))
 @click.argument("sequences", type=click.Path(dir_okay=False))
@@ -851,12 +856,11 @@ def ppi():
     type=_ExpertsType(),
     help="Number of experts, or the method that chooses it among 1..--max-experts.",
 )
-@click.option(
+@_ppi_option(
     "--max-experts",
-    default=PPI_DEFAULTS["max_experts"],
-    show_default=True,
-    type=click.IntRange(min=1),
-    help="The DSC's over-fitted size (the largest number of experts considered).",
+    "max_experts",
+    click.IntRange(min=1),
+    "The DSC's over-fitted size (the largest number of experts considered).",
 )
 @click.option(
     "--descriptors",
@@ -867,28 +871,18 @@ def ppi():
     + " (amino-acid and dipeptide composition, conjoint triads, Guo's auto-covariance, "
     "Moran autocorrelation).",
 )
-@click.option(
+@_ppi_option(
     "--alpha",
-    default=PPI_DEFAULTS["alpha"],
-    show_default=True,
-    type=click.FloatRange(min=0),
-    help="Ridge penalty of the mixture (strong: with the default descriptors it sees 1,146 "
+    "alpha",
+    click.FloatRange(min=0),
+    "Ridge penalty of the mixture (strong: with the default descriptors it sees 1,146 "
     "pair features).",
 )
-@click.option(
-    "--max-iter",
-    default=PPI_DEFAULTS["max_iter"],
-    show_default=True,
-    type=click.IntRange(min=1),
-    help="Iteration cap of every fit.",
+@_ppi_option("--max-iter", "max_iter", click.IntRange(min=1), "Iteration cap of every fit.")
+@_ppi_option(
+    "--tol", "tol", click.FloatRange(min=0), "Relative change of the objective that ends a fit."
 )
-@click.option(
-    "--n-init",
-    default=PPI_DEFAULTS["n_init"],
-    show_default=True,
-    type=click.IntRange(min=1),
-    help="Starts per fit.",
-)
+@_ppi_option("--n-init", "n_init", click.IntRange(min=1), "Starts per fit.")
 @click.option("--seed", default=0, show_default=True, type=int, help="Seed of the starts.")
 @click.option(
     "--keep-self-pairs",
@@ -905,6 +899,7 @@ def ppi_fit(
     descriptors,
     alpha,
     max_iter,
+    tol,
     n_init,
     seed,
     keep_self_pairs,
@@ -943,6 +938,7 @@ def ppi_fit(
             max_experts=max_experts,
             alpha=alpha,
             max_iter=max_iter,
+            tol=tol,
             n_init=n_init,
             random_state=seed,
             verbose=0 if quiet else 1,

@@ -542,10 +542,10 @@ def save_ppi_model(model, path, *, data_report=None) -> None:
     pipeline = model.classifier_.estimator_
     scale = pipeline.named_steps["scale"]
     moe_metadata, moe_arrays = _moe_entries(pipeline.named_steps["clf"])
-    settings = {
-        name: _plain(getattr(model, name))
-        for name in ("max_lag", "n_experts", "max_experts", "alpha", "n_init", "max_iter")
-    }
+    names = (
+        "max_lag", "n_experts", "max_experts", "alpha", "n_init", "max_iter", "tol", "blas_threads"
+    )  # fmt: skip
+    settings = {name: _plain(getattr(model, name)) for name in names}
     metadata = {
         "predictor": {**settings, "descriptors": list(model.descriptors)},
         "n_pairs": int(model.n_pairs_),
@@ -586,7 +586,6 @@ def load_ppi_model(path, *, return_metadata: bool = False):
     from sklearn.pipeline import Pipeline
     from sklearn.preprocessing import StandardScaler
 
-    from .features import SymmetricPairClassifier
     from .features.descriptors import DESCRIPTORS
     from .ppi import PPIPredictor
 
@@ -597,7 +596,8 @@ def load_ppi_model(path, *, return_metadata: bool = False):
             metadata["classifier"],
             {name[len(prefix) :]: a for name, a in arrays.items() if name.startswith(prefix)},
         )
-        model = PPIPredictor(**metadata["predictor"])
+        # Files written before PPIPredictor had tol: the mixture's own is the one it used.
+        model = PPIPredictor(**{"tol": moe.tol, **metadata["predictor"]})
         scale = StandardScaler()
         scale.mean_, scale.scale_ = arrays["scale/mean_"], arrays["scale/scale_"]
         if not np.all(scale.scale_ > 0):
@@ -606,7 +606,7 @@ def load_ppi_model(path, *, return_metadata: bool = False):
         n_features = moe.n_features_in_
         scale.n_features_in_ = n_features
         pipeline = Pipeline([("scale", scale), ("clf", moe)])
-        classifier = SymmetricPairClassifier(model.classifier().estimator)
+        classifier = model.classifier()
         classifier.estimator_, classifier.classes_ = pipeline, moe.classes_
         classifier.n_features_in_ = n_features
         model.classifier_ = classifier
