@@ -5,8 +5,8 @@ over the chunks checks them (finite features, valid weights) and returns
 what the estimator needs before fitting: the labels present with their
 weights, each feature's range, weighted mean and spread (merged across
 chunks by Chan's formula, so that the standardisation needs no second
-pass), and the total weight. The design matrix is then a lazy map of the
-features' chunks, and the fit engine reduces over it
+pass), and the total weight. The fit engine then reduces over the
+features' chunks, making each block's design rows where it lies
 (:mod:`moelogit.chunked`). Predictions of Dask arrays are lazy Dask arrays,
 chunk by chunk; likelihoods and scores reduce.
 """
@@ -20,8 +20,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from .chunked import chunk_tasks, require_dask
-from .model import accumulate
 from .design import Design, check_spans, scaling_power
+from .model import accumulate
 
 __all__ = [
     "ChunkedData",
