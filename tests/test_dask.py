@@ -11,6 +11,7 @@ import pytest
 from click.testing import CliRunner
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from sklearn.base import clone
 
 from moelogit import MoEClassifier, select_n_experts
 from moelogit.chunked import ChunkReduction, gather_samples, positive_counts
@@ -156,6 +157,9 @@ def test_selection_picks_the_same_number_of_experts(client):
         memory = select_n_experts(X, y, largest, method, estimator=template)
         chunked = select_n_experts(*chunks, largest, method, estimator=template)
         assert chunked.n_experts_ == memory.n_experts_ == 2
+    # The estimator's own selection takes the same path.
+    chosen = clone(template).set_params(n_experts="dsc", max_experts=3).fit(*chunks)
+    assert chosen.n_experts_ == 2 and chosen.selection_.method == "dsc"
 
 
 def test_a_chunk_with_nan_is_named(client, data):
