@@ -38,35 +38,34 @@ def _replicates_option(unit):
     )
 
 
-def _n_jobs_option(command):
+def _jobs_options(jobs_help: str = "Parallel workers over replicates (joblib)."):
     """``--n-jobs`` and ``--scheduler``: the replicates (or folds) on local processes or a cluster.
 
     With ``--scheduler`` the jobs go to the Dask cluster's workers through
     joblib's Dask backend, all at once (``n_jobs=-1``).
     """
 
-    @functools.wraps(command)
-    def run(*args, scheduler=None, **kwargs):
-        if scheduler is None:
-            return command(*args, **kwargs)
-        from moelogit.cluster import scheduler as cluster
+    def decorate(command):
+        @functools.wraps(command)
+        def run(*args, scheduler=None, **kwargs):
+            if scheduler is None:
+                return command(*args, **kwargs)
+            from moelogit.cluster import scheduler as cluster
 
-        with cluster(scheduler), joblib.parallel_config(backend="dask"):
-            return command(*args, **(kwargs | {"n_jobs": -1}))
+            with cluster(scheduler), joblib.parallel_config(backend="dask"):
+                return command(*args, **(kwargs | {"n_jobs": -1}))
 
-    run = click.option(
-        "--scheduler",
-        metavar="ADDRESS|local:N",
-        help="Run the jobs on a Dask cluster: a running distributed scheduler's address, or "
-        "local:N worker processes (--n-jobs is then ignored).",
-    )(run)
-    return click.option(
-        "--n-jobs",
-        default=2,
-        show_default=True,
-        type=int,
-        help="Parallel workers over replicates (joblib).",
-    )(run)
+        run = click.option(
+            "--scheduler",
+            metavar="ADDRESS|local:N",
+            help="Run the jobs on a Dask cluster: a running distributed scheduler's address, or "
+            "local:N worker processes (--n-jobs is then ignored).",
+        )(run)
+        return click.option(
+            "--n-jobs", default=2, show_default=True, type=int, help=jobs_help
+        )(run)
+
+    return decorate
 
 
 def _out_option(default):
@@ -144,7 +143,7 @@ def _int_list(minimum):
     help="Fit nothing: summarise these runs.csv files (repeat the option to combine runs "
     "made on several machines).",
 )
-@_n_jobs_option
+@_jobs_options()
 @_out_option("selection-results")
 def selection_study(
     quick, replicates, K0s, ns, first_replicate, scenarios, runs_files, n_jobs, out_dir
@@ -236,7 +235,7 @@ def selection_study(
     type=click.IntRange(min=1),
     help="The over-fitted model has K0 + this many experts.",
 )
-@_n_jobs_option
+@_jobs_options()
 @click.option("--seed", default=0, show_default=True, type=int, help="Seed of data and fits.")
 @_out_option("rates-results")
 def rates_study(
@@ -294,7 +293,7 @@ def rates_study(
     "coverages mean little.",
 )
 @_replicates_option("cell")
-@_n_jobs_option
+@_jobs_options()
 @_out_option("coverage-results")
 def coverage_study(quick, replicates, n_jobs, out_dir):
     """Coverage of the 95% intervals: coefficients (observed and sandwich) and p(y | x).
@@ -349,13 +348,7 @@ def coverage_study(quick, replicates, n_jobs, out_dir):
     "pairs (default: 2000; --quick: 300). A larger one can tune better and takes longer "
     "(docs/ppi.md).",
 )
-@click.option(
-    "--n-jobs",
-    default=2,
-    show_default=True,
-    type=int,
-    help="Parallel jobs (joblib), each one outer fold of one model (of both MoE models).",
-)
+@_jobs_options("Parallel jobs (joblib), each one outer fold of one model (of both MoE models).")
 @click.option(
     "--keep-self-pairs",
     is_flag=True,

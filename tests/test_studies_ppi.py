@@ -182,6 +182,19 @@ def test_quick_command_writes_tables_and_figures(ppi_data, tmp_path):
     text = (tmp_path / "results.md").read_text()
     assert "### Protocol: proteins" in text and "100% of the pairs tested" in text
     assert "Final moe-dsc model" in result.output
+    # The same fold jobs on a Dask cluster (joblib's Dask backend): the same rows.
+    pytest.importorskip("distributed")
+    on_cluster = CliRunner().invoke(main, [
+        "ppi", "--data", str(data), "--quick", "--scheduler", "local:2",
+        "--out", str(tmp_path / "cluster"),
+    ])  # fmt: skip
+    assert on_cluster.exit_code == 0, on_cluster.output
+    cluster_folds = pd.read_csv(tmp_path / "cluster" / "folds.csv")
+    key = ["protocol", "fold", "model"]
+    pd.testing.assert_frame_equal(
+        cluster_folds.sort_values(key, ignore_index=True).drop(columns="seconds"),
+        folds.sort_values(key, ignore_index=True).drop(columns="seconds"),
+    )
 
 
 def test_command_reports_bad_data_cleanly(tmp_path):
