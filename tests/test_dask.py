@@ -281,6 +281,16 @@ def test_the_command_line_on_a_folder_of_parquet_parts(tmp_path):
                                    str(tmp_path / "x.csv")])  # fmt: skip
     assert refused.exit_code != 0 and "is a folder" in refused.output
     assert not (tmp_path / "x.csv").exists()
+    # A missing label stays missing (not the text "nan"): an error, nothing written.
+    frame.loc[[7, 8], "label"] = None
+    frame.iloc[:500].to_parquet(tmp_path / "parts" / "p0.parquet")
+    unlabelled = runner.invoke(main, [
+        "fit", str(tmp_path / "parts"), "--label", "label", "--id", "id",
+        "--scheduler", "local:1", "-o", str(tmp_path / "m2.zip"),
+    ])  # fmt: skip
+    assert unlabelled.exit_code != 0
+    assert "2 rows of" in unlabelled.output and "no label in 'label'" in unlabelled.output
+    assert not (tmp_path / "m2.zip").exists()
 
 
 async def _exit_now():  # a coroutine: client.run need not wait for an answer

@@ -3,7 +3,7 @@
 Every full-data quantity of a fit is a sum over rows
 (:class:`moelogit.model.SerialReduction`). :class:`ChunkReduction` computes
 each chunk's sum where the chunk lies, block by block as in memory, and adds
-the chunks' sums in a binary tree, on whatever Dask scheduler is active (the
+the chunks' sums in a tree, on whatever Dask scheduler is active (the
 threads of ``dask.array``, processes, or a ``distributed.Client``): only the
 sums travel, never rows. :func:`gather_samples` draws the nested row
 samples that a fit screens and runs in on, from the chunks, so that the
@@ -28,8 +28,8 @@ __all__ = [
     "chunk_parts",
     "chunk_tasks",
     "gather_samples",
-    "positive_counts",
     "is_dask_collection",
+    "positive_counts",
     "require_dask",
 ]
 
@@ -138,14 +138,12 @@ class ChunkReduction:
         return total
 
 
-def _draw_rows(seed: int, count: int, weights: np.ndarray) -> np.ndarray:
-    """``count`` positions of rows of positive weight, in a random order (a nested sample's prefixes)."""
-    positive = np.flatnonzero(weights > 0)
-    return np.random.RandomState(seed).permutation(positive)[:count]
-
-
 def _take_rows(seed: int, count: int, Z: np.ndarray, y: np.ndarray, weights: np.ndarray):
-    order = _draw_rows(seed, count, weights)
+    """``count`` rows of positive weight of a chunk in a random order, and their positions.
+
+    The smaller nested samples take prefixes of this order.
+    """
+    order = np.random.RandomState(seed).permutation(np.flatnonzero(weights > 0))[:count]
     return Z[order], y[order], weights[order], order
 
 

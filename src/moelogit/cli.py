@@ -470,6 +470,13 @@ def _parts(data, label, features, id_column, drop_missing, *, label_required=Tru
         dropped = before - frame.shape[0].compute()
         if dropped:
             click.echo(f"Dropped {dropped} rows with missing values from {data}.", err=True)
+    elif label_required:
+        unlabelled = int(frame[label].isna().sum().compute())
+        if unlabelled:
+            raise DataError(
+                f"{unlabelled} rows of {data} have no label in {label!r}; --drop-missing "
+                "drops rows with missing values"
+            )
     return frame, columns
 
 

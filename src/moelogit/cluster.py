@@ -82,7 +82,7 @@ def read_parts(path, *, label: str | None, id_column: str | None = None):
         frame.columns = [str(name) for name in frame.columns]
         for name in text:
             if name in frame.columns:
-                frame[name] = frame[name].astype(str)
+                frame[name] = frame[name].map_partitions(_as_text, meta=(name, object))
     else:
         files = sorted(glob.glob(path))
         if not files:
@@ -99,6 +99,11 @@ def read_parts(path, *, label: str | None, id_column: str | None = None):
     if missing:
         raise DataError(f"{path} has no column {missing[0]!r}; its columns: {list(frame.columns)}")
     return frame
+
+
+def _as_text(values: pd.Series) -> pd.Series:
+    """Values as their text, missing values still missing (not the text "nan")."""
+    return values.astype(object).where(values.isna(), values.astype(str))
 
 
 def features_of(frame, *, label: str | None, id_column: str | None, features=None) -> list[str]:
