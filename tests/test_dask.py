@@ -183,6 +183,8 @@ def test_bad_dask_input(client, data):
         MoEClassifier(2).fit(X_chunks, y_chunks[1:])
     with pytest.raises(ValueError, match="at least 2 classes"):
         MoEClassifier(2).fit(X_chunks, da.zeros(len(y), chunks=700))
+    with pytest.raises(ValueError, match="continuous"):
+        MoEClassifier(2).fit(X_chunks, X_chunks[:, 0])
     with pytest.raises(TypeError, match="only when X is a Dask DataFrame"):
         MoEClassifier(2).fit(X_chunks, "label")
     model = MoEClassifier(2, n_init=2, random_state=0).fit(X, y)

@@ -674,6 +674,7 @@ class MoEClassifier(ClassifierMixin, BaseEstimator):
         if y is None:
             raise ValueError("y is required: the labels, or the name of X's label column")
         data = dask_data.summarise(X, y, sample_weight, names)
+        check_classification_targets(data.classes)  # continuous labels, as in memory
         _check_two_classes(data.classes)
         self.n_features_in_ = X.shape[1]
         if names is None:
