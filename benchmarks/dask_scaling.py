@@ -158,12 +158,12 @@ def iteration(client, n_rows=N_ROWS, repeats=5, chunk_rows=100_000):
         peer = table.loc[rows_of & (table["where"] == "in memory, 2 threads"), "seconds"].item()
         table.loc[rows_of, "x in memory (2 threads)"] = table.loc[rows_of, "seconds"] / peer
     n_chunks = len(X.chunks[0])
-    latency, _ = _timed(lambda: _tiny_reduction(client), repeats)
+    latency, _ = _timed(_tiny_reduction, repeats)
     facts = {"rows": n_rows, "chunks": n_chunks, "chunk_rows": chunk_rows, "latency": latency}
     return table, facts
 
 
-def _tiny_reduction(client):
+def _tiny_reduction():
     """One reduction over 8 chunks of 10 rows: the cluster's fixed cost per iteration."""
     import dask.array as da
 

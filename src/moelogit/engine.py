@@ -171,6 +171,12 @@ def _sample_map(mm: BohningMM, rows: np.ndarray) -> BohningMM:
     )
 
 
+def _gathered_map(mm: BohningMM, design, reduction, X, y, weights) -> BohningMM:
+    """The MM map of rows gathered from ``mm``'s chunks, their design made now (when used)."""
+    Z = X if design is None else design(X)
+    return BohningMM(Z, y, weights, mm.dims, mm.alpha, mm.curvature, reduction)
+
+
 def fit_multistart(
     Z: np.ndarray,
     codes: np.ndarray,
@@ -248,11 +254,8 @@ def fit_multistart(
         # Each sample's map is made when it is used, and lives only while it is.
         if chunked:
             samples = [
-                functools.partial(
-                    BohningMM, X if design is None else design(X), y, w, dims, alpha, curvature,
-                    threads,
-                )  # fmt: skip
-                for X, y, w in gather_samples(Z, codes, weights, counts, sizes, rng)
+                functools.partial(_gathered_map, mm, design, threads, *rows)
+                for rows in gather_samples(Z, codes, weights, counts, sizes, rng)
             ]
         else:
             samples = [
