@@ -132,6 +132,28 @@ def test_summary_prints_and_writes_the_coefficient_table(folder):
     assert set(written["term"]) == {"intercept", "x1", "x2", "x3", "x4"}
 
 
+def test_fit_with_a_gate_and_experts_on_features_of_their_own(folder):
+    result = run(
+        "fit", "train.csv", "--label", "label", "--id", "id", "--gate-features", "x1,x2",
+        "--expert-features", "x3", "--expert-features", "x4", *FIT_FAST, "-o", "apart.zip",
+        cwd=folder,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    model = load_model(folder / "apart.zip")
+    np.testing.assert_array_equal(model.gate_support_, [True, True, False, False])
+    np.testing.assert_array_equal(model.expert_support_, [False, False, True, True])
+    result = run("summary", "apart.zip", "train.csv", cwd=folder)
+    assert result.returncode == 0, result.stderr
+    assert "gate\n" in result.stdout and "expert 1: x2" in result.stdout
+    assert "expert 1: x3" not in result.stdout  # the gate's rows: x1 and x2 only
+    result = run(
+        "fit", "train.csv", "--label", "label", "--id", "id", "--gate-features", "",
+        *FIT_FAST, "-o", "constant.zip", cwd=folder,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert not load_model(folder / "constant.zip").gate_support_.any()
+
+
 def test_summary_needs_the_label(folder):
     unlabelled = pd.read_csv(folder / "train.csv").drop(columns="label")
     unlabelled.to_csv(folder / "unlabelled.csv", index=False)
@@ -278,6 +300,15 @@ ERROR_CASES = {
         ["predict", "no-prior.zip", "train-new.csv", "--class-prior", "a=0.2,b=0.3,c=0.5",
          "-o", "out.csv"],
         "does not record its training class prior .* refit the model",
+    ),
+    "gate feature not a column": (
+        ["fit", "train.csv", "--label", "label", "--gate-features", "x9", "-o", "out.zip"],
+        "gate_features: 'x9' is not a column of X",
+    ),
+    "expert feature not among --features": (
+        ["fit", "train.csv", "--label", "label", "--features", "x1,x2", "--expert-features",
+         "x3", "-o", "out.zip"],
+        "expert_features: 'x3' is not a column of X",
     ),
     "one class only": (
         ["fit", "one-class.csv", "--label", "label", "-o", "out.zip"],

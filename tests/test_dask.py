@@ -100,6 +100,16 @@ def test_the_same_start_gives_the_same_fit(client, data):
     assert chunked.converged_ and memory.converged_
 
 
+def test_a_gate_and_experts_on_features_of_their_own_on_chunks(client, data):
+    X, y, X_chunks, y_chunks = data
+    settings = dict(gate_features=[0], expert_features=[1, 2], screen_rows=1000, random_state=0)
+    memory = MoEClassifier(2, **settings).fit(X, y)
+    chunked = MoEClassifier(2, **settings).fit(X_chunks, y_chunks)
+    assert chunked.objective_ == pytest.approx(memory.objective_, abs=1e-6)
+    assert np.all(chunked.gate_coef_[:, 1:] == 0) and np.all(chunked.expert_coef_[:, :, 0] == 0)
+    assert chunked.n_parameters() == memory.n_parameters() == 2 + 2 * 3 * 2
+
+
 def test_a_default_fit_on_chunks_reaches_the_in_memory_optimum(client, data):
     X, y, X_chunks, y_chunks = data
     memory = MoEClassifier(2, screen_rows=1000, random_state=0).fit(X, y)

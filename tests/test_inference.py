@@ -48,13 +48,21 @@ def _total_objective(vector, index, model, X, codes):
     M=st.integers(2, 3),
     shift=st.floats(-3.0, 3.0),
     spread=st.floats(0.2, 5.0),
+    gate_features=st.sampled_from([None, [0], []]),
+    expert_features=st.sampled_from([None, [1], []]),
 )
-def test_standard_errors_match_a_finite_difference_hessian(seed, K, M, shift, spread):
+def test_standard_errors_match_a_finite_difference_hessian(
+    seed, K, M, shift, spread, gate_features, expert_features
+):
     # On the user's scale (shifted, scaled features): the standardisation's map is checked
-    # too. A ridge keeps a small expert's slopes finite (near-separation).
+    # too, and so are gates and experts on features of their own. A ridge keeps a small
+    # expert's slopes finite (near-separation).
     X, y, _ = make_moe_classification(2000, 2, K, M, random_state=seed)
     X = X * spread + shift
-    model = MoEClassifier(K, alpha=1e-3, n_init=3, random_state=0).fit(X, y)
+    model = MoEClassifier(
+        K, gate_features=gate_features, expert_features=expert_features, alpha=1e-3,
+        n_init=3, random_state=0,
+    ).fit(X, y)  # fmt: skip
     try:
         estimates, covariance = model._estimates_and_covariance(X, y, None, False)
     except ValueError:  # an expert emptied by the fit: refused (tested below), no reference
@@ -189,21 +197,26 @@ def test_a_saddle_is_refused_naming_the_block():
         parameter_covariance(Z, codes, np.ones(len(y)), gate, experts)
 
 
-def test_standard_errors_equal_flexmix_refit():
+@pytest.mark.parametrize(
+    ("gate_features", "expert_features", "n_params"),
+    [(None, None, 9), ([0], [1], 6), ([], None, 7), (None, [], 5)],
+    ids=["all", "separate", "constant-gate", "intercept-experts"],
+)
+def test_standard_errors_equal_flexmix_refit(gate_features, expert_features, n_params):
     from benchmarks.peers.flexmix import flexmix_available
     from studies.coverage.flexmix_comparison import comparison
 
     available, why = flexmix_available()
     if not available:
         pytest.skip(f"flexmix not available: {why}")
-    table, ours, theirs = comparison()
+    table, ours, theirs = comparison(gate_features=gate_features, expert_features=expert_features)
     # Both at the same optimum (flexmix's EM stops at its tolerance) ...
     assert theirs == pytest.approx(ours, abs=1e-6)
     # ... where, references swapped (two classes, two experts), every estimate
     # changes sign and every standard error agrees within 1%.
     np.testing.assert_allclose(table["flexmix coef"], -table["moelogit coef"], rtol=0.01, atol=1e-3)
     np.testing.assert_allclose(table["se ratio"], 1.0, rtol=0.01)
-    assert len(table) == 9
+    assert len(table) == n_params
 
 
 def test_probability_intervals_hold_the_estimate_and_widen_with_the_level(fitted):
@@ -224,8 +237,18 @@ def test_probability_intervals_hold_the_estimate_and_widen_with_the_level(fitted
     )
 
 
-def test_probability_intervals_match_a_finite_difference_delta_method(fitted):
-    model, X, y = fitted
+@pytest.fixture(scope="module")
+def fitted_apart():
+    """A gate on the first feature and experts on the second (other data: on those of
+    ``fitted`` such a model nearly separates a class, and its information is refused)."""
+    X, y, _ = make_moe_classification(1500, 2, 2, 3, random_state=5)
+    model = MoEClassifier(2, gate_features=[0], expert_features=[1], random_state=0).fit(X, y)
+    return model, X, y
+
+
+@pytest.mark.parametrize("which", ["fitted", "fitted_apart"])
+def test_probability_intervals_match_a_finite_difference_delta_method(which, request):
+    model, X, y = request.getfixturevalue(which)
     covariance = model.covariance(X, y)
     estimates = model._estimates_and_covariance(X, y, None, False)[0]
     theta, index = estimates.to_numpy(), estimates.index

@@ -69,14 +69,24 @@ def fit_flexmix(X, y, n_experts, *, start_resp=None, tol=1e-8, max_iter=10_000) 
     }
 
 
-def flexmix_standard_errors(X, y, n_experts, *, start_resp, tol=1e-10) -> dict:
+def flexmix_standard_errors(
+    X, y, n_experts, *, start_resp, tol=1e-10, gate_features=None, expert_features=None
+) -> dict:
     """Fit with flexmix from ``start_resp`` and take standard errors by ``summary(refit(fit))``.
 
     flexmix's references are the first class and the first component (ours
-    are the last). Returns ``loglik`` (the total), ``experts`` (per
+    are the last). ``gate_features`` and ``expert_features`` are column
+    indices (default all; an empty list: an intercept only, for the gate a
+    constant one without concomitant model, whose weights have no
+    standard errors). Returns ``loglik`` (the total), ``experts`` (per
     component ``"Comp.j"``) and ``gate`` (components 2 .. K): dictionaries
     from ``"(Intercept)"``, ``"x1"``, ... to ``{"estimate", "se"}``.
     """
+    all_features = list(range(X.shape[1]))
+    names = {
+        block: [f"x{j + 1}" for j in (all_features if chosen is None else chosen)]
+        for block, chosen in (("gate", gate_features), ("experts", expert_features))
+    }
     with tempfile.TemporaryDirectory() as folder:
         data_path, start_path = Path(folder, "data.csv"), Path(folder, "start.csv")
         table = pd.DataFrame(X, columns=[f"x{j + 1}" for j in range(X.shape[1])])
@@ -84,18 +94,16 @@ def flexmix_standard_errors(X, y, n_experts, *, start_resp, tol=1e-10) -> dict:
         table.to_csv(data_path, index=False)
         np.savetxt(start_path, start_resp, delimiter=",")
         command = ["Rscript", str(REFIT_SCRIPT), str(data_path), str(n_experts), str(tol),
-                   str(start_path)]  # fmt: skip
+                   str(start_path), *(",".join(names[b]) or "-" for b in ("gate", "experts"))]  # fmt: skip
         done = subprocess.run(command, capture_output=True, text=True, check=False)
     if done.returncode != 0:
         raise RuntimeError(f"flexmix failed: {done.stderr.strip()[-500:]}")
     first, *rows = done.stdout.strip().splitlines()
-    terms = ["(Intercept)", *[f"x{j + 1}" for j in range(X.shape[1])]]
     result = {"loglik": float(first), "experts": {}, "gate": {}}
     for row in rows:
         block, index, estimate, se = row.split()
         entry = {"estimate": float(estimate), "se": float(se)}
-        if block.startswith("gate."):
-            result["gate"].setdefault(block[5:], {})[terms[int(index) - 1]] = entry
-        else:
-            result["experts"].setdefault(block, {})[terms[int(index) - 1]] = entry
+        kind, block = ("gate", block[5:]) if block.startswith("gate.") else ("experts", block)
+        term = ["(Intercept)", *names[kind]][int(index) - 1]
+        result[kind].setdefault(block, {})[term] = entry
     return result

@@ -26,7 +26,7 @@ from .datasets import make_moe_classification
 from .estimator import SELECTION_METHODS, MoEClassifier
 from .features.descriptors import DESCRIPTORS
 from .io import ModelFileError
-from .model import Dims
+from .model import Dims, Support
 from .ppi import DEFAULTS as PPI_DEFAULTS
 
 
@@ -240,8 +240,14 @@ class _ExpertsType(click.ParamType):
 
 def _split(values) -> list[str] | None:
     """Column names given comma-separated, repeated, or both; None when none given."""
-    names = [name.strip() for value in values for name in value.split(",") if name.strip()]
-    return names or None
+    return _subset(values) or None
+
+
+def _subset(values) -> list[str] | None:
+    """As :func:`_split`, but an option given only as '' is an empty list (none of the columns)."""
+    if not values:
+        return None
+    return [name.strip() for value in values for name in value.split(",") if name.strip()]
 
 
 def _read(path, *, label, features=None, id_column=None, drop_missing=False, label_required=True):
@@ -310,6 +316,18 @@ def _fit_options(command):
         ),
         click.option("--seed", default=0, show_default=True, type=int, help="Seed of the starts."),
         click.option("--quiet", is_flag=True, help="No progress bars."),
+        click.option(
+            "--gate-features",
+            multiple=True,
+            help="Feature columns of the gate (comma-separated or repeated; default: every "
+            "feature); '' for an intercept only, a mixture with constant weights.",
+        ),
+        click.option(
+            "--expert-features",
+            multiple=True,
+            help="Feature columns of the experts, as --gate-features; '' for intercept-only "
+            "experts.",
+        ),
     ]
     for option in reversed(options):
         command = option(command)
@@ -340,16 +358,24 @@ def _output_option(help_text: str, required: bool = True):
     )
 
 
-def _check_identifiable(n_rows, n_features, n_classes, n_experts, max_experts) -> None:
+def _check_identifiable(n_rows, n_features, n_classes, n_experts, model) -> None:
     """Refuse a model with more free parameters than training rows, before fitting it.
 
     Such a model cannot be identified by the data; its fit also takes long.
+    ``n_experts`` is the estimator's or a selection method, ``model`` the
+    estimator's settings.
     """
+    max_experts = model.max_experts
     largest = max_experts if isinstance(n_experts, str) else n_experts
-    q = n_features + 1
-    n_params = Dims(q, largest, n_classes).n_params
+    q_gate, q_experts = (
+        1 + (n_features if subset is None else len(subset))
+        for subset in (model.gate_features, model.expert_features)
+    )
+    dims = Dims(n_features + 1, largest, n_classes)
+    n_params = Support(np.arange(dims.q) < q_gate, np.arange(dims.q) < q_experts).n_params(dims)
     if n_params > n_rows:
-        fits = (n_rows + q) // (q * n_classes)  # the most experts with q K M - q <= n
+        # The most experts with K (q_g + q_e (M - 1)) - q_g <= n.
+        fits = (n_rows + q_gate) // (q_gate + q_experts * (n_classes - 1))
         option = "--max-experts" if isinstance(n_experts, str) else "--n-experts"
         raise DataError(
             f"{option} {largest} means {n_params:,} parameters ({n_features} features, "
@@ -358,13 +384,16 @@ def _check_identifiable(n_rows, n_features, n_classes, n_experts, max_experts) -
         )
 
 
-def _estimator(n_experts, max_experts, n_init, seed, quiet) -> MoEClassifier:
+def _estimator(n_experts, fit_options: dict) -> MoEClassifier:
+    """The estimator of ``fit`` and ``select`` from the options of :func:`_fit_options`."""
     return MoEClassifier(
         n_experts,
-        max_experts=max_experts,
-        n_init=n_init,
-        random_state=seed,
-        verbose=0 if quiet else 1,
+        gate_features=_subset(fit_options["gate_features"]),
+        expert_features=_subset(fit_options["expert_features"]),
+        max_experts=fit_options["max_experts"],
+        n_init=fit_options["n_init"],
+        random_state=fit_options["seed"],
+        verbose=0 if fit_options["quiet"] else 1,
     )
 
 
@@ -392,20 +421,7 @@ def _echo_selection(selection) -> None:
 @_fit_options
 @_output_option("Model file to write (a zip of JSON and NumPy arrays; .zip is customary).")
 @_scheduler_option
-def fit(
-    data,
-    label,
-    features,
-    id_column,
-    drop_missing,
-    n_experts,
-    max_experts,
-    n_init,
-    seed,
-    quiet,
-    output,
-    scheduler,
-):
+def fit(data, label, features, id_column, drop_missing, n_experts, output, scheduler, **options):
     """Fit a mixture of experts to DATA (CSV, TSV or Parquet) and save it to a model file.
 
     Every column but --label and --id is a feature unless --features says
@@ -416,10 +432,10 @@ def fit(
     """
     from .io import save_model
 
+    model = _estimator(n_experts, options)
     if scheduler is not None:
-        options = (label, _split(features), id_column, drop_missing)
-        model = _estimator(n_experts, max_experts, n_init, seed, quiet)
-        return _fit_on_cluster(data, options, model, max_experts, output, scheduler)
+        columns = (label, _split(features), id_column, drop_missing)
+        return _fit_on_cluster(data, columns, model, output, scheduler)
     with _user_errors():
         check_output(output)
         _refuse_folder(data)
@@ -431,9 +447,8 @@ def fit(
             drop_missing=drop_missing,
         )
         _check_identifiable(
-            table.X.shape[0], table.X.shape[1], pd.unique(table.y).size, n_experts, max_experts
+            table.X.shape[0], table.X.shape[1], pd.unique(table.y).size, n_experts, model
         )
-        model = _estimator(n_experts, max_experts, n_init, seed, quiet)
         with _warnings_as_lines():
             model.fit(table.X, table.y)
         summary = summarize(table, source=str(data), label=label)
@@ -480,7 +495,7 @@ def _parts(data, label, features, id_column, drop_missing, *, label_required=Tru
     return frame, columns
 
 
-def _fit_on_cluster(data, options, model, max_experts, output, spec) -> None:
+def _fit_on_cluster(data, options, model, output, spec) -> None:
     """``fit --scheduler``: the same fit, chunk by chunk on a Dask cluster."""
     from .cluster import scheduler, summarize_parts
     from .io import save_model
@@ -493,7 +508,7 @@ def _fit_on_cluster(data, options, model, max_experts, output, spec) -> None:
             summary = summarize_parts(frame, columns, source=str(data), label=label)
             _check_identifiable(
                 summary["n_rows"], len(columns), len(summary["class_counts"]),
-                model.n_experts, max_experts,
+                model.n_experts, model,
             )  # fmt: skip
             # Held by the workers: every iteration of the fit reads the rows again.
             X, y = client.persist([frame[columns], frame[label]])
@@ -738,19 +753,7 @@ def summary(model_path, data, label, robust, level, drop_missing, output):
     type=click.Path(file_okay=False),
     help="Folder for criterion.png and (dsc) dendrogram.png.",
 )
-def select(
-    data,
-    label,
-    features,
-    id_column,
-    drop_missing,
-    max_experts,
-    n_init,
-    seed,
-    quiet,
-    method,
-    out_dir,
-):
+def select(data, label, features, id_column, drop_missing, method, out_dir, **options):
     """Choose the number of experts for DATA among 1..--max-experts and show the evidence.
 
     Prints, for every number of experts, the training mean log-likelihood,
@@ -769,12 +772,14 @@ def select(
             id_column=id_column,
             drop_missing=drop_missing,
         )
+        template = _estimator(1, options)
         _check_identifiable(
-            table.X.shape[0], table.X.shape[1], pd.unique(table.y).size, method, max_experts
+            table.X.shape[0], table.X.shape[1], pd.unique(table.y).size, method, template
         )
-        template = _estimator(1, max_experts, n_init, seed, quiet)
         with _warnings_as_lines():
-            result = select_n_experts(table.X, table.y, max_experts, method, estimator=template)
+            result = select_n_experts(
+                table.X, table.y, template.max_experts, method, estimator=template
+            )
         Path(out_dir).mkdir(parents=True, exist_ok=True)
         written = write_selection_figures(result, out_dir)
     _echo_selection(result)

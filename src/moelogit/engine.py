@@ -28,7 +28,7 @@ from __future__ import annotations
 import functools
 from collections.abc import Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 from joblib import effective_n_jobs
@@ -42,7 +42,7 @@ from .chunked import (
 )
 from .init import initial_theta
 from .mm import BohningMM
-from .model import Dims, row_blocks
+from .model import Dims, Support, row_blocks
 from .newton import newton_refine
 from .quasi_newton import lbfgs_ascent
 from .reduction import ThreadReduction
@@ -167,14 +167,14 @@ def _sample_map(mm: BohningMM, rows: np.ndarray) -> BohningMM:
     """The MM map of the rows ``rows`` of ``mm``'s data, weights renormalised."""
     weights = mm.weights[rows] / mm.weights[rows].sum()
     return BohningMM(
-        mm.Z[rows], mm.y[rows], weights, mm.dims, mm.alpha, mm.curvature, mm.reduction
+        mm.Z[rows], mm.y[rows], weights, mm.dims, mm.alpha, mm.curvature, mm.reduction, mm.support
     )
 
 
 def _gathered_map(mm: BohningMM, design, reduction, X, y, weights) -> BohningMM:
     """The MM map of rows gathered from ``mm``'s chunks, their design made now (when used)."""
     Z = X if design is None else design(X)
-    return BohningMM(Z, y, weights, mm.dims, mm.alpha, mm.curvature, reduction)
+    return BohningMM(Z, y, weights, mm.dims, mm.alpha, mm.curvature, reduction, mm.support)
 
 
 def fit_multistart(
@@ -191,6 +191,7 @@ def fit_multistart(
     n_jobs: int | None = None,
     listener: FitListener | None = None,
     design=None,
+    support: Support | None = None,
 ) -> MultistartResult:
     """Fit the mixture from many starts and keep the best (see the module's notes).
 
@@ -223,6 +224,9 @@ def fit_multistart(
     design : moelogit.design.Design, optional
         Only with Dask arrays: ``Z`` then holds the features, whose design
         rows ``design`` makes where they lie, block by block.
+    support : Support, optional
+        The design columns of the gate and of the experts (default all);
+        warm starts must be zero outside them.
 
     Returns
     -------
@@ -249,7 +253,7 @@ def fit_multistart(
         threads = ThreadReduction(executor, n_threads) if n_threads > 1 else None
         mm = BohningMM(
             Z, codes, weights, dims, alpha, curvature,
-            ChunkReduction(design) if chunked else threads,
+            ChunkReduction(design) if chunked else threads, support,
         )  # fmt: skip
         # Each sample's map is made when it is used, and lives only while it is.
         if chunked:
@@ -279,16 +283,37 @@ def fit_multistart(
         if not strategy.polish:
             return found
         listener.stage_started("polish", Z.shape[0])
-        refined = newton_refine(
-            mm.value_and_gradient,
-            mm.hessian,
-            found.best.theta,
-            tol=strategy.tol,
-            max_iter=NEWTON_MAX_ITER,
-        )
+        refined = _polished(mm, found.best.theta, strategy.tol)
         best = join_fits(found.best, refined)
         listener.stage_finished("polish", Z.shape[0], best)
         return MultistartResult(best, found.start_objectives, found.best_start, refined.n_iter)
+
+
+def _polished(mm: BohningMM, theta: np.ndarray, tol: float) -> FitResult:
+    """Newton refinement of ``theta`` in the parameters ``mm``'s support leaves free.
+
+    The others stay exactly zero: a step in all of them would spread
+    rounding from the rotation into their zero gradient.
+    """
+    free = mm.support.free(mm.dims)
+
+    def full(point: np.ndarray) -> np.ndarray:
+        out = theta.copy()
+        out[free] = point
+        return out
+
+    def value_and_gradient(point: np.ndarray) -> tuple[float, np.ndarray]:
+        value, grad = mm.value_and_gradient(full(point))
+        return value, grad[free]
+
+    refined = newton_refine(
+        value_and_gradient,
+        lambda point: mm.hessian(full(point))[np.ix_(free, free)],
+        theta[free],
+        tol=tol,
+        max_iter=NEWTON_MAX_ITER,
+    )
+    return replace(refined, theta=full(refined.theta))
 
 
 class _Engine:
@@ -330,7 +355,9 @@ class _Engine:
             return seed
         init = self.strategy.init
         method = init if init != "mixed" else ("kmeans" if number == 1 else "random")
-        return initial_theta(screen.Z, screen.y, screen.weights, screen.dims, method, seed)
+        return initial_theta(
+            screen.Z, screen.y, screen.weights, screen.dims, method, seed, screen.support
+        )
 
     def search(self, mm, screen, run_in, seeds) -> MultistartResult:
         """Screen the starts on ``screen``, run the best one in, finish it on ``mm``."""

@@ -30,7 +30,7 @@ from .inference import (
 )
 from .init import INITS
 from .mm import CURVATURES
-from .model import Dims, pack, row_slices, rows_per_block, unpack
+from .model import Dims, Support, pack, row_slices, rows_per_block, unpack
 from .newton import MAX_PARAMETERS
 from .params import MoEParams
 from .prior import check_prior, shift_log_proba
@@ -82,6 +82,11 @@ class TrainingFacts:
     #: Weighted class frequencies of the training data, in ``classes`` order;
     #: None for a model loaded from a file written before it was recorded.
     class_prior: np.ndarray | None = None
+    #: The features whose slopes the gate and the experts estimated
+    #: (``gate_features`` and ``expert_features`` among those that vary);
+    #: None for a model loaded from a file written before they could differ.
+    gate_support: np.ndarray | None = None
+    expert_support: np.ndarray | None = None
 
 
 @dataclass(frozen=True)
@@ -262,6 +267,13 @@ class MoEClassifier(ClassifierMixin, BaseEstimator):
         :func:`moelogit.select_n_experts` (``"dsc"``: one over-fitted fit with
         ``max_experts`` experts and its dendrogram; the others: a sweep over
         ``1 .. max_experts``); the evidence is kept in ``selection_``.
+    gate_features, expert_features : list of int or str, or None, default=None
+        The features the gate and the experts use: column indices, or names
+        of a DataFrame's columns; None for all, an empty list for an
+        intercept only. An intercept-only gate is a finite mixture of
+        multinomial logistic regressions with constant weights (flexmix
+        without a concomitant model); intercept-only experts leave the
+        features to the gate. See :doc:`/guide/estimator`.
     max_experts : int, default=6
         Largest number of experts considered when ``n_experts`` names a
         selection method; ignored otherwise.
@@ -370,6 +382,10 @@ class MoEClassifier(ClassifierMixin, BaseEstimator):
         Number of features seen in ``fit``.
     feature_names_in_ : ndarray of shape (`n_features_in_`,)
         Feature names, when ``X`` had string column names.
+    gate_support_, expert_support_ : ndarray of shape (`n_features_in_`,)
+        Booleans: the features whose gate (expert) slopes were estimated,
+        those of ``gate_features`` (``expert_features``) that vary in the
+        training data; the other slopes are zero.
     gate_coef_ : ndarray of shape (n_experts, `n_features_in_`)
         Gate slopes; gate logits are ``X @ gate_coef_.T + gate_intercept_``.
         Experts are ordered by decreasing mean gate weight on the training
@@ -434,6 +450,8 @@ class MoEClassifier(ClassifierMixin, BaseEstimator):
         self,
         n_experts=2,
         *,
+        gate_features=None,
+        expert_features=None,
         max_experts=6,
         max_iter=1000,
         tol=1e-8,
@@ -452,6 +470,8 @@ class MoEClassifier(ClassifierMixin, BaseEstimator):
         verbose=0,
     ):
         self.n_experts = n_experts
+        self.gate_features = gate_features
+        self.expert_features = expert_features
         self.max_experts = max_experts
         self.max_iter = max_iter
         self.tol = tol
@@ -574,16 +594,20 @@ class MoEClassifier(ClassifierMixin, BaseEstimator):
                 f"n_experts={self.n_experts} needs at least as many rows of positive "
                 f"weight, got {data.n_positive}"
             )
+        gate_support = self._feature_mask(self.gate_features, "gate_features")
+        expert_support = self._feature_mask(self.expert_features, "expert_features")
         mean, scale, used = data.standardization(self.standardize)
+        gate_support, expert_support = gate_support & used, expert_support & used
+        support = _design_support(gate_support, expert_support, used)
         Z, design = data.design(mean, scale, used)
         q = Z.shape[1] if design is None else design.n_columns
         dims = Dims(q, self.n_experts, n_classes)
-        if self.polish and dims.n_params > MAX_PARAMETERS:
+        if self.polish and support.n_params(dims) > MAX_PARAMETERS:
             raise ValueError(
-                f"polish=True refines with a Hessian of all {dims.n_params} parameters; it is "
-                f"meant for at most {MAX_PARAMETERS}: fit without polish"
+                f"polish=True refines with a Hessian of all {support.n_params(dims)} parameters; "
+                f"it is meant for at most {MAX_PARAMETERS}: fit without polish"
             )
-        warm = self._warm_start_points(self.n_features_in_, n_classes, mean, scale, used)
+        warm = self._warm_start_points(self.n_features_in_, n_classes, mean, scale, used, support)
         found = fit_multistart(
             Z,
             data.codes,
@@ -607,6 +631,7 @@ class MoEClassifier(ClassifierMixin, BaseEstimator):
             n_jobs=self.n_jobs,
             listener=_Talk(self.verbose) if listener is None else listener,
             design=design,
+            support=support,
         )
         best, n_newton_iter = found.best, found.n_newton_iter
         del Z  # as large as X: freed before predicting on X
@@ -621,6 +646,8 @@ class MoEClassifier(ClassifierMixin, BaseEstimator):
             n_design_columns=dims.q,
             feature_names_in=getattr(self, "feature_names_in_", None),
             class_prior=data.class_weights,
+            gate_support=gate_support,
+            expert_support=expert_support,
         )
         record = FitRecord(
             n_iter=best.n_iter,
@@ -708,7 +735,7 @@ class MoEClassifier(ClassifierMixin, BaseEstimator):
         check_is_fitted(self)
         return FitRecord(**{item.name: getattr(self, f"{item.name}_") for item in fields(FitRecord)})
 
-    def _warm_start_points(self, n_features, n_classes, mean, scale, used):
+    def _warm_start_points(self, n_features, n_classes, mean, scale, used, support):
         """The warm starts of ``init`` as parameter vectors of the design."""
         points = []
         for start in self._warm_starts():
@@ -717,8 +744,53 @@ class MoEClassifier(ClassifierMixin, BaseEstimator):
                     f"a warm start in init has {start.n_features} features and "
                     f"{start.n_classes} classes; the data have {n_features} and {n_classes}"
                 )
-            points.append(pack(*_design_coefficients(start, used, mean, scale)))
+            coefficients = _design_coefficients(start, used, mean, scale)
+            if not support.holds(*coefficients):
+                raise ValueError(
+                    "a warm start in init has slopes on features outside gate_features or "
+                    "expert_features: set them to zero"
+                )
+            points.append(pack(*coefficients))
         return points
+
+    def _feature_mask(self, features, name: str) -> np.ndarray:
+        """``gate_features`` or ``expert_features`` as booleans over the features of ``fit``."""
+        n_features = self.n_features_in_
+        if features is None:
+            return np.ones(n_features, dtype=bool)
+        if isinstance(features, str) or not np.iterable(features):
+            raise TypeError(
+                f"{name} must be a list of column indices or names, or None for all "
+                f"features; got {features!r}"
+            )
+        names = getattr(self, "feature_names_in_", None)
+        mask = np.zeros(n_features, dtype=bool)
+        for feature in features:
+            if isinstance(feature, str):
+                if names is None:
+                    raise ValueError(
+                        f"{name} names the column {feature!r}, but X has no column names: "
+                        "fit on a DataFrame or give column indices"
+                    )
+                found = np.flatnonzero(names == feature)
+                if found.size == 0:
+                    raise ValueError(
+                        f"{name}: {feature!r} is not a column of X; its columns are "
+                        f"{list(names)[:20]}"
+                    )
+                index = int(found[0])
+            elif isinstance(feature, numbers.Integral) and not isinstance(feature, bool):
+                if not -n_features <= feature < n_features:
+                    raise ValueError(
+                        f"{name}: column {feature} is out of range for {n_features} features"
+                    )
+                index = int(feature) % n_features
+            else:
+                raise TypeError(f"{name} holds {feature!r}: give column indices or names")
+            if mask[index]:
+                raise ValueError(f"{name} names the column {feature!r} twice")
+            mask[index] = True
+        return mask
 
     def _fit_selected(self, X, y, sample_weight, started):
         """Choose the number of experts, then take on the selected model's state."""
@@ -901,12 +973,17 @@ class MoEClassifier(ClassifierMixin, BaseEstimator):
         return X, dask_data, y_chunks, dask_data.normalised_weights(weights, X)
 
     def n_parameters(self) -> int:
-        """Number of free parameters, ``q (K - 1) + K q (M - 1)``.
+        """Number of free parameters, ``q_g (K - 1) + K q_e (M - 1)``.
 
-        ``q`` is one plus the number of non-constant features seen in ``fit``.
+        ``q_g`` (``q_e``) is one plus the number of features of
+        ``gate_support_`` (``expert_support_``): those of ``gate_features``
+        (``expert_features``) that vary in the training data.
         """
         check_is_fitted(self)
-        return Dims(self.n_design_columns_, self.n_experts_, self.classes_.size).n_params
+        dims = Dims(self.n_design_columns_, self.n_experts_, self.classes_.size)
+        if self.gate_support_ is None:  # a file from before the supports: all in both
+            return dims.n_params
+        return _design_support(self.gate_support_, self.expert_support_).n_params(dims)
 
     # -- inference --------------------------------------------------------------
 
@@ -970,19 +1047,24 @@ class MoEClassifier(ClassifierMixin, BaseEstimator):
             raise ValueError(f"level must be between 0 and 1, got {level!r}")
         X = self._validated(X)
         names = self._feature_names()
-        terms = list(dict.fromkeys(covariance.index.get_level_values("term")))
-        index, order = _parameter_index(terms, self.n_experts_, self.classes_)
-        if not (covariance.index.equals(index) and set(terms[1:]) <= set(names)):
+        blocks, terms = (covariance.index.get_level_values(level) for level in ("block", "term"))
+        gate_terms = list(dict.fromkeys(terms[blocks == "gate"]))
+        expert_terms = list(dict.fromkeys(terms[blocks == "expert 1"]))
+        used = np.isin(names, gate_terms + expert_terms)
+        support = _design_support(np.isin(names, gate_terms), np.isin(names, expert_terms), used)
+        index, order = _parameter_index(support, ["intercept", *np.asarray(names)[used]],
+                                        self.n_experts_, self.classes_)  # fmt: skip
+        if not covariance.index.equals(index):
             raise ValueError("covariance is not this model's: pass model.covariance(X_train, y_train)")
-        used = np.isin(names, terms[1:])
         packed = np.empty_like(covariance.to_numpy())
         packed[np.ix_(order, order)] = covariance.to_numpy()
         gate_coef, expert_coef = _design_coefficients(self.params_, used)
+        free = support.free(Dims(1 + np.count_nonzero(used), self.n_experts_, self.classes_.size))
         low, high = np.empty((2, X.shape[0], self.classes_.size))
-        for rows in row_slices(X.shape[0], rows_per_block(packed.shape[0])):
+        for rows in row_slices(X.shape[0], rows_per_block(free.size)):
             Z = np.column_stack([np.ones(len(X[rows])), X[rows][:, used]])
             proba = np.exp(self.params_.log_class_proba(X[rows]))
-            gradients = class_proba_gradients(Z, gate_coef, expert_coef)
+            gradients = class_proba_gradients(Z, gate_coef, expert_coef)[:, :, free]
             low[rows], high[rows] = proba_intervals(proba, gradients, packed, level)
         return low, high
 
@@ -1013,15 +1095,20 @@ class MoEClassifier(ClassifierMixin, BaseEstimator):
             self.params_, used, self.feature_mean_, self.feature_scale_
         )
         Z = design_matrix(X, self.feature_mean_, self.feature_scale_, used)
-        covariance = parameter_covariance(
-            Z, codes, weights * total, gate_coef, expert_coef, self.alpha, robust=robust
-        )
         dims = Dims(Z.shape[1], self.n_experts_, self.classes_.size)
-        to_user = standardisation_map(mean, scale, dims)
-        estimates = to_user @ pack(gate_coef, expert_coef)
-        names = self._feature_names()
-        terms = ["intercept", *[names[j] for j in np.flatnonzero(used)]]
-        index, order = _parameter_index(terms, self.n_experts_, self.classes_)
+        support = (
+            Support.full(dims.q)
+            if self.gate_support_ is None
+            else _design_support(self.gate_support_, self.expert_support_, used)
+        )
+        free = support.free(dims)
+        covariance = parameter_covariance(
+            Z, codes, weights * total, gate_coef, expert_coef, self.alpha, robust=robust, free=free
+        )
+        to_user = standardisation_map(mean, scale, dims)[np.ix_(free, free)]
+        estimates = to_user @ pack(gate_coef, expert_coef)[free]
+        terms = ["intercept", *np.asarray(self._feature_names())[used]]
+        index, order = _parameter_index(support, terms, self.n_experts_, self.classes_)
         covariance = (to_user @ covariance @ to_user.T)[np.ix_(order, order)]
         return pd.Series(estimates[order], index=index), covariance
 
@@ -1071,19 +1158,32 @@ def _design_coefficients(params: MoEParams, used, mean=None, scale=None):
     return gate_coef[design_rows], expert_coef[:, design_rows]
 
 
-def _parameter_index(terms: list[str], K: int, classes) -> tuple[pd.MultiIndex, np.ndarray]:
-    """Labels ``(block, level, term)`` of the packed parameters, and the order that groups them.
+def _design_support(gate_support, expert_support, used=None) -> Support:
+    """The :class:`Support` of the design ``[1, X[:, used]]`` (default: the features of either)."""
+    used = gate_support | expert_support if used is None else used
+    return Support(np.r_[True, gate_support[used]], np.r_[True, expert_support[used]])
 
-    Packed, a block's parameters run term by term; the table runs level by
-    level (expert by expert in the gate, class by class in an expert).
+
+def _parameter_index(
+    support: Support, terms: list[str], K: int, classes
+) -> tuple[pd.MultiIndex, np.ndarray]:
+    """Labels ``(block, level, term)`` of the free packed parameters, and the order that groups them.
+
+    ``terms`` name the design's columns. Packed, a block's parameters run
+    term by term; the table runs level by level (expert by expert in the
+    gate, class by class in an expert).
     """
-    labels = [("gate", f"expert {k + 1}", term) for term in terms for k in range(K - 1)]
+    gate_terms = [term for term, kept in zip(terms, support.gate) if kept]
+    expert_terms = [term for term, kept in zip(terms, support.experts) if kept]
+    labels = [("gate", f"expert {k + 1}", term) for term in gate_terms for k in range(K - 1)]
     for k in range(K):
-        labels += [(f"expert {k + 1}", str(c), term) for term in terms for c in classes[:-1]]
+        labels += [(f"expert {k + 1}", str(c), term) for term in expert_terms for c in classes[:-1]]
     position = {label: i for i, label in enumerate(labels)}
-    grouped = [("gate", f"expert {k + 1}", term) for k in range(K - 1) for term in terms]
+    grouped = [("gate", f"expert {k + 1}", term) for k in range(K - 1) for term in gate_terms]
     for k in range(K):
-        grouped += [(f"expert {k + 1}", str(c), term) for c in classes[:-1] for term in terms]
+        grouped += [
+            (f"expert {k + 1}", str(c), term) for c in classes[:-1] for term in expert_terms
+        ]
     order = np.array([position[label] for label in grouped], dtype=int)
     return pd.MultiIndex.from_tuples(grouped, names=["block", "level", "term"]), order
 

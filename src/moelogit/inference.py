@@ -67,6 +67,7 @@ def parameter_covariance(
     alpha: float = 0.0,
     *,
     robust: bool = False,
+    free: np.ndarray | None = None,
 ) -> np.ndarray:
     """Covariance of the packed parameters of the design ``Z`` at a fit, ``(P, P)``.
 
@@ -79,6 +80,9 @@ def parameter_covariance(
         information is that of ``sum_i s_i log p(y_i | x_i)``, penalised.
     robust : bool, default=False
         The sandwich estimate instead of the inverse observed information.
+    free : ndarray of bool, optional
+        The packed parameters estimated (:meth:`moelogit.model.Support.free`);
+        the covariance is theirs, the others being fixed at zero. Default all.
 
     Raises
     ------
@@ -89,25 +93,28 @@ def parameter_covariance(
         (gate or expert) where it fails.
     """
     dims = Dims(Z.shape[1], expert_coef.shape[0], expert_coef.shape[2] + 1)
-    if dims.n_params > MAX_PARAMETERS:
+    free = np.ones(dims.n_params, dtype=bool) if free is None else free
+    n_free = int(free.sum())
+    if n_free > MAX_PARAMETERS:
         raise ValueError(
-            f"the covariance of all {dims.n_params} parameters needs a Hessian of that "
+            f"the covariance of all {n_free} parameters needs a Hessian of that "
             f"order; it is computed for at most {MAX_PARAMETERS}"
         )
     total = float(np.sum(sample_weight))
     weights = sample_weight / total
-    information = -total * model.hessian(Z, y, weights, gate_coef, expert_coef, alpha)
+    hessian = model.hessian(Z, y, weights, gate_coef, expert_coef, alpha)
+    information = -total * hessian[np.ix_(free, free)]
     try:
         factor = cho_factor(information, lower=True)
     except LinAlgError:
-        raise ValueError(_not_definite(information, dims)) from None
-    inverse = cho_solve(factor, np.eye(dims.n_params))
+        raise ValueError(_not_definite(information, _blocks(dims)[free])) from None
+    inverse = cho_solve(factor, np.eye(n_free))
     if not robust:
         return inverse
     meat = np.zeros_like(information)
     # By blocks of rows: about 2^20 values of scores.
     for rows in model.row_slices(Z.shape[0], model.rows_per_block(dims.n_params)):
-        scores = model.row_scores(Z[rows], y[rows], gate_coef, expert_coef)
+        scores = model.row_scores(Z[rows], y[rows], gate_coef, expert_coef)[:, free]
         meat += scores.T @ (scores * sample_weight[rows, None])
     return inverse @ meat @ inverse
 
@@ -154,17 +161,22 @@ def proba_intervals(proba: np.ndarray, gradients: np.ndarray, covariance: np.nda
     return expit(logit - half), expit(logit + half)
 
 
-def _not_definite(information: np.ndarray, dims: Dims) -> str:
-    """Why the information has no Cholesky factor: the first block that is not definite."""
+def _blocks(dims: Dims) -> np.ndarray:
+    """The block of every packed parameter: 0 for the gate, ``k`` for expert ``k``."""
     q, K, M = dims
-    blocks = [("the gate", slice(0, q * (K - 1)))]
-    for k in range(K):
-        start = q * (K - 1) + k * q * (M - 1)
-        blocks.append((f"expert {k + 1}", slice(start, start + q * (M - 1))))
+    return np.repeat(np.arange(K + 1), [q * (K - 1)] + [q * (M - 1)] * K)
+
+
+def _not_definite(information: np.ndarray, blocks: np.ndarray) -> str:
+    """Why the information has no Cholesky factor: the first block that is not definite.
+
+    ``blocks`` holds every parameter's block, as :func:`_blocks`.
+    """
     where = "the gate and the experts jointly (a saddle point or a flat direction)"
-    for name, block in blocks:
-        if block.stop > block.start and np.linalg.eigvalsh(information[block, block])[0] <= 0:
-            where = name
+    for block in np.unique(blocks):
+        inside = np.flatnonzero(blocks == block)
+        if np.linalg.eigvalsh(information[np.ix_(inside, inside)])[0] <= 0:
+            where = "the gate" if block == 0 else f"expert {block}"
             break
     return (
         f"the observed information is not positive definite in {where}: the fit is not "

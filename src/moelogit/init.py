@@ -12,6 +12,11 @@ weights; all ``K`` regressions are stepped together). The gates:
   features) drawn ``N(0, s^2)``, with the sharpness ``s`` log-uniform in
   :data:`RANDOM_GATE_SCALES`: random hyperplane partitions, soft to sharp.
 
+With a :class:`~moelogit.model.Support`, both gates use the gate's
+columns only and the experts theirs. A gate with an intercept only starts
+with the shares of a partition drawn as if it had them all, on which the
+experts are fitted: they then start apart.
+
 MoE likelihoods have many local optima and k-means partitions of unclustered
 features all look alike, so diverse random gates matter: on simulated truths
 (n = 10,000, d = 4, K = 3, M = 3, coefficients N(0, 2^2)) the global optimum
@@ -29,8 +34,8 @@ from scipy.linalg import cho_factor, cho_solve
 from sklearn.cluster import KMeans
 from sklearn.exceptions import ConvergenceWarning
 
-from .mm import apply_inverse_bohning
-from .model import Dims, experts_objective_and_gradient, log_gate, pack, row_blocks
+from .mm import apply_inverse_bohning, decoupled
+from .model import Dims, Support, experts_objective_and_gradient, log_gate, pack, row_blocks
 from .solver import maximize
 
 __all__ = ["INITS", "KMEANS_MAX_ROWS", "RANDOM_GATE_SCALES", "initial_theta"]
@@ -72,6 +77,7 @@ def initial_theta(
     dims: Dims,
     method: str = "kmeans",
     random_state=None,
+    support: Support | None = None,
 ) -> np.ndarray:
     """A starting parameter vector (design coordinates, see :mod:`moelogit.model`).
 
@@ -89,19 +95,35 @@ def initial_theta(
         How the starting gate is drawn.
     random_state : None, int or numpy.random.Generator
         Seed of the start.
+    support : Support, optional
+        The columns of the gate and of the experts (default all); the start
+        is zero outside them.
     """
     if method not in INITS:
         raise ValueError(f"init must be one of {INITS}, got {method!r}")
     rng = np.random.default_rng(random_state)
     q, K, M = dims
-    if K == 1:
-        gate_coef = np.zeros((q, 0))
-    elif method == "kmeans":
-        gate_coef = _kmeans_gate(Z[:, 1:], weights, K, rng)
-    else:
-        gate_coef = _random_gate(q, K, rng)
-    expert_weights = weights[:, None] * (np.exp(log_gate(Z, gate_coef)) + 1e-12)  # never all zero
-    experts = _StartingExperts(Z, y, expert_weights / expert_weights.sum(axis=0), dims)
+    support = Support.full(q) if support is None else support
+    # The partition the starting experts are fitted on: the gate's own,
+    # unless the gate has an intercept only (then its experts would all be
+    # fitted on the same weights, identical: a fixed point of the fit).
+    columns = support.gate if support.gate[1:].any() else np.ones(q, dtype=bool)
+    partition = np.zeros((q, K - 1))
+    if K > 1 and method == "kmeans" and columns[1:].any():
+        partition[columns] = _kmeans_gate(Z[:, columns][:, 1:], weights, K, rng)
+    elif K > 1:
+        partition[columns] = _random_gate(int(columns.sum()), K, rng)
+    gate = np.exp(log_gate(Z, partition))
+    if columns is support.gate:
+        gate_coef = partition
+    else:  # constant weights: the partition's shares
+        log_shares = np.log(weights @ gate)
+        gate_coef = np.zeros((q, K - 1))
+        gate_coef[0] = log_shares[:-1] - log_shares[-1]
+    expert_weights = weights[:, None] * (gate + 1e-12)  # never all zero
+    experts = _StartingExperts(
+        Z, y, expert_weights / expert_weights.sum(axis=0), dims, support.experts
+    )
     fit = maximize(experts, np.zeros(K * q * (M - 1)), max_iter=_EXPERT_STEPS, tol=1e-6)
     return pack(gate_coef, fit.theta.reshape(K, q, M - 1))
 
@@ -111,11 +133,13 @@ class _StartingExperts:
 
     One Böhning step for every expert at once (the regressions are
     separable): ``Delta_k = (S_k + 2 alpha D)^{-1} G_k A^{-1}`` with
-    ``S_k = Z^T diag(W_k) Z``, which the weights fix, so it is factorised once.
+    ``S_k = Z^T diag(W_k) Z``, which the weights fix, so it is factorised
+    once; only the ``kept`` columns move.
     """
 
-    def __init__(self, Z, y, expert_weights, dims: Dims):
+    def __init__(self, Z, y, expert_weights, dims: Dims, kept: np.ndarray | None = None):
         self.Z, self.y, self.expert_weights, self.dims = Z, y, expert_weights, dims
+        self.kept = np.ones(dims.q, dtype=bool) if kept is None else kept
         self.blocks = functools.partial(row_blocks, dims=dims)
         ridge = np.full(dims.q, 2.0 * _EXPERT_RIDGE)
         ridge[0] = 0.0  # intercepts unpenalised; each S_k has sum W_k = 1 there
@@ -124,7 +148,9 @@ class _StartingExperts:
             curvature = np.diag(ridge)
             for rows in self.blocks(Z.shape[0]):  # by blocks: no temporary of the size of Z
                 curvature += (Z[rows] * weights_k[rows, None]).T @ Z[rows]
-            self.factors.append(cho_factor(curvature, lower=True, check_finite=False))
+            self.factors.append(
+                cho_factor(decoupled(curvature, self.kept), lower=True, check_finite=False)
+            )
 
     def __call__(self, theta: np.ndarray) -> tuple[np.ndarray, float]:
         q, K, M = self.dims
@@ -132,5 +158,6 @@ class _StartingExperts:
         value, grad = experts_objective_and_gradient(
             self.Z, self.y, self.expert_weights, coef, _EXPERT_RIDGE, blocks=self.blocks
         )
+        grad[:, ~self.kept] = 0.0
         step = np.stack([cho_solve(f, g, check_finite=False) for f, g in zip(self.factors, grad)])
         return theta + apply_inverse_bohning(step).ravel(), value

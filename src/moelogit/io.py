@@ -61,6 +61,8 @@ _STORED_AS = {"n_design_columns": "_n_design_columns"}
 # that predates them still reads the file); absent from files written before
 # they were recorded, and then None.
 _LISTS = ("class_prior",)
+# Likewise, booleans over the features (absent: every feature in both).
+_MASKS = ("gate_support", "expert_support")
 
 
 def _stored_name(field: str) -> str:
@@ -106,12 +108,19 @@ def _json_params(model: MoEClassifier) -> tuple[dict, list]:
     params, replaced = {}, []
     for name, value in model.get_params(deep=False).items():
         value = _plain(value)
-        if value is None or isinstance(value, (str, int, float, bool)):
+        if value is None or isinstance(value, (str, int, float, bool)) or _plain_list(value):
             params[name] = value
         else:  # a RandomState, or MoEParams as warm starts: not needed to predict
             params[name] = defaults[name]
             replaced.append(name)
     return params, replaced
+
+
+def _plain_list(value) -> bool:
+    """Whether ``value`` is a list or tuple of strings and integers (as ``gate_features``)."""
+    return isinstance(value, (list, tuple)) and all(
+        isinstance(item, (str, int)) and not isinstance(item, bool) for item in value
+    )
 
 
 def save_model(model: MoEClassifier, path, *, label=None, data_summary=None) -> None:
@@ -254,6 +263,8 @@ def _rebuild(metadata: dict, arrays: dict) -> MoEClassifier:
     for name in _scalars():
         if name in _LISTS:
             state[name] = _stored_list(stored.get(_stored_name(name)), name, len(state["classes"]))
+        elif name in _MASKS:
+            state[name] = _stored_mask(stored.get(_stored_name(name)), name, state["n_features_in"])
         # Files from before a record field existed lack it: its default holds.
         elif _stored_name(name) in stored or name not in record_fields:
             state[name] = stored[_stored_name(name)]
@@ -309,6 +320,19 @@ def _stored_list(value, name: str, n_classes: int):
     ):
         raise ValueError(f"{name}_ is {value!r}, not {n_classes} shares summing to one")
     return shares
+
+
+def _stored_mask(value, name: str, n_features: int):
+    """Booleans over the features read from the metadata, or None (not recorded)."""
+    if value is None:
+        return None
+    if not (
+        isinstance(value, list)
+        and len(value) == n_features
+        and all(isinstance(v, bool) for v in value)
+    ):
+        raise ValueError(f"{name}_ is {value!r}, not {n_features} booleans")
+    return np.array(value, dtype=bool)
 
 
 def load_model(path, *, return_metadata: bool = False):

@@ -33,6 +33,7 @@ __all__ = [
     "Dims",
     "EStep",
     "SerialReduction",
+    "Support",
     "Workspace",
     "accumulate",
     "e_step",
@@ -73,6 +74,45 @@ class Dims(NamedTuple):
     def n_params(self) -> int:
         """Number of free parameters, ``q (K - 1) + K q (M - 1)``."""
         return self.n_gate + self.K * self.q * (self.M - 1)
+
+
+class Support(NamedTuple):
+    """Which design columns enter the gate and which the experts.
+
+    Boolean masks of length ``q`` (the intercept, column 0, enters both).
+    The coefficient rows of a column outside a block's mask are held at
+    zero: a gate on a few covariates and experts on others, a gate with an
+    intercept only (a mixture with constant weights), or experts with an
+    intercept only.
+    """
+
+    gate: np.ndarray
+    experts: np.ndarray
+
+    @classmethod
+    def full(cls, q: int) -> Support:
+        """Every column in both blocks."""
+        return cls(np.ones(q, dtype=bool), np.ones(q, dtype=bool))
+
+    def free(self, dims: Dims) -> np.ndarray:
+        """Which entries of :func:`pack`'s vector are estimated, ``(P,)`` booleans."""
+        _, K, M = dims
+        gate = np.repeat(self.gate, K - 1)
+        return np.concatenate([gate, np.tile(np.repeat(self.experts, M - 1), K)])
+
+    def n_params(self, dims: Dims) -> int:
+        """Number of estimated parameters."""
+        _, K, M = dims
+        return int(self.gate.sum()) * (K - 1) + K * int(self.experts.sum()) * (M - 1)
+
+    def restrict(self, gate_coef: np.ndarray, expert_coef: np.ndarray) -> None:
+        """Zero, in place, the rows of ``(gate_coef, expert_coef)`` (or their gradients) outside."""
+        gate_coef[~self.gate] = 0.0
+        expert_coef[:, ~self.experts] = 0.0
+
+    def holds(self, gate_coef: np.ndarray, expert_coef: np.ndarray) -> bool:
+        """Whether the coefficients outside the masks are all zero."""
+        return not (np.any(gate_coef[~self.gate]) or np.any(expert_coef[:, ~self.experts]))
 
 
 def pack(gate_coef: np.ndarray, expert_coef: np.ndarray) -> np.ndarray:

@@ -45,7 +45,9 @@ class _Metric:
     evaluation itself at a few thousand rows. With ``curvature="fixed"``
     every expert's factor is the gate's: one inverse, applied to all blocks
     in one product (at 1,147 columns and 4 experts, K copies of a q x q
-    inverse made each map memory-bound, 5 ms, a tenth of an evaluation).
+    inverse made each map memory-bound, 5 ms, a tenth of an evaluation);
+    where the gate and the experts have columns of their own (a
+    :class:`~moelogit.model.Support`), one for the gate and one for all experts.
     """
 
     def __init__(self, mm: BohningMM, theta0: np.ndarray):
@@ -53,13 +55,14 @@ class _Metric:
         gate_factor, expert_factors = mm.curvature_factors(theta0)
         identity = np.eye(mm.dims.q)
         self.gate_inverse = solve_triangular(gate_factor, identity, lower=True)
-        self.expert_inverses = (
-            None  # the gate's, shared
-            if mm.curvature == "fixed"
-            else np.stack(
+        self.shared = mm.shares_factor
+        self.expert_inverse = self.expert_inverses = None
+        if mm.curvature == "fixed" and not self.shared:
+            self.expert_inverse = solve_triangular(expert_factors[0], identity, lower=True)
+        elif not self.shared:
+            self.expert_inverses = np.stack(
                 [solve_triangular(factor, identity, lower=True) for factor in expert_factors]
             )
-        )
         self.gate_classes = _inverse_bohning_factor(mm.dims.K - 1)
         self.expert_classes = _inverse_bohning_factor(mm.dims.M - 1)
 
@@ -68,11 +71,15 @@ class _Metric:
         gate, experts = unpack(vector, self.dims)
         if self.expert_inverses is None:
             q, K, m = self.dims.q, self.dims.K, experts.shape[2]
-            inverse = self.gate_inverse.T if transposed else self.gate_inverse
-            columns = np.hstack([gate, experts.transpose(1, 0, 2).reshape(q, K * m)])
-            product = inverse @ columns
-            experts = product[:, K - 1 :].reshape(q, K, m).transpose(1, 0, 2)
-            return product[:, : K - 1], experts
+            gate_inverse = self.gate_inverse.T if transposed else self.gate_inverse
+            columns = experts.transpose(1, 0, 2).reshape(q, K * m)
+            if self.shared:
+                product = gate_inverse @ np.hstack([gate, columns])
+                gate, columns = product[:, : K - 1], product[:, K - 1 :]
+            else:
+                gate = gate_inverse @ gate
+                columns = (self.expert_inverse.T if transposed else self.expert_inverse) @ columns
+            return gate, columns.reshape(q, K, m).transpose(1, 0, 2)
         if transposed:
             return self.gate_inverse.T @ gate, self.expert_inverses.transpose(0, 2, 1) @ experts
         return self.gate_inverse @ gate, self.expert_inverses @ experts

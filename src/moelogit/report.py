@@ -236,7 +236,14 @@ def _selection_section(selection) -> str:
 
 def _coefficient_section(model, feature_names) -> str:
     params = model.params_
-    gate = pd.DataFrame(params.gate_coef, columns=feature_names)
+    # Only the features each part uses (those of gate_features / expert_features that vary).
+    everything = np.ones(params.n_features, dtype=bool)
+    gate_used, experts_used = (
+        everything if support is None else support
+        for support in (model.gate_support_, model.expert_support_)
+    )
+    names = np.asarray(feature_names, dtype=object)
+    gate = pd.DataFrame(params.gate_coef[:, gate_used], columns=names[gate_used])
     gate.insert(0, "intercept", params.gate_intercept)
     gate.index = [f"expert {k + 1}" for k in range(params.n_experts)]
     parts = [
@@ -248,8 +255,15 @@ def _coefficient_section(model, feature_names) -> str:
         ),
         _table(gate.rename_axis("gate")),
     ]
+    if not (gate_used.all() and experts_used.all()):
+        parts.insert(0, _p(
+            f"The gate uses {gate_used.sum()} of the {params.n_features} features and the "
+            f"experts {experts_used.sum()}; the slopes of the others are zero by design and "
+            "not shown.",
+            "note",
+        ))  # fmt: skip
     for k in range(params.n_experts):
-        expert = pd.DataFrame(params.expert_coef[k], columns=feature_names)
+        expert = pd.DataFrame(params.expert_coef[k][:, experts_used], columns=names[experts_used])
         expert.insert(0, "intercept", params.expert_intercept[k])
         expert.index = [f"class {c}" for c in model.classes_]
         parts.append(f"<h3>Expert {k + 1}</h3>")

@@ -3,9 +3,12 @@
 Run ``python -m studies.coverage.flexmix_comparison`` from the repository
 root (needs ``Rscript`` and the flexmix package). Both fit the same
 simulated data (n = 3,000, d = 2, K = 2, M = 2) to the same optimum,
-flexmix from moelogit's responsibilities. flexmix's references are the
-first class and the first component, moelogit's the last: with two of each
-every estimate changes sign and its standard error does not.
+flexmix from moelogit's responsibilities, in four structures: every
+feature in the gate and the experts; the gate on the first feature and the
+experts on the second; a constant gate (flexmix without concomitant
+model); intercept-only experts. flexmix's references are the first class
+and the first component, moelogit's the last: with two of each every
+estimate changes sign and its standard error does not.
 """
 
 from __future__ import annotations
@@ -16,27 +19,43 @@ from benchmarks.peers.flexmix import flexmix_available, flexmix_standard_errors
 from moelogit import MoEClassifier
 from moelogit.datasets import make_moe_classification
 
-TERMS = [("intercept", "(Intercept)"), ("x0", "x1"), ("x1", "x2")]
+#: (name, gate_features, expert_features) of the structures compared.
+STRUCTURES = [
+    ("all features", None, None),
+    ("gate x0, experts x1", [0], [1]),
+    ("constant gate", [], None),
+    ("intercept-only experts", None, []),
+]
 
 
-def comparison(n_samples=3000, seed=11) -> tuple[pd.DataFrame, float, float]:
+def _flexmix_term(term: str) -> str:
+    """flexmix's name of our term: features count from 1 there."""
+    return "(Intercept)" if term == "intercept" else f"x{int(term[1:]) + 1}"
+
+
+def comparison(
+    n_samples=3000, seed=11, gate_features=None, expert_features=None
+) -> tuple[pd.DataFrame, float, float]:
     """The side-by-side table and both mean log-likelihoods."""
     X, y, _ = make_moe_classification(n_samples, 2, 2, 2, random_state=seed)
-    model = MoEClassifier(2, alpha=0.0, polish=True, random_state=0).fit(X, y)
-    theirs = flexmix_standard_errors(X, y, 2, start_resp=model.responsibilities(X, y))
-    ours = model.summary(X, y).table
+    model = MoEClassifier(
+        2, gate_features=gate_features, expert_features=expert_features, alpha=0.0,
+        polish=True, random_state=0,
+    ).fit(X, y)  # fmt: skip
+    theirs = flexmix_standard_errors(
+        X, y, 2, start_resp=model.responsibilities(X, y),
+        gate_features=gate_features, expert_features=expert_features,
+    )  # fmt: skip
     rows = []
-    blocks = [("gate", "expert 1", theirs["gate"]["Comp.2"])]
-    blocks += [(f"expert {k}", str(model.classes_[0]), theirs["experts"][f"Comp.{k}"]) for k in (1, 2)]
-    for block, level, flex in blocks:
-        for term, flex_term in TERMS:
-            row = ours.loc[(block, level, term)]
-            rows.append({
-                "block": block, "term": term,
-                "moelogit coef": row["coef"], "flexmix coef": flex[flex_term]["estimate"],
-                "moelogit se": row["std err"], "flexmix se": flex[flex_term]["se"],
-                "se ratio": row["std err"] / flex[flex_term]["se"],
-            })  # fmt: skip
+    for (block, level, term), row in model.summary(X, y).table.iterrows():
+        flex = theirs["gate"]["Comp.2"] if block == "gate" else theirs["experts"][f"Comp.{block[-1]}"]
+        flex = flex[_flexmix_term(term)]
+        rows.append({
+            "block": block, "term": term,
+            "moelogit coef": row["coef"], "flexmix coef": flex["estimate"],
+            "moelogit se": row["std err"], "flexmix se": flex["se"],
+            "se ratio": row["std err"] / flex["se"],
+        })  # fmt: skip
     return pd.DataFrame(rows), model.loglik(X, y), theirs["loglik"] / n_samples
 
 
@@ -44,6 +63,9 @@ if __name__ == "__main__":
     available, why = flexmix_available()
     if not available:
         raise SystemExit(f"flexmix is not available: {why}")
-    table, ours, theirs = comparison()
-    print(f"mean log-likelihood: moelogit {ours:.8f}, flexmix {theirs:.8f}")
-    print(table.to_string(index=False, float_format=lambda v: f"{v:.4f}"))
+    for name, gate_features, expert_features in STRUCTURES:
+        table, ours, theirs = comparison(
+            gate_features=gate_features, expert_features=expert_features
+        )
+        print(f"\n{name}: mean log-likelihood moelogit {ours:.8f}, flexmix {theirs:.8f}")
+        print(table.to_string(index=False, float_format=lambda v: f"{v:.4f}"))
