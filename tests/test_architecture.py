@@ -21,7 +21,7 @@ LAYERS = {
     "solver": 1, "mm": 1, "newton": 1, "init": 1, "reduction": 1, "quasi_newton": 1,
     "engine": 1, "inference": 1, "chunked": 1,
     "estimator": 2, "design": 2, "dask_data": 2,
-    "selection": 3, "selection._dendrogram": 3, "selection._select": 3,
+    "selection": 3, "selection._dendrogram": 3, "selection._select": 3, "bootstrap": 3,
     "plotting": 4, "io": 4, "cluster": 4, "report": 4, "ppi": 4, "cli": 4,
     "datasets.ppi": 4, "features": 4, "features.descriptors": 4, "features.pairs": 4,
 }  # fmt: skip

@@ -987,6 +987,27 @@ class MoEClassifier(ClassifierMixin, BaseEstimator):
 
     # -- inference --------------------------------------------------------------
 
+    def coefficients(self) -> pd.Series:
+        """The estimated parameters on the user's scale, labelled ``(block, level, term)``.
+
+        As in :meth:`summary`: differences from the reference expert (the
+        last) and class (the last), for the features of ``gate_support_``
+        and ``expert_support_`` (every feature for a model file written
+        before these were recorded).
+        """
+        check_is_fitted(self)
+        everything = np.ones(self.n_features_in_, dtype=bool)
+        supports = [
+            everything if support is None else support
+            for support in (self.gate_support_, self.expert_support_)
+        ]
+        support = _design_support(*supports, everything)
+        dims = Dims(support.gate.size, self.n_experts_, self.classes_.size)
+        values = pack(*self.params_.to_design())[support.free(dims)]
+        terms = ["intercept", *self._feature_names()]
+        index, order = _parameter_index(support, terms, self.n_experts_, self.classes_)
+        return pd.Series(values[order], index=index)
+
     def covariance(self, X, y, sample_weight=None, *, robust=False) -> pd.DataFrame:
         """Covariance of the free parameters, estimated on the training data ``(X, y)``.
 
