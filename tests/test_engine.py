@@ -151,3 +151,32 @@ def test_successive_halving_screens_halves_and_keeps_ascent(large):
     assert found.best_start + 1 in survivors
     assert found.best_start == int(np.argmax(found.start_objectives))
     assert np.all(np.diff(found.best.trace) >= -1e-12 * np.abs(found.best.trace[:-1]))
+
+
+@pytest.mark.parametrize("n", [3000, 15_000])  # all rows screened; a 10,000-row sample
+def test_finalists_converge_on_the_screening_rows_and_the_best_goes_on(n):
+    X, y, _ = make_moe_classification(n, 2, 3, 2, random_state=3)
+    weights = np.full(n, 1 / n)
+    Z = design_matrix(X, *standardization(X, weights))
+
+    def fit(n_finalists):
+        recorder = Recorder()
+        found = fit_multistart(
+            Z, y, weights, Dims(3, 3, 2), rng=np.random.RandomState(4), listener=recorder,
+            strategy=Strategy(n_init=6, n_finalists=n_finalists, screen_rows=10_000),
+        )  # fmt: skip
+        return found, recorder.events
+
+    (one, one_events), (three, three_events) = fit(1), fit(3)
+    assert one.best_start == int(np.argmax(one.start_objectives))
+    np.testing.assert_array_equal(three.start_objectives, one.start_objectives)
+    finalists = [event for event in three_events if event[0] == "finalist"]
+    top = np.argsort(-three.start_objectives, kind="stable")[:3] + 1
+    assert sorted(event[2] for event in finalists) == sorted(top)
+    assert all(event[1] == min(n, 10_000) for event in finalists)
+    assert three.best_start + 1 in top
+    if n <= 10_000:  # the finalists' runs are the final runs: the best of them is kept
+        assert [event[0] for event in three_events] == ["screen"] * 6 + ["finalist"] * 3
+        assert three.best.objective >= one.best.objective
+    else:  # the best finalist goes on to all rows
+        assert three_events[-1][:2] == ("final", n)

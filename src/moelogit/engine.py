@@ -75,8 +75,11 @@ class Strategy:
     ``screening`` is ``"all"`` (every start for ``init_iter`` iterations,
     the estimator's) or ``"halving"`` (successive halving, see
     ``docs/performance.md`` for how it compares). Screening always iterates
-    the MM map; ``solver`` runs the run-in and the final run:
-    ``"lbfgs"`` (:func:`moelogit.quasi_newton.lbfgs_ascent`) or ``"mm"``.
+    the MM map; ``solver`` runs the finalists, the run-in and the final
+    run: ``"lbfgs"`` (:func:`moelogit.quasi_newton.lbfgs_ascent`) or
+    ``"mm"``. ``n_finalists`` starts screened best (with ``"all"``; one
+    after halving) run to convergence on the screening rows, and the best
+    of them goes on.
     """
 
     n_init: int = 20
@@ -89,6 +92,7 @@ class Strategy:
     polish: bool = False
     screening: str = "all"
     solver: str = "lbfgs"
+    n_finalists: int = 1
 
 
 @dataclass(frozen=True)
@@ -360,27 +364,38 @@ class _Engine:
         )
 
     def search(self, mm, screen, run_in, seeds) -> MultistartResult:
-        """Screen the starts on ``screen``, run the best one in, finish it on ``mm``."""
+        """Screen the starts on ``screen``, converge the finalists there, finish the best on ``mm``."""
         strategy = self.strategy
         if len(seeds) == 1:
             theta0 = self.start(screen, seeds[0], 1)
             best = self.run("final", mm, theta0, strategy.max_iter)
             return MultistartResult(best, np.empty(0), 0)
         screening = self.halving if strategy.screening == "halving" else self.screen_all
-        best, objectives = screening(screen, seeds)
-        best_start = int(np.argmax(objectives))  # ties: the first, as in screening
-        if screen is mm:
-            if not best.converged and best.n_iter < strategy.max_iter:
-                more = strategy.max_iter - best.n_iter + 1
-                best = self.run("final", mm, None, more, previous=best)
-            return MultistartResult(best, objectives, best_start)
-        for sample in run_in:
-            best = self.run("run-in", sample(), best.theta, strategy.max_iter)
-        best = self.run("final", mm, best.theta, strategy.max_iter)
+        finalists, objectives = screening(screen, seeds)
+        if len(finalists) > 1 or screen is mm:
+            # One finalist on all rows: its convergence is the final run.
+            stage = "final" if len(finalists) == 1 else "finalist"
+            finalists = [
+                (index, self.converged(stage, screen, result, index + 1))
+                for index, result in finalists
+            ]
+        # The highest; ties: the first screened.
+        best_start, best = max(finalists, key=lambda entry: (entry[1].objective, -entry[0]))
+        if screen is not mm:
+            for sample in run_in:
+                best = self.run("run-in", sample(), best.theta, strategy.max_iter)
+            best = self.run("final", mm, best.theta, strategy.max_iter)
         return MultistartResult(best, objectives, best_start)
 
-    def screen_all(self, screen, seeds) -> tuple[FitResult, np.ndarray]:
-        """Every start for ``init_iter`` iterations; the best one and every start's objective."""
+    def converged(self, stage, step, result: FitResult, number: int) -> FitResult:
+        """``result`` continued on ``step`` until it converges or has had ``max_iter`` iterations."""
+        if result.converged or result.n_iter >= self.strategy.max_iter:
+            return result
+        more = self.strategy.max_iter - result.n_iter + 1
+        return self.run(stage, step, None, more, number, previous=result)
+
+    def screen_all(self, screen, seeds) -> tuple[list, np.ndarray]:
+        """Every start for ``init_iter`` iterations: the ``n_finalists`` best, numbered, and every objective."""
         budget = min(self.strategy.init_iter, self.strategy.max_iter)
 
         def screened(numbered):
@@ -388,14 +403,15 @@ class _Engine:
             return self.run("screen", screen, self.start(screen, seed, number), budget, number)
 
         results = map(screened, enumerate(seeds, start=1))  # drawn lazily
-        objectives, best = [], None
-        for result in self.listener.loop(results, len(seeds), "starts"):
+        kept, objectives = [], []
+        for index, result in enumerate(self.listener.loop(results, len(seeds), "starts")):
             objectives.append(result.objective)
-            if best is None or result.objective > best.objective:  # ties: the first
-                best = result
-        return best, np.array(objectives)
+            kept.append((index, result))
+            # Only the best few are held (stable sort: ties keep the first screened).
+            kept = sorted(kept, key=lambda entry: -entry[1].objective)[: self.strategy.n_finalists]
+        return kept, np.array(objectives)
 
-    def halving(self, screen, seeds) -> tuple[FitResult, np.ndarray]:
+    def halving(self, screen, seeds) -> tuple[list, np.ndarray]:
         """Successive halving: every start for a round, the better half for another, ...
 
         Rounds of ``HALVING_ROUND`` iterations until one start is left or
@@ -426,5 +442,4 @@ class _Engine:
             ]
             objectives[[index for index, _ in alive]] = [result.objective for _, result in alive]
             done += more
-        index, best = max(alive, key=lambda entry: (entry[1].objective, -entry[0]))
-        return best, objectives
+        return [max(alive, key=lambda entry: (entry[1].objective, -entry[0]))], objectives

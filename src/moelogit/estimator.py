@@ -143,7 +143,7 @@ class _Talk(FitListener):
 
     def stage_started(self, stage, n_rows, number=None):
         # The run-in and the final run on all rows can take minutes on large data.
-        if self.verbose >= 1 and stage in ("run-in", "final"):
+        if self.verbose >= 1 and stage in ("finalist", "run-in", "final"):
             self.counter = Counter(f"{stage} on {n_rows:,} rows")
 
     def iteration(self, stage, iteration, value):
@@ -161,6 +161,8 @@ class _Talk(FitListener):
         done = f"objective {result.objective:.8f} after {result.n_iter} iterations"
         if stage == "screen":
             say(f"start {number}/{self.n_starts}: {done}")
+        elif stage == "finalist":
+            say(f"finalist (start {number}) on {n_rows} rows: {done}")
         elif stage == "run-in":
             say(f"run in on {n_rows} rows: {done}")
         else:
@@ -292,6 +294,12 @@ class MoEClassifier(ClassifierMixin, BaseEstimator):
         Screening iterations per start: MoE likelihoods have many local
         optima, so many starts are screened briefly and the best one is
         continued. See :doc:`/guide/fitting`.
+    n_finalists : int, default=1
+        The starts screened best that run to convergence on the screening
+        rows (all rows up to ``screen_rows``); the best of them is
+        continued. The ranking after ``init_iter`` iterations is not the
+        ranking at convergence, so a few finalists reach the best optimum
+        more often, for the price of as many runs on the screening rows.
     screen_rows : int or None, default=10000
         With more rows of positive weight than this, the starts are drawn and
         screened on a random sample of ``screen_rows`` of them. Screening is
@@ -457,6 +465,7 @@ class MoEClassifier(ClassifierMixin, BaseEstimator):
         tol=1e-8,
         n_init=20,
         init_iter=15,
+        n_finalists=1,
         screen_rows=10_000,
         init="mixed",
         curvature="expert",
@@ -477,6 +486,7 @@ class MoEClassifier(ClassifierMixin, BaseEstimator):
         self.tol = tol
         self.n_init = n_init
         self.init_iter = init_iter
+        self.n_finalists = n_finalists
         self.screen_rows = screen_rows
         self.init = init
         self.curvature = curvature
@@ -504,6 +514,7 @@ class MoEClassifier(ClassifierMixin, BaseEstimator):
         check_scalar(self.max_iter, "max_iter", numbers.Integral, min_val=1)
         check_scalar(self.n_init, "n_init", numbers.Integral, min_val=1)
         check_scalar(self.init_iter, "init_iter", numbers.Integral, min_val=1)
+        check_scalar(self.n_finalists, "n_finalists", numbers.Integral, min_val=1)
         check_scalar(self.tol, "tol", numbers.Real, min_val=0.0)
         if self.screen_rows is not None:
             check_scalar(self.screen_rows, "screen_rows", numbers.Integral, min_val=2)
@@ -619,6 +630,7 @@ class MoEClassifier(ClassifierMixin, BaseEstimator):
                 n_init=self.n_init,
                 init=self.init if isinstance(self.init, str) else "mixed",
                 init_iter=self.init_iter,
+                n_finalists=self.n_finalists,
                 screen_rows=self.screen_rows,
                 max_iter=self.max_iter,
                 tol=self.tol,
