@@ -136,3 +136,12 @@ def test_fit_stages_times_every_stage_of_a_default_fit():
     assert table.loc["final", "objective"] >= table.loc["screen", "objective"]
     parts = table.loc[["screen", "final"], "seconds"].sum()
     assert 0 < parts <= table.loc["whole fit", "seconds"]
+
+
+def test_finalists_study_counts_every_fit():
+    from benchmarks.finalists_study import misses
+
+    table = misses(600, 2, [1, 2])
+    assert table.index.tolist() == [1, 2]
+    assert (table["below the truth-started fit"] + table["above it"] <= 2).all()
+    assert (table["median seconds"] > 0).all()
