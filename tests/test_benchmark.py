@@ -141,7 +141,7 @@ def test_fit_stages_times_every_stage_of_a_default_fit():
 def test_finalists_study_counts_every_fit():
     from benchmarks.finalists_study import misses
 
-    table = misses(600, 2, [1, 2])
+    table = misses(400, 1, [1, 2])
     assert table.index.tolist() == [1, 2]
-    assert (table["below the truth-started fit"] + table["above it"] <= 2).all()
+    assert (table["below the truth-started fit"] + table["above it"] <= 1).all()
     assert (table["median seconds"] > 0).all()
