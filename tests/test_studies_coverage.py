@@ -47,3 +47,25 @@ def test_quick_coverage_study_writes_runs_and_summary(run_studies, tmp_path):
     assert summary["coverage"].between(0, 1).all() and (summary["low"] <= summary["high"]).all()
     assert runs["replicate"].nunique() == 3 and runs["config"].nunique() == 2
     assert "Wrote runs.csv and summary.csv" in done.stdout
+
+
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+def test_k3_diagnosis_keeps_both_fits_every_matching_and_summarises():
+    from studies.coverage import k3_diagnosis as diagnosis
+
+    frame = diagnosis.run_diagnosis({800: 2}, n_jobs=1, starts=1)
+    assert not frame["refused"].any()
+    per_fit = frame.groupby(["replicate", "fit"]).size()
+    assert (per_fit == 6 + 9 + diagnosis.TEST_POINTS).all()  # gate, experts, points
+    # The wider search ends at least as high as the study's fit.
+    assert (frame["gain"] > -1e-9).all()
+    coverage = diagnosis.coverage_by_matching(frame)
+    assert (coverage["most covered"] >= coverage.drop(columns="most covered").max(axis=1)).all()
+    rows = frame[(frame["fit"] == "study") & (frame["block"] != diagnosis.PROBABILITY_BLOCK)]
+    for _, one in rows.groupby("replicate"):
+        index = pd.MultiIndex.from_frame(one[["block", "level", "term"]])
+        estimates = pd.Series(one["estimate"].to_numpy(), index=index)
+        matched = matched_target(truth(3), estimates)
+        np.testing.assert_allclose(matched.to_numpy(), one["target coefficients"], atol=1e-12)
+    report = diagnosis.report(frame)
+    assert "z-scores at n = 800" in report and "Optima" in report

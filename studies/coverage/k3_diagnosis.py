@@ -17,7 +17,8 @@ the fit's, so that the candidate explanations can be measured apart:
 * **optima**: a wider search, ``starts`` single fully converged starts
   besides the two fits, the best then refined by Newton's method
   (``polish=True``), gives the fit "best"; its rows sit beside those of the
-  study's fit "study";
+  study's fit "study" and of the fit from the truth alone, "from truth"
+  (the optimum in the truth's basin);
 * **standard errors against spread**: the z-scores ``(estimate - target) /
   se`` per parameter (bias, spread, skewness, tails);
 * **sample size**: the cells' sizes are a parameter.
@@ -37,11 +38,11 @@ from joblib import Parallel, delayed
 from scipy import special, stats
 
 from moelogit import MoEClassifier
-from studies.tables import markdown_table
 from studies.coverage.coverage import (
-    LEVEL, N_FEATURES, TEST_POINTS, Config, maximum_likelihood_fit, permuted, permuted_targets,
-    replicate_data, truth,
+    LEVEL, N_FEATURES, TEST_POINTS, Config, free_parameters, maximum_likelihood_fit, permuted,
+    permuted_targets, replicate_data, truth,
 )  # fmt: skip
+from studies.tables import markdown_table
 
 N_EXPERTS = 3
 Z = stats.norm.ppf(0.5 + LEVEL / 2)
@@ -49,6 +50,8 @@ Z = stats.norm.ppf(0.5 + LEVEL / 2)
 MATCHINGS = ("coefficients", "standardised", "function", "most covered")
 PROBABILITY_BLOCK = "p(y=0|x)"
 GAIN = 1e-6  # objective gains per row below this count as the same optimum
+#: The fits of a replicate: the coverage study's, the wider search's, the one from the truth.
+FITS = ("study", "best", "from truth")
 
 
 def test_points() -> np.ndarray:
@@ -94,10 +97,12 @@ def search_fit(generator, X, y, seed: int, starts: int, study) -> MoEClassifier:
 
 def parameter_rows(model, generator, X, y, points) -> pd.DataFrame:
     """One row per free parameter and per probability: estimate, standard errors, targets, orders."""
-    table = model.summary(X, y, level=LEVEL).table
-    robust = model.summary(X, y, level=LEVEL, robust=True).table
-    frame = pd.DataFrame({"estimate": table["coef"], "se": table["std err"]})
-    frame["se robust"] = robust["std err"]
+    covariances = {"se": model.covariance(X, y), "se robust": model.covariance(X, y, robust=True)}
+    index = covariances["se"].index
+    frame = pd.DataFrame({"estimate": pd.Series(free_parameters(model.params_)).reindex(index)})
+    for column, covariance in covariances.items():
+        frame[column] = np.sqrt(np.diag(covariance.loc[index, index]))
+    table = frame.rename(columns={"estimate": "coef", "se": "std err"})
     candidates = permuted_targets(generator, table.index)
     for criterion, order in matchings(generator, model.params_, table, X).items():
         frame[f"target {criterion}"] = candidates[order]
@@ -106,7 +111,7 @@ def parameter_rows(model, generator, X, y, points) -> pd.DataFrame:
     proba = pd.DataFrame({"block": PROBABILITY_BLOCK, "level": "", "term": range(len(points))})
     proba["term"] = "point " + proba["term"].astype(str)
     proba["estimate"] = special.logit(model.predict_proba(points)[:, 0])
-    for column, covariance in (("se", model.covariance(X, y)), ("se robust", model.covariance(X, y, robust=True))):
+    for column, covariance in covariances.items():
         low, high = model.predict_proba_interval(points, covariance, level=LEVEL)
         proba[column] = (special.logit(high[:, 0]) - special.logit(low[:, 0])) / (2 * Z)
     for criterion in MATCHINGS:
@@ -118,10 +123,10 @@ def replicate(n_samples: int, generator, seed: int, starts: int) -> pd.DataFrame
     """Replicate ``seed`` of the well-specified cell at ``n_samples``: rows of both fits."""
     config = Config(N_EXPERTS, n_samples, False)
     X, y = replicate_data(config, generator, seed)
-    study, default_short = maximum_likelihood_fit(N_EXPERTS, generator, X, y, seed)
+    study, default_short, from_truth = maximum_likelihood_fit(N_EXPERTS, generator, X, y, seed)
     best = search_fit(generator, X, y, seed, starts, study)
     frames = []
-    for name, model in (("study", study), ("best", best)):
+    for name, model in zip(FITS, (study, best, from_truth)):
         try:
             rows = parameter_rows(model, generator, X, y, test_points())
         except ValueError:  # the information is not definite
@@ -136,6 +141,7 @@ def replicate(n_samples: int, generator, seed: int, starts: int) -> pd.DataFrame
     frame.insert(0, "n", n_samples)
     frame["default short"] = default_short
     frame["gain"] = best.objective_ - study.objective_
+    frame["truth gap"] = best.objective_ - from_truth.objective_
     return frame
 
 
@@ -201,19 +207,23 @@ def order_disagreement(frame: pd.DataFrame) -> pd.DataFrame:
 
 
 def optima(frame: pd.DataFrame) -> pd.DataFrame:
-    """How often the wider search found a higher optimum, and coverage with and without it."""
+    """How often the wider search found a higher optimum, and each fit's coverage (gate and experts)."""
     rows = with_z(frame)
     rows = rows[rows["kind"] != PROBABILITY_BLOCK]
-    per_replicate = frame.groupby(["n", "replicate"])[["gain", "default short"]].first()
+    per_replicate = frame.groupby(["n", "replicate"])[
+        ["gain", "truth gap", "default short"]
+    ].first()
     higher = per_replicate["gain"] > GAIN
     summary = pd.DataFrame({
         "replicates": per_replicate.groupby("n").size(),
         "default below study": per_replicate["default short"].groupby("n").mean(),
         "best above study": higher.groupby("n").mean(),
         "median gain there": per_replicate["gain"][higher].groupby("n").median(),
+        "from truth below best": (per_replicate["truth gap"] > GAIN).groupby("n").mean(),
     })  # fmt: skip
-    for fit in ("study", "best"):
+    for fit in FITS:
         summary[f"coverage {fit}"] = rows[rows["fit"] == fit].groupby("n")["covered"].mean()
+    for fit in ("study", "best"):
         higher_rows = rows[(rows["fit"] == fit) & rows["gain"].gt(GAIN)]
         summary[f"coverage {fit}, where higher"] = higher_rows.groupby("n")["covered"].mean()
     return summary
@@ -232,6 +242,8 @@ def z_scores(frame: pd.DataFrame, n_samples: int, fit: str = "best") -> pd.DataF
         "sd": grouped["error"].std(),
         "median se": grouped["se"].median(),
         "sd / se": grouped["error"].std() / grouped["se"].median(),
+        "mad sd / se": grouped["error"].apply(stats.median_abs_deviation, scale="normal")
+        / grouped["se"].median(),
         "z mean": grouped["z"].mean(),
         "z sd": grouped["z"].std(),
         "z skew": grouped["z"].skew(),
@@ -250,7 +262,10 @@ def report(frame: pd.DataFrame) -> str:
         ("Optima: the wider search against the study's fit (standardised matching)", optima(frame)),
     ]  # fmt: skip
     for n in sorted(frame["n"].unique()):
-        sections.append((f"z-scores at n = {n}, best fit, standardised matching", z_scores(frame, n)))
+        for fit in FITS[1:]:
+            title = f"z-scores at n = {n}, fit {fit!r}, standardised matching"
+            sections.append((title, z_scores(frame, n, fit)))
     return "\n\n".join(
-        f"{title}\n\n{markdown_table(table.reset_index())}" for title, table in sections
+        f"{title}\n\n{markdown_table(table.reset_index(), '{:.3g}'.format)}"
+        for title, table in sections
     )
