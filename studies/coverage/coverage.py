@@ -130,10 +130,11 @@ def replicate_data(config: Config, generator: MoEParams, seed: int):
 
 
 def maximum_likelihood_fit(n_experts: int, generator: MoEParams, X, y, seed: int):
-    """The better of the default fit and a fit from ``generator``, whether the default was lower, and the latter.
+    """``(best, default_short, from_truth)``: the default fit or the fit from ``generator``.
 
-    The intervals are about the maximum likelihood estimate; the default fit
-    alone sometimes ends in a lower optimum (by more than 1e-6 per row).
+    ``best`` is the better of the two, ``default_short`` whether the default
+    ended lower (by more than 1e-6 per row: it sometimes ends in a lower
+    optimum, and the intervals are about the maximum likelihood estimate).
     """
     model = MoEClassifier(n_experts, random_state=seed).fit(X, y)
     from_truth = MoEClassifier(n_experts, init=generator, random_state=seed).fit(X, y)

@@ -52,6 +52,8 @@ PROBABILITY_BLOCK = "p(y=0|x)"
 GAIN = 1e-6  # objective gains per row below this count as the same optimum
 #: The fits of a replicate: the coverage study's, the wider search's, the one from the truth.
 FITS = ("study", "best", "from truth")
+#: A fit with a coefficient larger than this in size (the truth's largest: 3.8) counts as diverging.
+LARGE = 10.0
 
 
 def test_points() -> np.ndarray:
@@ -60,14 +62,14 @@ def test_points() -> np.ndarray:
 
 
 def function_distance(fit, target, X) -> float:
-    """Mean squared difference of the gate and expert class probabilities on ``X``, expert by expert."""
+    """Mean squared difference of gate and expert class probabilities on ``X``, expert by expert."""
     gate = np.mean((fit.gate_proba(X) - target.gate_proba(X)) ** 2)
     experts = np.mean((fit.expert_proba(X) - target.expert_proba(X)) ** 2)
     return float(gate + experts)
 
 
 def matchings(generator, fit_params, table, X) -> dict[str, tuple]:
-    """The order of ``generator``'s experts each criterion in :data:`MATCHINGS` picks for ``table``."""
+    """The order of ``generator``'s experts that each of :data:`MATCHINGS` picks for ``table``."""
     estimates, se = table["coef"], table["std err"]
     candidates = permuted_targets(generator, estimates.index)
 
@@ -78,7 +80,9 @@ def matchings(generator, fit_params, table, X) -> dict[str, tuple]:
     return {
         "coefficients": best(lambda _, values: float(np.sum((values - estimates) ** 2))),
         "standardised": best(lambda _, values: float(np.sum(((values - estimates) / se) ** 2))),
-        "function": best(lambda order, _: function_distance(fit_params, permuted(generator, order), X)),
+        "function": best(
+            lambda order, _: function_distance(fit_params, permuted(generator, order), X)
+        ),
         "most covered": best(
             lambda _, values: int(np.sum(np.abs(values - estimates) <= Z * se)), largest=True
         ),
@@ -96,7 +100,7 @@ def search_fit(generator, X, y, seed: int, starts: int, study) -> MoEClassifier:
 
 
 def parameter_rows(model, generator, X, y, points) -> pd.DataFrame:
-    """One row per free parameter and per probability: estimate, standard errors, targets, orders."""
+    """A row per free parameter and per probability: estimate, standard errors, targets, orders."""
     covariances = {"se": model.covariance(X, y), "se robust": model.covariance(X, y, robust=True)}
     index = covariances["se"].index
     frame = pd.DataFrame({"estimate": pd.Series(free_parameters(model.params_)).reindex(index)})
@@ -187,11 +191,10 @@ def with_z(frame: pd.DataFrame, matching: str = "standardised") -> pd.DataFrame:
 
 
 def coverage_by_matching(frame: pd.DataFrame) -> pd.DataFrame:
-    """Coverage of the gate and expert blocks under each matching, per size and fit."""
+    """Coverage per block under each matching, per size and fit (the probabilities need none)."""
     table = {}
     for matching in MATCHINGS:
         rows = with_z(frame, matching)
-        rows = rows[rows["kind"] != PROBABILITY_BLOCK]
         table[matching] = rows.groupby(["n", "fit", "kind"])["covered"].mean()
     return pd.DataFrame(table)
 
@@ -200,44 +203,83 @@ def order_disagreement(frame: pd.DataFrame) -> pd.DataFrame:
     """Share of replicates whose order under each matching differs from the coefficients' one."""
     firsts = frame[~frame["refused"] & (frame["block"] == "gate")]
     firsts = firsts.groupby(["n", "fit", "replicate"]).first()
-    return pd.DataFrame({
-        matching: (firsts[f"order {matching}"] != firsts["order coefficients"]).groupby(["n", "fit"]).mean()
+    differs = {
+        matching: firsts[f"order {matching}"] != firsts["order coefficients"]
         for matching in MATCHINGS[1:]
-    })  # fmt: skip
+    }
+    return pd.DataFrame(differs).groupby(["n", "fit"]).mean()
 
 
 def optima(frame: pd.DataFrame) -> pd.DataFrame:
-    """How often the wider search found a higher optimum, and each fit's coverage (gate and experts)."""
-    rows = with_z(frame)
-    rows = rows[rows["kind"] != PROBABILITY_BLOCK]
+    """How often the default, the study's fit and the fit from the truth end below the best."""
     per_replicate = frame.groupby(["n", "replicate"])[
         ["gain", "truth gap", "default short"]
     ].first()
-    higher = per_replicate["gain"] > GAIN
-    summary = pd.DataFrame({
+    higher, truth_lower = per_replicate["gain"] > GAIN, per_replicate["truth gap"] > GAIN
+    return pd.DataFrame({
         "replicates": per_replicate.groupby("n").size(),
         "default below study": per_replicate["default short"].groupby("n").mean(),
-        "best above study": higher.groupby("n").mean(),
-        "median gain there": per_replicate["gain"][higher].groupby("n").median(),
-        "from truth below best": (per_replicate["truth gap"] > GAIN).groupby("n").mean(),
+        "study below best": higher.groupby("n").mean(),
+        "median gap": per_replicate["gain"][higher].groupby("n").median(),
+        "from truth below best": truth_lower.groupby("n").mean(),
+        "its median gap": per_replicate["truth gap"][truth_lower].groupby("n").median(),
     })  # fmt: skip
-    for fit in FITS:
-        summary[f"coverage {fit}"] = rows[rows["fit"] == fit].groupby("n")["covered"].mean()
-    for fit in ("study", "best"):
-        higher_rows = rows[(rows["fit"] == fit) & rows["gain"].gt(GAIN)]
-        summary[f"coverage {fit}, where higher"] = higher_rows.groupby("n")["covered"].mean()
-    return summary
+
+
+def coverage_by_optimum(frame: pd.DataFrame) -> pd.DataFrame:
+    """Coverage per fit and block, in all replicates and by whether the truth's basin held the best.
+
+    The truth's basin is the optimum the fit from the truth reaches; where
+    the best optimum found lies above it (by more than :data:`GAIN` per
+    row), the study's and the best fit are often elsewhere.
+    """
+    rows = with_z(frame)
+    basin = np.where(rows["truth gap"] > GAIN, "below the best", "the best")
+    parts = [rows.assign(basin="all"), rows.assign(basin=basin)]
+    rows = pd.concat(parts, ignore_index=True).rename(columns={"basin": "truth's basin"})
+    keys = ["n", "fit", "truth's basin"]
+    table = rows.groupby([*keys, "kind"])["covered"].mean().unstack("kind")
+    table.insert(0, "replicates", rows.groupby(keys)["replicate"].nunique())
+    return table
+
+
+def in_truth_terms(rows: pd.DataFrame, matching: str) -> pd.DataFrame:
+    """``rows`` with the fit's experts renamed after the truth's experts matched to them.
+
+    The fit's expert order varies between replicates (experts 2 and 3 of the
+    truth have nearly equal gate weights), so a parameter is followed across
+    replicates by the truth's labels: ``truth k`` for expert ``k``'s
+    coefficients, ``truth k - truth r`` for a gate difference against the
+    fit's reference.
+    """
+    rows = rows.copy()
+    orders = rows[f"order {matching}"].str.split("-")
+
+    def truth_name(order, label):  # the fit's "expert j" -> the truth's "truth k"
+        return f"truth {int(order[int(label.split()[-1]) - 1]) + 1}"
+
+    gate = rows["block"] == "gate"
+    experts = rows["block"].str.startswith("expert")
+    rows.loc[experts, "block"] = [
+        truth_name(order, block) for order, block in zip(orders[experts], rows["block"][experts])
+    ]
+    rows.loc[gate, "level"] = [
+        f"{truth_name(order, level)} - truth {int(order[-1]) + 1}"
+        for order, level in zip(orders[gate], rows["level"][gate])
+    ]
+    return rows
 
 
 def z_scores(frame: pd.DataFrame, n_samples: int, fit: str = "best") -> pd.DataFrame:
     """Per parameter of one cell: bias, spread against standard error, and the z-scores' shape."""
     rows = with_z(frame)
-    rows = rows[(rows["n"] == n_samples) & (rows["fit"] == fit)]
+    rows = in_truth_terms(rows[(rows["n"] == n_samples) & (rows["fit"] == fit)], "standardised")
     rows["error"] = rows["estimate"] - rows["target standardised"]
     rows.loc[rows["kind"] == PROBABILITY_BLOCK, ["level", "term"]] = ["", "50 points"]
     keys = ["block", "level", "term"]
-    grouped = rows.groupby(keys, sort=False)
+    grouped = rows.groupby(keys)
     return pd.DataFrame({
+        "replicates": grouped.size(),
         "bias": grouped["error"].mean(),
         "sd": grouped["error"].std(),
         "median se": grouped["se"].median(),
@@ -252,14 +294,38 @@ def z_scores(frame: pd.DataFrame, n_samples: int, fit: str = "best") -> pd.DataF
     })  # fmt: skip
 
 
+def large_coefficients(frame: pd.DataFrame) -> pd.DataFrame:
+    """Share of fits with a coefficient beyond :data:`LARGE`, and coverage with and without one."""
+    rows = with_z(frame)
+    coefficients = rows[rows["kind"] != PROBABILITY_BLOCK]
+    keys = ["n", "fit", "replicate"]
+    large = coefficients.groupby(keys)["estimate"].agg(lambda e: e.abs().max()) > LARGE
+    rows["large"] = large.reindex(pd.MultiIndex.from_frame(rows[keys])).to_numpy()
+    summary = large.groupby(["n", "fit"]).mean().rename("share large").to_frame()
+    coverage = rows.groupby(["n", "fit", "large", "kind"])["covered"].mean()
+    coverage = coverage.unstack(["large", "kind"])
+    coverage.columns = [
+        f"{kind}, {'large' if big else 'none large'}" for big, kind in coverage.columns
+    ]
+    return summary.join(coverage[sorted(coverage.columns)])
+
+
 def report(frame: pd.DataFrame) -> str:
     """The summary tables as Markdown."""
-    per_replicate = frame.groupby(["n", "fit", "replicate"])["refused"].first()
+    refused = frame.groupby(["n", "fit", "replicate"])["refused"].first()
     sections = [
-        ("Refused (information not definite), share of replicates", per_replicate.groupby(["n", "fit"]).mean().to_frame()),
-        ("Orders differing from the nearest in coefficients, share of replicates", order_disagreement(frame)),
-        ("Coverage of the coefficients (observed information) by matching", coverage_by_matching(frame)),
-        ("Optima: the wider search against the study's fit (standardised matching)", optima(frame)),
+        ("Refused (information not definite), share of replicates",
+         refused.groupby(["n", "fit"]).mean().to_frame()),
+        ("Orders differing from the nearest in coefficients, share of replicates",
+         order_disagreement(frame)),
+        ("Coverage (observed information) by matching of the experts",
+         coverage_by_matching(frame)),
+        ("Optima: share of replicates whose fit ends below the best found, gaps per row",
+         optima(frame)),
+        ("Coverage by where the truth's basin lies (standardised matching)",
+         coverage_by_optimum(frame)),
+        (f"Fits with a coefficient beyond {LARGE:g} in size; coverage with and without",
+         large_coefficients(frame)),
     ]  # fmt: skip
     for n in sorted(frame["n"].unique()):
         for fit in FITS[1:]:
