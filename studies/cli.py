@@ -335,7 +335,7 @@ def coverage_study(quick, replicates, n_jobs, out_dir):
     "--summarise",
     "csv_path",
     type=click.Path(exists=True, dir_okay=False),
-    help="Print the summaries of an existing k3_diagnosis.csv instead of running.",
+    help="Print the summaries of an existing k3_diagnosis.csv.gz instead of running.",
 )
 @_jobs_options()
 @_out_option("studies/coverage")
@@ -343,7 +343,7 @@ def coverage_k3_study(sizes, replicates, replicates_large, starts, csv_path, n_j
     """Why K = 3 intervals under-cover: matching, optima, standard errors against spread.
 
     Replays the coverage study's well-specified K = 3 cells (see
-    studies.coverage.k3_diagnosis), writes k3_diagnosis.csv (per replicate,
+    studies.coverage.k3_diagnosis), writes k3_diagnosis.csv.gz (per replicate,
     fit and parameter: estimate, standard errors, targets under each
     matching, the orders, objectives; rewritten every ten replicates) to
     --out and prints the summaries.
@@ -356,9 +356,9 @@ def coverage_k3_study(sizes, replicates, replicates_large, starts, csv_path, n_j
     cells = {n: replicates if n == min(sizes) else replicates_large for n in sorted(sizes)}
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    frame = k3_diagnosis.run_diagnosis(cells, n_jobs, starts, out / "k3_diagnosis.csv")
+    frame = k3_diagnosis.run_diagnosis(cells, n_jobs, starts, out / "k3_diagnosis.csv.gz")
     click.echo(k3_diagnosis.report(frame))
-    click.echo(f"\nWrote k3_diagnosis.csv to {out}.")
+    click.echo(f"\nWrote k3_diagnosis.csv.gz to {out}.")
 
 
 @main.command("ppi")

@@ -50,10 +50,13 @@ def test_quick_coverage_study_writes_runs_and_summary(run_studies, tmp_path):
 
 
 @pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
-def test_k3_diagnosis_keeps_every_fit_and_matching_and_summarises():
+def test_k3_diagnosis_keeps_every_fit_and_matching_and_summarises(tmp_path):
     from studies.coverage import k3_diagnosis as diagnosis
 
-    frame = diagnosis.run_diagnosis({600: 1}, n_jobs=1, starts=1)
+    frame = diagnosis.run_diagnosis({600: 1}, n_jobs=1, starts=1, out=tmp_path / "rows.csv.gz")
+    again = diagnosis.tidy([pd.read_csv(tmp_path / "rows.csv.gz")])  # as --summarise reads it
+    assert list(again.columns) == list(frame.columns) and len(again) == len(frame)
+    assert again["refused"].dtype == bool
     assert not frame["refused"].any()
     per_fit = frame.groupby(["replicate", "fit"]).size()
     assert (per_fit == 6 + 9 + diagnosis.TEST_POINTS).all()  # gate, experts, points
@@ -67,5 +70,5 @@ def test_k3_diagnosis_keeps_every_fit_and_matching_and_summarises():
         estimates = pd.Series(one["estimate"].to_numpy(), index=index)
         matched = matched_target(truth(3), estimates)
         np.testing.assert_allclose(matched.to_numpy(), one["target coefficients"], atol=1e-12)
-    report = diagnosis.report(frame)
+    report = diagnosis.report(again)
     assert "z-scores at n = 600" in report and "Optima" in report and "beyond 10" in report

@@ -152,8 +152,9 @@ def replicate(n_samples: int, generator, seed: int, starts: int) -> pd.DataFrame
 def run_diagnosis(cells: dict[int, int], n_jobs: int, starts: int, out=None) -> pd.DataFrame:
     """Every replicate of every cell ``{n_samples: replicates}``, as one frame.
 
-    With ``out`` (a path) the rows done so far are written there every ten
-    replicates, so an interrupted run keeps them.
+    With ``out`` (a path; ``.csv.gz`` compresses) the rows done so far are
+    written there every ten replicates, so an interrupted run keeps them;
+    numbers to six significant digits.
     """
     generator = truth(N_EXPERTS)
     jobs = [(n, seed) for n, replicates in cells.items() for seed in range(replicates)]
@@ -164,7 +165,7 @@ def run_diagnosis(cells: dict[int, int], n_jobs: int, starts: int, out=None) -> 
     for done, frame in enumerate(results, start=1):
         frames.append(frame)
         if out is not None and (done % 10 == 0 or done == len(jobs)):
-            tidy(frames).to_csv(out, index=False)
+            tidy(frames).to_csv(out, index=False, float_format="%.6g")
     return tidy(frames)
 
 
