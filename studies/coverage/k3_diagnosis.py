@@ -311,6 +311,17 @@ def large_coefficients(frame: pd.DataFrame) -> pd.DataFrame:
     return summary.join(coverage[sorted(coverage.columns)])
 
 
+def smallest_expert(frame: pd.DataFrame) -> pd.DataFrame:
+    """Coverage of the coefficients by the fit's smallest gate weight (the truth's: 0.22)."""
+    rows = with_z(frame)
+    rows = rows[rows["kind"] != PROBABILITY_BLOCK]
+    weight = pd.cut(rows["smallest gate weight"], [0, 0.1, 0.15, 0.2, 0.25, 1 / N_EXPERTS])
+    grouped = rows.groupby(["n", "fit", weight.rename("smallest gate weight")], observed=True)
+    return pd.DataFrame({
+        "replicates": grouped["replicate"].nunique(), "coverage": grouped["covered"].mean(),
+    })  # fmt: skip
+
+
 def report(frame: pd.DataFrame) -> str:
     """The summary tables as Markdown."""
     refused = frame.groupby(["n", "fit", "replicate"])["refused"].first()
@@ -327,6 +338,8 @@ def report(frame: pd.DataFrame) -> str:
          coverage_by_optimum(frame)),
         (f"Fits with a coefficient beyond {LARGE:g} in size; coverage with and without",
          large_coefficients(frame)),
+        ("Coverage of the coefficients by the fit's smallest gate weight",
+         smallest_expert(frame)),
     ]  # fmt: skip
     for n in sorted(frame["n"].unique()):
         for fit in FITS[1:]:
