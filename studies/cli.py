@@ -332,6 +332,11 @@ def coverage_study(quick, replicates, n_jobs, out_dir):
     help="Single converged starts of the wider search for higher optima.",
 )  # fmt: skip
 @click.option(
+    "--misspecified",
+    is_flag=True,
+    help="10% foreign labels, intervals for the pseudo-true parameter (as the coverage study).",
+)
+@click.option(
     "--summarise",
     "csv_path",
     type=click.Path(exists=True, dir_okay=False),
@@ -339,7 +344,9 @@ def coverage_study(quick, replicates, n_jobs, out_dir):
 )
 @_jobs_options()
 @_out_option("studies/coverage")
-def coverage_k3_study(sizes, replicates, replicates_large, starts, csv_path, n_jobs, out_dir):
+def coverage_k3_study(
+    sizes, replicates, replicates_large, starts, misspecified, csv_path, n_jobs, out_dir
+):
     """Why K = 3 intervals under-cover: matching, optima, standard errors against spread.
 
     Replays the coverage study's well-specified K = 3 cells (see
@@ -356,7 +363,9 @@ def coverage_k3_study(sizes, replicates, replicates_large, starts, csv_path, n_j
     cells = {n: replicates if n == min(sizes) else replicates_large for n in sorted(sizes)}
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    frame = k3_diagnosis.run_diagnosis(cells, n_jobs, starts, out / "k3_diagnosis.csv.gz")
+    frame = k3_diagnosis.run_diagnosis(
+        cells, n_jobs, starts, out / "k3_diagnosis.csv.gz", misspecified
+    )
     click.echo(k3_diagnosis.report(frame))
     click.echo(f"\nWrote k3_diagnosis.csv.gz to {out}.")
 

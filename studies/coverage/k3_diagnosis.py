@@ -40,7 +40,7 @@ from scipy import special, stats
 from moelogit import MoEClassifier
 from studies.coverage.coverage import (
     LEVEL, N_FEATURES, TEST_POINTS, Config, free_parameters, maximum_likelihood_fit, permuted,
-    permuted_targets, replicate_data, truth,
+    permuted_targets, pseudo_truth, replicate_data, truth,
 )  # fmt: skip
 from studies.tables import markdown_table
 
@@ -89,7 +89,7 @@ def matchings(generator, fit_params, table, X) -> dict[str, tuple]:
     }  # fmt: skip
 
 
-def search_fit(generator, X, y, seed: int, starts: int, study) -> MoEClassifier:
+def search_fit(X, y, seed: int, starts: int, study) -> MoEClassifier:
     """The best of ``study`` and ``starts`` single converged starts, refined by Newton's method."""
     fits = [study] + [
         MoEClassifier(N_EXPERTS, n_init=1, random_state=1000 * seed + start + 1).fit(X, y)
@@ -99,7 +99,7 @@ def search_fit(generator, X, y, seed: int, starts: int, study) -> MoEClassifier:
     return MoEClassifier(N_EXPERTS, init=best.params_, polish=True, random_state=seed).fit(X, y)
 
 
-def parameter_rows(model, generator, X, y, points) -> pd.DataFrame:
+def parameter_rows(model, target, X, y, points) -> pd.DataFrame:
     """A row per free parameter and per probability: estimate, standard errors, targets, orders."""
     covariances = {"se": model.covariance(X, y), "se robust": model.covariance(X, y, robust=True)}
     index = covariances["se"].index
@@ -107,8 +107,8 @@ def parameter_rows(model, generator, X, y, points) -> pd.DataFrame:
     for column, covariance in covariances.items():
         frame[column] = np.sqrt(np.diag(covariance.loc[index, index]))
     table = frame.rename(columns={"estimate": "coef", "se": "std err"})
-    candidates = permuted_targets(generator, table.index)
-    for criterion, order in matchings(generator, model.params_, table, X).items():
+    candidates = permuted_targets(target, table.index)
+    for criterion, order in matchings(target, model.params_, table, X).items():
         frame[f"target {criterion}"] = candidates[order]
         frame[f"order {criterion}"] = "-".join(map(str, order))
     frame = frame.reset_index()
@@ -119,47 +119,57 @@ def parameter_rows(model, generator, X, y, points) -> pd.DataFrame:
         low, high = model.predict_proba_interval(points, covariance, level=LEVEL)
         proba[column] = (special.logit(high[:, 0]) - special.logit(low[:, 0])) / (2 * Z)
     for criterion in MATCHINGS:
-        proba[f"target {criterion}"] = special.logit(generator.class_proba(points)[:, 0])
+        proba[f"target {criterion}"] = special.logit(target.class_proba(points)[:, 0])
     return pd.concat([frame, proba], ignore_index=True)
 
 
-def replicate(n_samples: int, generator, seed: int, starts: int) -> pd.DataFrame:
-    """Replicate ``seed`` of the well-specified cell at ``n_samples``: rows of both fits."""
-    config = Config(N_EXPERTS, n_samples, False)
+def replicate(config: Config, generator, target, seed: int, starts: int) -> pd.DataFrame:
+    """Replicate ``seed`` of ``config``, data from ``generator``, intervals for ``target``: rows.
+
+    ``target`` is ``generator`` in a well-specified cell, the pseudo-true
+    parameter under foreign labels (as in the coverage study).
+    """
     X, y = replicate_data(config, generator, seed)
     study, default_short, from_truth = maximum_likelihood_fit(N_EXPERTS, generator, X, y, seed)
-    best = search_fit(generator, X, y, seed, starts, study)
+    best = search_fit(X, y, seed, starts, study)
     frames = []
     for name, model in zip(FITS, (study, best, from_truth)):
         try:
-            rows = parameter_rows(model, generator, X, y, test_points())
+            rows = parameter_rows(model, target, X, y, test_points())
         except ValueError:  # the information is not definite
             rows = pd.DataFrame({"refused": [True]})
         rows.insert(0, "fit", name)
         rows["objective"] = model.objective_
         rows["converged"] = model.converged_
-        rows["smallest gate weight"] = np.min(model.params_.gate_weight(X)) / n_samples
+        rows["smallest gate weight"] = np.min(model.params_.gate_weight(X)) / config.n_samples
         frames.append(rows)
     frame = pd.concat(frames, ignore_index=True)
     frame.insert(0, "replicate", seed)
-    frame.insert(0, "n", n_samples)
+    frame.insert(0, "n", config.n_samples)
     frame["default short"] = default_short
     frame["gain"] = best.objective_ - study.objective_
     frame["truth gap"] = best.objective_ - from_truth.objective_
     return frame
 
 
-def run_diagnosis(cells: dict[int, int], n_jobs: int, starts: int, out=None) -> pd.DataFrame:
+def run_diagnosis(
+    cells: dict[int, int], n_jobs: int, starts: int, out=None, misspecified=False
+) -> pd.DataFrame:
     """Every replicate of every cell ``{n_samples: replicates}``, as one frame.
+
+    With ``misspecified`` the cells have the coverage study's 10% foreign
+    labels and their target is its pseudo-true parameter.
 
     With ``out`` (a path; ``.csv.gz`` compresses) the rows done so far are
     written there every ten replicates, so an interrupted run keeps them;
     numbers to six significant digits.
     """
     generator = truth(N_EXPERTS)
-    jobs = [(n, seed) for n, replicates in cells.items() for seed in range(replicates)]
+    configs = [Config(N_EXPERTS, n, misspecified) for n in cells]
+    target = pseudo_truth(configs[0], generator)  # the same process at every size
+    jobs = [(config, seed) for config in configs for seed in range(cells[config.n_samples])]
     results = Parallel(n_jobs=n_jobs, return_as="generator")(
-        delayed(replicate)(n, generator, seed, starts) for n, seed in jobs
+        delayed(replicate)(config, generator, target, seed, starts) for config, seed in jobs
     )
     frames = []
     for done, frame in enumerate(results, start=1):
