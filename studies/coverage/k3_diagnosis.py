@@ -191,10 +191,14 @@ def tidy(frames) -> pd.DataFrame:
 # -- summaries ----------------------------------------------------------------
 
 
-def with_z(frame: pd.DataFrame, matching: str = "standardised") -> pd.DataFrame:
-    """The usable rows with ``z`` and ``covered`` under ``matching``, blocks gate/experts/p."""
+def with_z(frame: pd.DataFrame, matching: str = "standardised", se: str = "se") -> pd.DataFrame:
+    """The usable rows with ``z`` and ``covered`` under ``matching``, blocks gate/experts/p.
+
+    ``se`` is the column of standard errors: "se" (observed information) or
+    "se robust" (sandwich).
+    """
     rows = frame[~frame["refused"]].copy()
-    rows["z"] = (rows["estimate"] - rows[f"target {matching}"]) / rows["se"]
+    rows["z"] = (rows["estimate"] - rows[f"target {matching}"]) / rows[se]
     rows["covered"] = rows["z"].abs() <= Z
     kinds = {"gate": "gate", PROBABILITY_BLOCK: PROBABILITY_BLOCK}
     rows["kind"] = rows["block"].map(kinds).fillna("experts")
@@ -208,6 +212,14 @@ def coverage_by_matching(frame: pd.DataFrame) -> pd.DataFrame:
         rows = with_z(frame, matching)
         table[matching] = rows.groupby(["n", "fit", "kind"])["covered"].mean()
     return pd.DataFrame(table)
+
+
+def sandwich_coverage(frame: pd.DataFrame) -> pd.DataFrame:
+    """Coverage per block of the observed-information and the sandwich intervals (standardised)."""
+    return pd.DataFrame({
+        name: with_z(frame, se=column).groupby(["n", "fit", "kind"])["covered"].mean()
+        for name, column in (("observed", "se"), ("sandwich", "se robust"))
+    }).unstack("kind")  # fmt: skip
 
 
 def order_disagreement(frame: pd.DataFrame) -> pd.DataFrame:
@@ -342,6 +354,8 @@ def report(frame: pd.DataFrame) -> str:
          order_disagreement(frame)),
         ("Coverage (observed information) by matching of the experts",
          coverage_by_matching(frame)),
+        ("Coverage of the observed-information and the sandwich intervals",
+         sandwich_coverage(frame)),
         ("Optima: share of replicates whose fit ends below the best found, gaps per row",
          optima(frame)),
         ("Coverage by where the truth's basin lies (standardised matching)",
