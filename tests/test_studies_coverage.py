@@ -72,3 +72,20 @@ def test_k3_diagnosis_keeps_every_fit_and_matching_and_summarises(tmp_path):
         np.testing.assert_allclose(matched.to_numpy(), one["target coefficients"], atol=1e-12)
     report = diagnosis.report(again)
     assert "z-scores at n = 600" in report and "Optima" in report and "beyond 10" in report
+    # Retargeting to the truth itself reproduces the standardised matching's targets.
+    from studies.coverage.k3_pseudo_truth import retarget
+
+    retargeted = retarget(again, truth(3))
+    np.testing.assert_allclose(
+        retargeted["target standardised"], again["target standardised"], rtol=1e-5
+    )
+
+
+def test_parameters_are_rebuilt_from_their_free_parameters():
+    from studies.coverage.k3_pseudo_truth import params_from_free
+
+    values = pd.Series(free_parameters(truth(3)))
+    rebuilt = params_from_free(values)
+    np.testing.assert_allclose(pd.Series(free_parameters(rebuilt))[values.index], values)
+    X = np.random.default_rng(0).normal(size=(20, 2))
+    np.testing.assert_allclose(rebuilt.class_proba(X), truth(3).class_proba(X), rtol=1e-10)

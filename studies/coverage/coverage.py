@@ -167,12 +167,16 @@ def replicate(config: Config, target: MoEParams, generator: MoEParams, test_X, s
     return [*rows, ("all", "refused", 0, 1)]
 
 
+def pseudo_truth_data(config: Config, generator: MoEParams, seed: int = 12345):
+    """The ``PSEUDO_TRUE_ROWS`` rows the pseudo-true parameter is estimated on: ``(X, y)``."""
+    return draw(config, generator, PSEUDO_TRUE_ROWS, np.random.default_rng(seed))
+
+
 def pseudo_truth(config: Config, generator: MoEParams, seed: int = 12345) -> MoEParams:
     """The maximiser of the expected log-likelihood under ``config``'s process, estimated."""
     if not config.misspecified:
         return generator
-    rng = np.random.default_rng(seed)
-    X, y = draw(config, generator, PSEUDO_TRUE_ROWS, rng)
+    X, y = pseudo_truth_data(config, generator, seed)
     fits = [
         MoEClassifier(config.n_experts, random_state=0).fit(X, y),
         MoEClassifier(config.n_experts, init=generator, random_state=0).fit(X, y),
