@@ -89,3 +89,16 @@ def test_parameters_are_rebuilt_from_their_free_parameters():
     np.testing.assert_allclose(pd.Series(free_parameters(rebuilt))[values.index], values)
     X = np.random.default_rng(0).normal(size=(20, 2))
     np.testing.assert_allclose(rebuilt.class_proba(X), truth(3).class_proba(X), rtol=1e-10)
+
+
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+def test_k3_diagnosis_under_foreign_labels_aims_at_the_pseudo_truth(monkeypatch):
+    from studies.coverage import coverage
+    from studies.coverage import k3_diagnosis as diagnosis
+
+    monkeypatch.setattr(coverage, "PSEUDO_TRUE_ROWS", 5000)
+    frame = diagnosis.run_diagnosis({600: 1}, n_jobs=1, starts=0, misspecified=True)
+    target = coverage.pseudo_truth(Config(3, 600, True), truth(3))
+    points = frame[frame["block"] == diagnosis.PROBABILITY_BLOCK]
+    expected = np.tile(target.class_proba(diagnosis.test_points())[:, 0], 3)
+    np.testing.assert_allclose(1 / (1 + np.exp(-points["target standardised"])), expected)
