@@ -61,9 +61,7 @@ def _jobs_options(jobs_help: str = "Parallel workers over replicates (joblib).")
             help="Run the jobs on a Dask cluster: a running distributed scheduler's address, or "
             "local:N worker processes (--n-jobs is then ignored).",
         )(run)
-        return click.option(
-            "--n-jobs", default=2, show_default=True, type=int, help=jobs_help
-        )(run)
+        return click.option("--n-jobs", default=2, show_default=True, type=int, help=jobs_help)(run)
 
     return decorate
 
@@ -238,9 +236,7 @@ def selection_study(
 @_jobs_options()
 @click.option("--seed", default=0, show_default=True, type=int, help="Seed of data and fits.")
 @_out_option("rates-results")
-def rates_study(
-    quick, replicates, n_points, n_min, n_max, extra_experts, n_jobs, seed, out_dir
-):
+def rates_study(quick, replicates, n_points, n_min, n_max, extra_experts, n_jobs, seed, out_dir):
     """Convergence rates: Voronoi losses and density error against n, with fitted slopes.
 
     Data from a known truth (K0 = 3, d = 2, M = 3; see
@@ -313,6 +309,65 @@ def coverage_study(quick, replicates, n_jobs, out_dir):
     summary = coverage.run_coverage(configs, replicates, n_jobs, out_dir)
     click.echo(summary.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
     click.echo(f"\nWrote runs.csv and summary.csv to {out_dir}.")
+
+
+@main.command("coverage-k3")
+@click.option(
+    "--sizes",
+    default="2000,5000,20000",
+    show_default=True,
+    callback=_int_list(100),
+    help="Sample sizes of the well-specified K = 3 cells, comma-separated.",
+)
+@click.option(
+    "--replicates", default=200, show_default=True, type=click.IntRange(min=2),
+    help="Replicates of the smallest cell.",
+)  # fmt: skip
+@click.option(
+    "--replicates-large", default=50, show_default=True, type=click.IntRange(min=2),
+    help="Replicates of each larger cell.",
+)  # fmt: skip
+@click.option(
+    "--starts", default=20, show_default=True, type=click.IntRange(min=0),
+    help="Single converged starts of the wider search for higher optima.",
+)  # fmt: skip
+@click.option(
+    "--misspecified",
+    is_flag=True,
+    help="10% foreign labels, intervals for the pseudo-true parameter (as the coverage study).",
+)
+@click.option(
+    "--summarise",
+    "csv_path",
+    type=click.Path(exists=True, dir_okay=False),
+    help="Print the summaries of an existing k3_diagnosis.csv.gz instead of running.",
+)
+@_jobs_options()
+@_out_option("studies/coverage")
+def coverage_k3_study(
+    sizes, replicates, replicates_large, starts, misspecified, csv_path, n_jobs, out_dir
+):
+    """Why K = 3 intervals under-cover: matching, optima, standard errors against spread.
+
+    Replays the coverage study's well-specified K = 3 cells (see
+    studies.coverage.k3_diagnosis), writes k3_diagnosis.csv.gz (per replicate,
+    fit and parameter: estimate, standard errors, targets under each
+    matching, the orders, objectives; rewritten every ten replicates) to
+    --out and prints the summaries.
+    """
+    from .coverage import k3_diagnosis
+
+    if csv_path is not None:
+        click.echo(k3_diagnosis.report(k3_diagnosis.tidy([pd.read_csv(csv_path)])))
+        return
+    cells = {n: replicates if n == min(sizes) else replicates_large for n in sorted(sizes)}
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    frame = k3_diagnosis.run_diagnosis(
+        cells, n_jobs, starts, out / "k3_diagnosis.csv.gz", misspecified
+    )
+    click.echo(k3_diagnosis.report(frame))
+    click.echo(f"\nWrote k3_diagnosis.csv.gz to {out}.")
 
 
 @main.command("ppi")

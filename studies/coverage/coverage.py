@@ -100,33 +100,53 @@ def free_parameters(params: MoEParams) -> dict:
     return values
 
 
+def permuted(params: MoEParams, order) -> MoEParams:
+    """``params`` with its experts in ``order``: expert ``j`` is ``params``' expert ``order[j]``."""
+    order = list(order)
+    return MoEParams(
+        params.gate_coef[order], params.gate_intercept[order],
+        params.expert_coef[order], params.expert_intercept[order],
+    )  # fmt: skip
+
+
+def permuted_targets(target: MoEParams, index: pd.Index) -> dict[tuple, pd.Series]:
+    """``target``'s free parameters, labelled by ``index``, under every order of its experts."""
+    return {
+        order: pd.Series(free_parameters(permuted(target, order))).reindex(index)
+        for order in itertools.permutations(range(target.n_experts))
+    }
+
+
 def matched_target(target: MoEParams, estimates: pd.Series) -> pd.Series:
     """``target``'s free parameters with its experts in the order nearest to the fit's."""
-    best, best_distance = None, np.inf
-    for order in itertools.permutations(range(target.n_experts)):
-        permuted = MoEParams(
-            target.gate_coef[list(order)], target.gate_intercept[list(order)],
-            target.expert_coef[list(order)], target.expert_intercept[list(order)],
-        )  # fmt: skip
-        values = pd.Series(free_parameters(permuted)).reindex(estimates.index)
-        distance = float(np.sum((values.to_numpy() - estimates.to_numpy()) ** 2))
-        if distance < best_distance:
-            best, best_distance = values, distance
-    return best
+    candidates = permuted_targets(target, estimates.index).values()
+    return min(candidates, key=lambda values: float(np.sum((values - estimates) ** 2)))
+
+
+def replicate_data(config: Config, generator: MoEParams, seed: int):
+    """Replicate ``seed``'s data set of ``config``: ``(X, y)``."""
+    rng = np.random.default_rng([seed, config.n_experts, config.n_samples, config.misspecified])
+    return draw(config, generator, config.n_samples, rng)
+
+
+def maximum_likelihood_fit(n_experts: int, generator: MoEParams, X, y, seed: int):
+    """``(best, default_short, from_truth)``: the default fit or the fit from ``generator``.
+
+    ``best`` is the better of the two, ``default_short`` whether the default
+    ended lower (by more than 1e-6 per row: it sometimes ends in a lower
+    optimum, and the intervals are about the maximum likelihood estimate).
+    """
+    model = MoEClassifier(n_experts, random_state=seed).fit(X, y)
+    from_truth = MoEClassifier(n_experts, init=generator, random_state=seed).fit(X, y)
+    default_short = from_truth.objective_ - model.objective_ > 1e-6
+    return (from_truth if default_short else model), default_short, from_truth
 
 
 def replicate(config: Config, target: MoEParams, generator: MoEParams, test_X, seed: int) -> list:
     """One replicate's coverage counts: ``(block, kind, covered, total)`` rows."""
-    rng = np.random.default_rng([seed, config.n_experts, config.n_samples, config.misspecified])
-    X, y = draw(config, generator, config.n_samples, rng)
-    # The intervals are about the maximum likelihood estimate: the default fit
-    # and a fit from the generating parameters, whichever is higher (how often
-    # the default alone is lower is counted too).
-    model = MoEClassifier(config.n_experts, random_state=seed).fit(X, y)
-    from_truth = MoEClassifier(config.n_experts, init=generator, random_state=seed).fit(X, y)
-    default_short = from_truth.objective_ - model.objective_ > 1e-6
+    X, y = replicate_data(config, generator, seed)
+    model, default_short, _ = maximum_likelihood_fit(config.n_experts, generator, X, y, seed)
     rows = [("default fit", "below the best by > 1e-6", int(default_short), 1)]
-    model = from_truth if default_short else model
     z = stats.norm.ppf(0.5 + LEVEL / 2)
     for robust in (False, True):
         try:
@@ -147,12 +167,16 @@ def replicate(config: Config, target: MoEParams, generator: MoEParams, test_X, s
     return [*rows, ("all", "refused", 0, 1)]
 
 
+def pseudo_truth_data(config: Config, generator: MoEParams, seed: int = 12345):
+    """The ``PSEUDO_TRUE_ROWS`` rows the pseudo-true parameter is estimated on: ``(X, y)``."""
+    return draw(config, generator, PSEUDO_TRUE_ROWS, np.random.default_rng(seed))
+
+
 def pseudo_truth(config: Config, generator: MoEParams, seed: int = 12345) -> MoEParams:
     """The maximiser of the expected log-likelihood under ``config``'s process, estimated."""
     if not config.misspecified:
         return generator
-    rng = np.random.default_rng(seed)
-    X, y = draw(config, generator, PSEUDO_TRUE_ROWS, rng)
+    X, y = pseudo_truth_data(config, generator, seed)
     fits = [
         MoEClassifier(config.n_experts, random_state=0).fit(X, y),
         MoEClassifier(config.n_experts, init=generator, random_state=0).fit(X, y),
