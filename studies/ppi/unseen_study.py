@@ -319,6 +319,23 @@ def summarize(rows, baseline="logreg"):
     return table
 
 
+def markdown(table):
+    """``summarize``'s table as the Markdown rows of docs/ppi.md."""
+    lines = [
+        "| attempt | features | ROC-AUC | PR-AUC | p ROC / PR | accuracy | log loss | experts |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for name, row in table.iterrows():
+        p_values = [row["p_roc_auc"], row["p_pr_auc"]]
+        p_values = " / ".join("" if np.isnan(p) else f"{p:.3f}" for p in p_values)
+        experts = "" if np.isnan(row["experts"]) else f"{row['experts']:.1f}"
+        lines.append(
+            f"| {name} | {row['descriptors']} | {row['roc_auc']:.3f} | {row['pr_auc']:.3f} | "
+            f"{p_values.strip(' /')} | {row['accuracy']:.3f} | {row['log_loss']:.3f} | {experts} |"
+        )
+    return "\n".join(lines)
+
+
 def experiment_rows(folder, rows):
     """The experiment's protein-disjoint rows of ``EXPERIMENT_MODELS`` (tuned), as attempts.
 
@@ -344,6 +361,7 @@ def main(argv=None):
     parser.add_argument("--groups", type=int, default=5, help="protein groups G (G(G+1)/2 folds)")
     parser.add_argument("--summarize", action="store_true", help="print the stored rows' table")
     parser.add_argument("--quick", action="store_true", help="a smoke run: 300 pairs, 3 groups")
+    parser.add_argument("--markdown", action="store_true", help="print the table as Markdown")
     parser.add_argument("--baseline", default="logreg", help="what p compares with")
     parser.add_argument("--out", help="the CSV (default: unseen_study_<set>.csv here)")
     args = parser.parse_args(argv)
@@ -363,7 +381,7 @@ def main(argv=None):
         print(f"{time.perf_counter() - started:.0f} s")
     rows = pd.concat([rows, experiment_rows(args.data, rows)], ignore_index=True)
     table = summarize(rows, args.baseline)
-    print(table.to_string(float_format=lambda v: f"{v:.3f}"))
+    print(markdown(table) if args.markdown else table.to_string(float_format=lambda v: f"{v:.3f}"))
     return table
 
 
