@@ -14,7 +14,9 @@ def code_version(*paths: str) -> str:
     """The short commit hash, with "+changes" when the files under ``paths`` differ from it.
 
     ``paths`` are git pathspecs (``":/src"``: the library, from the
-    repository's root); "unknown" outside a git checkout.
+    repository's root; ``":/studies/*.py"``: the studies' code, not the
+    results a running study writes beside it); "unknown" outside a git
+    checkout.
     """
     try:
         head = subprocess.run(

@@ -52,7 +52,7 @@ def study(folder, config, models, out) -> pd.DataFrame:
         results = run_ppi_experiment(data, replace(config, models=names), n_jobs=1, progress=False)
         seconds = time.perf_counter() - started
         new = results["prevalence"].assign(
-            commit=code_version(":/src", ":/studies/ppi"), run_seconds=seconds
+            commit=code_version(":/src", ":/studies/*.py"), run_seconds=seconds
         )
         rows = pd.concat([rows, new], ignore_index=True) if len(rows) else new
         rows.to_csv(out, index=False)
