@@ -436,6 +436,7 @@ def test_screen_scores_correct_calibrated_probabilities_and_estimate_the_prevale
     assert auto["log_loss"] < rows.loc["none", "log_loss"]
     text = screen_markdown(rows.reset_index())
     assert "#### Protocol: pairs" in text and "| 1/1 |" in text  # the interval holds it
+    assert rows.loc["none", "mean_proba"] > 0.2 > 0.12 > rows.loc["true", "mean_proba"]
 
 
 def test_prevalence_study_runs_missing_models_cheapest_first_and_keeps_their_rows(
@@ -456,7 +457,8 @@ def test_prevalence_study_runs_missing_models_cheapest_first_and_keeps_their_row
         runs.append(config)
         rows = [{"protocol": "pairs", "fold": 0, "model": name, "correction": "none",
                  "true_prevalence": 1 / 11, "prevalence": 0.5, "prevalence_low": np.nan,
-                 "prevalence_high": np.nan, "log_loss": 0.7, "brier": 0.2, "ece": 0.3}
+                 "prevalence_high": np.nan, "mean_proba": 0.5, "log_loss": 0.7, "brier": 0.2,
+                 "ece": 0.3}
                 for name in config.models]  # fmt: skip
         return {"prevalence": pd.DataFrame(rows)}
 

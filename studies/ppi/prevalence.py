@@ -70,7 +70,8 @@ def score_screens(predictions, y, folds, seed=0, n_boot=100):
         ``n_screen`` and ``n_positive`` (the subsample's pairs and positives),
         ``train_prevalence``, ``true_prevalence``, ``prevalence`` (the one
         corrected to: the training one for ``"none"``), ``prevalence_low``
-        and ``prevalence_high`` (the interval, ``"auto"`` only), and
+        and ``prevalence_high`` (the interval, ``"auto"`` only),
+        ``mean_proba`` (the mean probability) and
         :func:`moelogit.metrics.binary_metrics`.
     """
     rows = []
@@ -98,7 +99,7 @@ def score_screens(predictions, y, folds, seed=0, n_boot=100):
                 "protocol": protocol, "fold": fold, "model": model, "correction": correction,
                 "n_screen": len(screen), "n_positive": int(y[screen].sum()),
                 "train_prevalence": old, "true_prevalence": true, "prevalence": prevalence,
-                "prevalence_low": low, "prevalence_high": high,
+                "prevalence_low": low, "prevalence_high": high, "mean_proba": corrected.mean(),
                 **binary_metrics(y[screen], corrected),
             })  # fmt: skip
     return pd.DataFrame(rows)
@@ -108,7 +109,8 @@ def screen_table(rows: pd.DataFrame) -> pd.DataFrame:
     """Per protocol and model: the mean over folds of each metric per correction, and ``auto``'s prevalence.
 
     Columns ``<metric> <correction>`` for :data:`SCREEN_METRICS` and
-    :data:`CORRECTIONS`; ``true prevalence`` and ``auto estimate`` (means
+    :data:`CORRECTIONS`; ``mean p none``: the mean uncorrected probability
+    (where EM starts from); ``true prevalence`` and ``auto estimate`` (means
     over folds, the estimate with the means of its interval's bounds);
     ``interval holds it``: the folds whose interval holds the true
     prevalence.
@@ -121,6 +123,7 @@ def screen_table(rows: pd.DataFrame) -> pd.DataFrame:
                 entry[f"{label} {correction}"] = part.loc[
                     part["correction"] == correction, metric
                 ].mean()
+        entry["mean p none"] = part.loc[part["correction"] == "none", "mean_proba"].mean()
         auto = part[part["correction"] == "auto"]
         holds = auto["prevalence_low"].le(auto["true_prevalence"]) & auto["prevalence_high"].ge(
             auto["true_prevalence"]
