@@ -421,8 +421,9 @@ def ppi_study(data_dir, quick, subsample, models, tune_rows, n_jobs, keep_self_p
     """PPI prediction: the MoE against baselines under pair-level and protein-disjoint CV.
 
     Writes results.md, summary.csv, folds.csv, comparison.csv, predictions.csv,
-    reliability.png, dendrogram.png and experts.csv to --out, and prints the
-    Markdown results.
+    prevalence.csv (every test fold subsampled to 1:10, the probabilities with
+    and without the prior-shift correction), reliability.png, dendrogram.png
+    and experts.csv to --out, and prints the Markdown results.
 
     Every finished fold job is kept in OUT/fold-jobs: run the same command
     again after an interruption and it resumes, reusing the jobs of the same

@@ -136,6 +136,24 @@ def test_bootstrap_interval_covers_the_truth_and_is_seeded():
     assert np.all(np.isnan(alone.low))
 
 
+def test_bootstrap_replicates_run_side_by_side_as_each_would_alone(monkeypatch):
+    from moelogit import prior
+
+    rng = np.random.default_rng(5)
+    # Weak scores: the EM of most resamples is still moving at max_iter, some converge.
+    log_proba = binary_log_proba(rng.uniform(0.42, 0.56, 40))
+    seeds = np.random.default_rng(1)  # bootstrap_prior's resamples with random_state=1
+    resamples = np.array([seeds.integers(0, 40, 40) for _ in range(30)])
+    alone = [em_prior(log_proba[rows], [0.5, 0.5], max_iter=300) for rows in resamples]
+    assert {converged for _, _, converged in alone} == {True, False}
+    monkeypatch.setattr(prior, "BOOTSTRAP_BATCH_ENTRIES", 7 * log_proba.size)  # 5 batches
+    side_by_side = prior._em_priors(log_proba[resamples], np.array([0.5, 0.5]), 1e-8, 300)
+    np.testing.assert_allclose(side_by_side, [p for p, _, _ in alone], rtol=1e-10, atol=1e-14)
+    estimate = bootstrap_prior(log_proba, [0.5, 0.5], n_boot=30, random_state=1, max_iter=300)
+    low, high = np.quantile([p for p, _, _ in alone], [0.025, 0.975], axis=0)
+    np.testing.assert_allclose([estimate.low, estimate.high], [low, high], rtol=1e-10)
+
+
 def test_the_estimate_needs_two_rows():
     with pytest.raises(ValueError, match="at least 2 rows, got 1"):
         bootstrap_prior(binary_log_proba([0.3]), [0.5, 0.5])

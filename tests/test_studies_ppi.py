@@ -179,8 +179,15 @@ def test_quick_command_writes_tables_and_figures(ppi_data, tmp_path):
     assert len(comparison) == 2 * 6 and (comparison["low"] <= comparison["high"]).all()
     for figure in ("reliability.png", "dendrogram.png"):
         assert (tmp_path / figure).stat().st_size > 10_000
+    screens = pd.read_csv(tmp_path / "prevalence.csv")
+    assert len(screens) == len(folds) * 3  # none, true and auto per fold and model
+    # The same 1:10 rows for every model of a fold.
+    assert (screens.groupby(["protocol", "fold"])["n_screen"].nunique() == 1).all()
+    corrected = screens.pivot_table("ece", ["protocol", "fold", "model"], "correction")
+    assert (corrected["true"] < corrected["none"]).mean() > 0.9
     text = (tmp_path / "results.md").read_text()
     assert "### Protocol: proteins" in text and "100% of the pairs tested" in text
+    assert "### At a screen's prevalence" in text
     assert "Final moe-dsc model" in result.output
     # The same fold jobs on a Dask cluster (joblib's Dask backend): the same rows.
     pytest.importorskip("distributed")
@@ -386,3 +393,86 @@ def test_fit_speed_study_fits_only_missing_rows_and_tabulates(tmp_path, monkeypa
     assert list(table.index) == [0, 1, 2, "mean"] and table.loc["mean", "accuracy old"] == 0.5
     with pytest.raises(SystemExit):
         fit_speed_study.main([str(tmp_path), "--settings", "fastest"])
+
+
+def test_screen_subsample_keeps_every_negative_and_a_tenth_as_many_positives():
+    from studies.ppi.folds import screen_subsample
+
+    labels = np.array([1] * 300 + [0] * 500)
+    test = np.arange(0, 800, 2)  # 150 positives, 250 negatives
+    rows = screen_subsample(test, labels, seed=(0, 1))
+    assert set(rows) <= set(test) and np.all(np.diff(rows) > 0)
+    assert set(test[labels[test] == 0]) <= set(rows)
+    assert labels[rows].sum() == 25 and len(rows) == 275
+    assert np.array_equal(rows, screen_subsample(test, labels, seed=(0, 1)))  # every model alike
+    assert not np.array_equal(rows, screen_subsample(test, labels, seed=(0, 2)))
+    with pytest.raises(ValueError, match="cannot be subsampled to 1:10"):
+        screen_subsample(np.arange(290, 800), labels, seed=0)  # 10 positives for 500 negatives
+
+
+def test_screen_scores_correct_calibrated_probabilities_and_estimate_the_prevalence():
+    import pandas as pd
+
+    from studies.ppi.prevalence import score_screens, screen_markdown
+
+    # Scores x ~ N(+-1, 1): p = sigmoid(2x) is the exact posterior at 1:1.
+    rng = np.random.default_rng(0)
+    y = np.tile([0, 1], 3000)
+    proba = 1 / (1 + np.exp(-2 * (rng.normal(size=y.size) + 2 * y - 1)))
+    train, test = np.arange(2000), np.arange(2000, 6000)
+    predictions = pd.DataFrame(
+        {"protocol": "pairs", "fold": 0, "model": "m", "pair": test, "proba": proba[test]}
+    )
+    rows = score_screens(predictions, y, {"pairs": [(train, test)]}, n_boot=30)
+    rows = rows.set_index("correction")
+    assert list(rows.index) == ["none", "true", "auto"]
+    assert (rows["n_screen"] == 2200).all() and (rows["n_positive"] == 200).all()
+    assert rows.loc["none", "prevalence"] == 0.5 and rows.loc["true", "prevalence"] == 1 / 11
+    assert rows.loc["true", "log_loss"] < rows.loc["none", "log_loss"] - 0.1
+    assert rows.loc["true", "ece"] < 0.03 < rows.loc["none", "ece"]
+    auto = rows.loc["auto"]
+    assert auto["prevalence_low"] < 1 / 11 < auto["prevalence_high"]
+    assert abs(auto["prevalence"] - 1 / 11) < 0.03
+    assert auto["log_loss"] < rows.loc["none", "log_loss"]
+    text = screen_markdown(rows.reset_index())
+    assert "#### Protocol: pairs" in text and "| 1/1 |" in text  # the interval holds it
+    assert rows.loc["none", "mean_proba"] > 0.2 > 0.12 > rows.loc["true", "mean_proba"]
+
+
+def test_prevalence_study_runs_missing_models_cheapest_first_and_keeps_their_rows(
+    tmp_path, monkeypatch
+):
+    import pandas as pd
+
+    from studies.ppi import prevalence_study
+
+    pairs, labels = random_pairs(n_proteins=30, n_pairs=60)
+    keep = pairs[:, 0] != pairs[:, 1]
+    lines = [f"{a}\t{b}\t{y}\n" for (a, b), y in zip(pairs[keep], labels[keep], strict=True)]
+    (tmp_path / "pairs.tsv").write_text("".join(lines))
+    (tmp_path / "sequences.tsv").write_text("".join(f"p{i}\tMKVL\n" for i in range(30)))
+    runs = []
+
+    def fake_run(data, config, **kwargs):
+        runs.append(config)
+        rows = [{"protocol": "pairs", "fold": 0, "model": name, "correction": "none",
+                 "true_prevalence": 1 / 11, "prevalence": 0.5, "prevalence_low": np.nan,
+                 "prevalence_high": np.nan, "mean_proba": 0.5, "log_loss": 0.7, "brier": 0.2,
+                 "ece": 0.3}
+                for name in config.models]  # fmt: skip
+        return {"prevalence": pd.DataFrame(rows)}
+
+    monkeypatch.setattr(prevalence_study, "run_ppi_experiment", fake_run)
+    out = tmp_path / "rows.csv"
+    command = [str(tmp_path), "--quick", "--out", str(out)]
+    prevalence_study.main([*command, "--models", "boosting,logreg"])
+    assert [config.models for config in runs] == [("logreg",), ("boosting",)]
+    assert runs[0].tune_rows == 300  # --quick's settings
+    prevalence_study.main([*command, "--models", "moe-bic,logreg,moe-dsc"])  # resumed
+    assert [config.models for config in runs[2:]] == [("moe-dsc", "moe-bic")]
+    rows = pd.read_csv(out)
+    assert list(rows["model"]) == ["logreg", "boosting", "moe-dsc", "moe-bic"]
+    assert rows["commit"].notna().all() and (rows["run_seconds"] >= 0).all()
+    for wrong in (["--models", "xgb"], ["--quick"]):  # unknown model; --quick without --out
+        with pytest.raises(SystemExit):
+            prevalence_study.main([str(tmp_path), *wrong])

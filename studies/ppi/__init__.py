@@ -6,7 +6,9 @@ The modules, in the order the data flows: :mod:`~studies.ppi.config` (the
 settings), :mod:`~studies.ppi.folds` (the protocols),
 :mod:`~studies.ppi.models` (the models and their grids),
 :mod:`~studies.ppi.evaluation` (one outer fold), :mod:`~studies.ppi.runner`
-(all folds, in parallel, resumable) and :mod:`~studies.ppi.report`. The
+(all folds, in parallel, resumable), :mod:`~studies.ppi.prevalence` (the
+test folds at a screen's 1:10 prevalence, corrected or not) and
+:mod:`~studies.ppi.report`. The
 scripts beside them (``python -m studies.ppi.<script>``) are the follow-up
 studies, each beside its results.
 """

@@ -38,6 +38,9 @@ class PPIConfig:
         Names in :data:`MODELS`.
     subsample : int or None
         Use a stratified random subsample of this many pairs.
+    screen_boot : int
+        Bootstrap replicates of the interval of the prevalence estimated on
+        every test fold's 1:10 screen subsample (:mod:`studies.ppi.prevalence`).
     seed : int
     """
 
@@ -61,6 +64,7 @@ class PPIConfig:
         "mlp",
     )
     subsample: int | None = None
+    screen_boot: int = 100
     seed: int = 0
 
     @classmethod
@@ -75,5 +79,6 @@ class PPIConfig:
             "moe_max_iter": 60,
             "models": ("moe-dsc", "logreg", "boosting"),
             "subsample": 1000,
+            "screen_boot": 20,
         }
         return cls(**{**settings, **changes})

@@ -23,7 +23,6 @@ changes). Fit seconds are wall time on whatever the machine was doing.
 from __future__ import annotations
 
 import argparse
-import subprocess
 import time
 from pathlib import Path
 
@@ -35,6 +34,7 @@ from moelogit.metrics import binary_metrics
 from moelogit.ppi import PPIPredictor
 
 from studies.ppi import PPIConfig, make_folds
+from studies.version import code_version
 
 HERE = Path(__file__).parent
 #: PPIPredictor's defaults before issue 25's step 3.
@@ -48,23 +48,6 @@ CANDIDATES = {
 }
 SETTINGS = {"old": OLD, "new": {}, **CANDIDATES}
 METRICS = ["accuracy", "roc_auc", "log_loss", "brier", "ece"]
-
-
-def _commit() -> str:
-    """The short commit hash, with "+changes" when the library's source differs from it."""
-    try:
-        head = subprocess.run(
-            ["git", "rev-parse", "--short", "HEAD"], cwd=HERE, capture_output=True, text=True
-        ).stdout.strip()
-        changed = subprocess.run(
-            ["git", "status", "--porcelain", "--", ":/src"],
-            cwd=HERE,
-            capture_output=True,
-            text=True,
-        ).stdout.strip()
-    except OSError:
-        return "unknown"
-    return (head or "unknown") + ("+changes" if changed else "")
 
 
 def fit_fold(data, train, test, settings) -> dict:
@@ -97,7 +80,7 @@ def study(folder, settings_names, fold_numbers, out) -> pd.DataFrame:
             train, test = folds[fold]
             row = {"settings": name, "fold": fold, "n_train": len(train), "n_test": len(test)}
             row |= fit_fold(data, train, test, SETTINGS[name])
-            row |= {"params": repr(SETTINGS[name]), "commit": _commit()}
+            row |= {"params": repr(SETTINGS[name]), "commit": code_version(":/src")}
             rows = pd.concat([rows, pd.DataFrame([row])], ignore_index=True)
             rows.to_csv(out, index=False)
             print(pd.DataFrame([row]).to_string(index=False), flush=True)

@@ -14,6 +14,10 @@ Two protocols, the same folds for every model:
   (1 - 2/G)^2 of the pairs (36% for G = 5) when g != h and (1 - 1/G)^2 (64%)
   when g = h. Models are tuned by protein-disjoint inner folds
   (:func:`inner_protein_folds`).
+
+Every test fold of either protocol is also scored at a screen's prevalence:
+:func:`screen_subsample` keeps all its negatives and a seeded random tenth
+as many positives (1:10), the same rows for every model.
 """
 
 from __future__ import annotations
@@ -21,9 +25,12 @@ from __future__ import annotations
 import numpy as np
 from sklearn.model_selection import StratifiedKFold
 
-__all__ = ["PROTOCOLS", "inner_protein_folds", "make_folds"]
+__all__ = ["PROTOCOLS", "SCREEN_RATIO", "inner_protein_folds", "make_folds", "screen_subsample"]
 
 PROTOCOLS = ("pairs", "proteins")
+
+#: Negatives per positive in the screen subsamples of the test folds.
+SCREEN_RATIO = 10
 
 
 def _pair_folds(labels, n_splits, seed):
@@ -140,3 +147,49 @@ def make_folds(protocol, pairs, labels, n_splits=5, seed=0):
         "train_sizes": [len(tr) for tr, _ in folds],
     }
     return folds, report
+
+
+def screen_subsample(test, labels, seed, ratio=SCREEN_RATIO):
+    """The rows of a test fold at one positive per ``ratio`` negatives, as in a screen.
+
+    Every negative of ``test`` is kept, and ``round(negatives / ratio)`` of
+    its positives (at least one) drawn at random without replacement, seeded
+    by ``seed``: the same rows for every model scored on the fold.
+
+    Parameters
+    ----------
+    test : ndarray of int
+        The test fold's rows.
+    labels : ndarray of shape (n,)
+        Labels of all pairs (0 or 1).
+    seed : int or sequence of int
+        Seed of the draw (``numpy.random.default_rng``), e.g. ``(seed, fold)``.
+    ratio : int, default=SCREEN_RATIO
+
+    Returns
+    -------
+    ndarray of int
+        The kept rows, sorted.
+
+    Raises
+    ------
+    ValueError
+        If the fold has no negative, or fewer positives than the ratio needs.
+
+    Examples
+    --------
+    >>> labels = np.array([1] * 50 + [0] * 50)
+    >>> rows = screen_subsample(np.arange(100), labels, seed=(0, 1))
+    >>> len(rows), int(labels[rows].sum())
+    (55, 5)
+    """
+    test, labels = np.asarray(test), np.asarray(labels)
+    positives, negatives = test[labels[test] == 1], test[labels[test] == 0]
+    wanted = max(1, round(len(negatives) / ratio))
+    if len(negatives) == 0 or wanted > len(positives):
+        raise ValueError(
+            f"a test fold of {len(positives)} positives and {len(negatives)} negatives cannot be "
+            f"subsampled to 1:{ratio}"
+        )
+    kept = np.random.default_rng(seed).choice(positives, wanted, replace=False)
+    return np.sort(np.concatenate([negatives, kept]))

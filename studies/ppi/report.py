@@ -16,6 +16,7 @@ from moelogit.metrics import METRICS, paired_comparison, reliability_curve
 from ..tables import markdown_table
 from .evaluation import tuned_fit
 from .models import MODELS, classifier_step, fitted_pipeline, step_params
+from .prevalence import screen_markdown
 
 __all__ = [
     "compare",
@@ -241,7 +242,9 @@ def write_report(results, out_dir, *, data_report=None, explain=True):
     """Write the tables, the predictions and the figures of a run to ``out_dir``.
 
     Files: ``results.md``, ``summary.csv``, ``folds.csv``,
-    ``comparison.csv``, ``predictions.csv``, ``reliability.png``, and with
+    ``comparison.csv``, ``predictions.csv``, ``prevalence.csv`` (the test
+    folds' 1:10 screen subsamples, :mod:`studies.ppi.prevalence`),
+    ``reliability.png``, and with
     ``explain`` ``dendrogram.png`` and ``experts.csv`` (the final
     ``moe-dsc`` model fitted on all pairs).
 
@@ -259,6 +262,7 @@ def write_report(results, out_dir, *, data_report=None, explain=True):
     summary.to_csv(out / "summary.csv", index=False)
     comparison.to_csv(out / "comparison.csv", index=False)
     results["predictions"].to_csv(out / "predictions.csv", index=False)
+    results["prevalence"].to_csv(out / "prevalence.csv", index=False)
     plot_reliability(results["predictions"], out / "reliability.png")
     config = results["config"]
     text = [
@@ -287,6 +291,7 @@ def write_report(results, out_dir, *, data_report=None, explain=True):
             f"tested), {report['mean_unused_per_fold']:.0f} pairs per fold used by neither side."
         )
     text += ["", _results_markdown(summary, comparison), "![reliability](reliability.png)", ""]
+    text += ["### At a screen's prevalence", "", screen_markdown(results["prevalence"])]
     if explain and "moe-dsc" in config.models:
         model, params, experts = explain_final_model(results, out / "dendrogram.png")
         experts.to_csv(out / "experts.csv", index=False)

@@ -29,6 +29,7 @@ from .config import PPIConfig
 from .evaluation import evaluate_fold
 from .folds import PROTOCOLS, make_folds
 from .models import MODELS
+from .prevalence import score_screens
 
 __all__ = ["PreparedData", "prepare_data", "run_ppi_experiment"]
 
@@ -68,9 +69,10 @@ def _job_key(data_key, protocol, fold, names, config, train, test):
 
     ``config.models`` and ``config.subsample`` are left out: the job's own
     models are ``names`` and the subsample is part of the data, so adding a
-    model to a run reuses the jobs of the others.
+    model to a run reuses the jobs of the others. So is
+    ``config.screen_boot``, used on the jobs' predictions afterwards.
     """
-    settings = replace(config, models=(), subsample=None)
+    settings = replace(config, models=(), subsample=None, screen_boot=0)
     return (joblib.hash((data_key, protocol, fold, names, settings, train, test)), _CODE)
 
 
@@ -185,6 +187,9 @@ def run_ppi_experiment(data, config=None, *, n_jobs=2, progress=True, cache_dir=
     dict
         ``folds`` (DataFrame: one row per protocol, fold and model, with the
         metrics), ``predictions`` (DataFrame: test predictions),
+        ``prevalence`` (DataFrame: every fold's 1:10 screen subsample scored
+        with and without the prior-shift correction,
+        :func:`~studies.ppi.prevalence.score_screens`),
         ``protocols`` (the reports of :func:`make_folds`), ``X``, ``y``,
         ``pairs`` and ``features`` (the fitted PairFeatures), ``config``,
         ``feature_seconds``, ``reused_jobs`` (fold jobs taken from
@@ -222,9 +227,13 @@ def run_ppi_experiment(data, config=None, *, n_jobs=2, progress=True, cache_dir=
             rows.append(row)
             predictions.append(prediction)
     order = ["protocol", "model", "fold"]
+    predictions = pd.concat(predictions, ignore_index=True).sort_values(order, kind="stable")
     return {
         "folds": pd.DataFrame(rows).sort_values(order, ignore_index=True),
-        "predictions": pd.concat(predictions, ignore_index=True),
+        "predictions": predictions.reset_index(drop=True),
+        "prevalence": score_screens(
+            predictions, y, prepared.folds, config.seed, config.screen_boot
+        ),
         "protocols": prepared.reports,
         "X": X,
         "y": y,
