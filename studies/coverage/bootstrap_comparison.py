@@ -21,7 +21,7 @@ import pandas as pd
 from moelogit import MoEClassifier
 from moelogit.bootstrap import parametric_bootstrap
 
-from .coverage import Config, draw, truth
+from studies.coverage.coverage import Config, draw, truth
 
 
 def comparison(n_experts: int, n_samples: int, n_boot: int, n_jobs: int, seed: int = 0):
