@@ -299,7 +299,8 @@ class MoEClassifier(ClassifierMixin, BaseEstimator):
         rows (all rows up to ``screen_rows``); the best of them is
         continued. The ranking after ``init_iter`` iterations is not the
         ranking at convergence, so a few finalists reach the best optimum
-        more often, for the price of as many runs on the screening rows.
+        more often, for the price of as many runs on the screening rows
+        (:doc:`/guide/fitting` has the measurements).
     screen_rows : int or None, default=10000
         With more rows of positive weight than this, the starts are drawn and
         screened on a random sample of ``screen_rows`` of them. Screening is
