@@ -164,13 +164,13 @@ def _in_order_of(refit: MoEClassifier, reference: MoEParams) -> MoEClassifier:
     if K == 1:
         return refit
 
-    def distance(order) -> float:
-        permuted = params.in_gate_order(-np.argsort(order))  # expert order[i] at position i
+    def distance(permuted: MoEParams) -> float:
         return sum(
             float(np.sum((getattr(permuted, name) - getattr(reference, name)) ** 2))
             for name in ("gate_coef", "gate_intercept", "expert_coef", "expert_intercept")
         )
 
-    best = min(itertools.permutations(range(K)), key=distance)
-    permuted = params.in_gate_order(-np.argsort(best))
-    return fitted_classifier(clone(refit), permuted, refit.training_facts_, refit.fit_record_)
+    # Expert order[i] at position i, for every order.
+    orders = itertools.permutations(range(K))
+    best = min((params.in_gate_order(-np.argsort(order)) for order in orders), key=distance)
+    return fitted_classifier(clone(refit), best, refit.training_facts_, refit.fit_record_)

@@ -1000,6 +1000,14 @@ class MoEClassifier(ClassifierMixin, BaseEstimator):
 
     # -- inference --------------------------------------------------------------
 
+    def _supports(self) -> tuple[np.ndarray, np.ndarray]:
+        """``gate_support_`` and ``expert_support_``; every feature for a file without them."""
+        everything = np.ones(self.n_features_in_, dtype=bool)
+        return tuple(
+            everything if support is None else support
+            for support in (self.gate_support_, self.expert_support_)
+        )
+
     def coefficients(self) -> pd.Series:
         """The estimated parameters on the user's scale, labelled ``(block, level, term)``.
 
@@ -1009,12 +1017,7 @@ class MoEClassifier(ClassifierMixin, BaseEstimator):
         before these were recorded).
         """
         check_is_fitted(self)
-        everything = np.ones(self.n_features_in_, dtype=bool)
-        supports = [
-            everything if support is None else support
-            for support in (self.gate_support_, self.expert_support_)
-        ]
-        support = _design_support(*supports, everything)
+        support = _design_support(*self._supports(), np.ones(self.n_features_in_, dtype=bool))
         dims = Dims(support.gate.size, self.n_experts_, self.classes_.size)
         values = pack(*self.params_.to_design())[support.free(dims)]
         terms = ["intercept", *self._feature_names()]
@@ -1130,11 +1133,7 @@ class MoEClassifier(ClassifierMixin, BaseEstimator):
         )
         Z = design_matrix(X, self.feature_mean_, self.feature_scale_, used)
         dims = Dims(Z.shape[1], self.n_experts_, self.classes_.size)
-        support = (
-            Support.full(dims.q)
-            if self.gate_support_ is None
-            else _design_support(self.gate_support_, self.expert_support_, used)
-        )
+        support = _design_support(*self._supports(), used)
         free = support.free(dims)
         covariance = parameter_covariance(
             Z, codes, weights * total, gate_coef, expert_coef, self.alpha, robust=robust, free=free

@@ -396,7 +396,8 @@ class BohningMM:
         value, grad_gate, grad_experts, bounds = self._evaluate(
             gate_coef, expert_coef, with_bounds=self.curvature == "expert"
         )
-        experts_rhs = grad_experts.transpose(1, 0, 2).reshape(q, K * M1)
+        if self.curvature == "fixed":  # the experts' gradients as columns of one right-hand side
+            experts_rhs = grad_experts.transpose(1, 0, 2).reshape(q, K * M1)
         if self.shares_factor:
             # Gate and experts share S: one solve with a (q, K - 1 + K (M-1))
             # right-hand side reads the factor once (at q = 1,147: 1.1 ms
