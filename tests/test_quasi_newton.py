@@ -113,3 +113,34 @@ def test_max_iter_caps_the_iterations():
     result = lbfgs_ascent(mm, start, max_iter=3, tol=0.0)
     assert result.n_iter == 3 and not result.converged
     assert lbfgs_ascent(mm, start, max_iter=1).n_iter == 1
+
+
+def test_scipy_blas_runs_one_thread_while_lbfgs_runs_and_numpy_keeps_its_own():
+    # NumPy's and SciPy's wheels bring separate OpenBLAS pools; alternating
+    # between them with both multithreaded made evaluations 2-5 times slower.
+    from threadpoolctl import threadpool_info
+
+    def blas_threads():
+        return {info["filepath"]: info["num_threads"] for info in threadpool_info()
+                if info["user_api"] == "blas"}  # fmt: skip
+
+    before = blas_threads()
+    if len(before) < 2:
+        pytest.skip("one BLAS library: nothing to keep apart")
+    Z, y, w, dims, theta = random_problem(2, n=300, d=3, K=2, M=3)
+    mm = BohningMM(Z, y, w, dims, curvature="expert")
+    seen = []
+    value_and_gradient = mm.value_and_gradient
+
+    def watched(point):
+        seen.append(blas_threads())
+        return value_and_gradient(point)
+
+    mm.value_and_gradient = watched
+    lbfgs_ascent(mm, theta, max_iter=5)
+    numpy_blas = [path for path in before if "numpy" in path]
+    assert numpy_blas, before  # the wheels' layout this test knows
+    for during in seen:
+        assert all(during[path] == before[path] for path in numpy_blas)
+        assert all(during[path] == 1 for path in before if path not in numpy_blas)
+    assert blas_threads() == before

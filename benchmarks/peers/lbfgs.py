@@ -6,6 +6,7 @@ import numpy as np
 from scipy.optimize import minimize
 
 from moelogit.model import Dims, Workspace, objective_and_gradient, pack, unpack
+from moelogit.reduction import other_blas_single_threaded
 from moelogit.solver import FitResult
 
 
@@ -15,7 +16,9 @@ def fit_lbfgs(Z, y, weights, dims: Dims, theta0, *, max_iter=1000, tol=1e-8, cal
     ``tol`` is SciPy's ``ftol``: the relative change of the objective, as for
     moelogit's MM. The trace and ``callback(evaluation, best_so_far)`` follow
     every evaluation of the log-likelihood and its gradient, line searches
-    included.
+    included. SciPy's BLAS runs one thread, as in moelogit's own L-BFGS
+    (:func:`moelogit.reduction.other_blas_single_threaded`): the peer is
+    timed without the two BLAS pools fighting for the cores.
     """
     trace = []
     workspace = Workspace()
@@ -29,12 +32,13 @@ def fit_lbfgs(Z, y, weights, dims: Dims, theta0, *, max_iter=1000, tol=1e-8, cal
             callback(len(trace), trace[-1])
         return -value, -pack(*grad)
 
-    result = minimize(
-        negative,
-        theta0,
-        jac=True,
-        method="L-BFGS-B",
-        options={"maxiter": max_iter, "ftol": tol, "gtol": 1e-10},
-    )
+    with other_blas_single_threaded():
+        result = minimize(
+            negative,
+            theta0,
+            jac=True,
+            method="L-BFGS-B",
+            options={"maxiter": max_iter, "ftol": tol, "gtol": 1e-10},
+        )
     value = -float(result.fun)
     return FitResult(result.x, value, np.asarray(trace), result.nit, result.success)

@@ -25,6 +25,7 @@ from scipy.optimize import minimize
 
 from .mm import BohningMM
 from .model import pack, unpack
+from .reduction import other_blas_single_threaded
 from .solver import FitResult, join_fits, maximize, settled
 
 __all__ = ["LBFGS_MEMORY", "lbfgs_ascent"]
@@ -152,16 +153,17 @@ def lbfgs_ascent(
             raise StopIteration
 
     if max_iter > 1:
-        minimize(
-            negative,
-            last_phi[0],
-            jac=True,
-            method="L-BFGS-B",
-            callback=after_step,
-            # Only tol (in the callback), max_iter or a failed line search stop it.
-            options={"maxiter": max_iter - 1, "maxfun": 100 * max_iter, "ftol": 0.0,
-                     "gtol": 0.0, "maxcor": LBFGS_MEMORY},
-        )  # fmt: skip
+        with other_blas_single_threaded():  # SciPy's pool would fight NumPy's for the cores
+            minimize(
+                negative,
+                last_phi[0],
+                jac=True,
+                method="L-BFGS-B",
+                callback=after_step,
+                # Only tol (in the callback), max_iter or a failed line search stop it.
+                options={"maxiter": max_iter - 1, "maxfun": 100 * max_iter, "ftol": 0.0,
+                         "gtol": 0.0, "maxcor": LBFGS_MEMORY},
+            )  # fmt: skip
     converged = len(trace) > 1 and settled(trace[-2], trace[-1], tol)
     result = FitResult(
         metric.theta(last_phi[0]), trace[-1], np.asarray(trace), len(trace), converged

@@ -10,23 +10,52 @@ no sum (BLAS's own threading aside).
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import threading
 from collections.abc import Callable
 from concurrent.futures import Executor
+from pathlib import Path
 
 import numpy as np
 from threadpoolctl import ThreadpoolController
 
 from .model import Blocks, Workspace, accumulate
 
-__all__ = ["ThreadReduction"]
+__all__ = ["ThreadReduction", "other_blas_single_threaded"]
 
 
 @functools.cache
 def _controller() -> ThreadpoolController:
     """The loaded thread pools, looked up once (0.3 ms, 40 times a limit itself)."""
     return ThreadpoolController()
+
+
+def _numpy_owns(filepath: str) -> bool:
+    """Whether a loaded library ships with NumPy (wheels keep it in ``numpy.libs`` or ``numpy/``)."""
+    root = Path(np.__file__).resolve().parent
+    path = Path(filepath).resolve()
+    return any(place in path.parents for place in (root, root.with_name("numpy.libs")))
+
+
+def other_blas_single_threaded() -> contextlib.AbstractContextManager:
+    """While open, the BLAS libraries loaded beside NumPy's own run one thread each.
+
+    NumPy's and SciPy's wheels each bring an OpenBLAS with its own thread
+    pool, whose threads keep spinning for a while after every call. Code
+    that alternates between the two, such as SciPy's L-BFGS-B calling a
+    NumPy objective, then has four threads fight for two cores: on
+    benchmark problem b an evaluation took 31-112 ms inside L-BFGS against
+    21 ms alone (docs/performance.md). SciPy's calls there are small, so
+    one thread loses nothing. Does nothing unless NumPy's library is told
+    apart from the others (one shared library, as in conda, needs nothing).
+    """
+    blas = _controller().select(user_api="blas")
+    paths = [info["filepath"] for info in blas.info()]
+    others = [path for path in paths if not _numpy_owns(path)]
+    if len(others) == len(paths):
+        return contextlib.nullcontext()
+    return _controller().select(filepath=others).limit(limits=1)
 
 
 class ThreadReduction:
