@@ -180,3 +180,27 @@ def test_finalists_converge_on_the_screening_rows_and_the_best_goes_on(n):
         assert three.best.objective >= one.best.objective
     else:  # the best finalist goes on to all rows
         assert three_events[-1][:2] == ("final", n)
+
+
+@pytest.mark.parametrize("n", [3000, 15_000])  # all rows screened; a 10,000-row sample
+def test_screen_curvature_sets_the_screening_map_only(n):
+    X, y, _ = make_moe_classification(n, 2, 3, 3, random_state=6)
+    weights = np.full(n, 1 / n)
+    Z = design_matrix(X, *standardization(X, weights))
+
+    def fit(curvature, **strategy):
+        return fit_multistart(
+            Z, y, weights, Dims(3, 3, 3), curvature=curvature, rng=np.random.RandomState(4),
+            strategy=Strategy(n_init=4, max_iter=200, **strategy),
+        )  # fmt: skip
+
+    default, fixed = fit("expert"), fit("fixed")
+    screened_fixed = fit("expert", screen_curvature="fixed")
+    # Screening as the fixed-curvature fit does, to the bit; its own curvature changes nothing.
+    np.testing.assert_array_equal(screened_fixed.start_objectives, fixed.start_objectives)
+    assert not np.array_equal(default.start_objectives, fixed.start_objectives)
+    same = fit("expert", screen_curvature="expert")
+    np.testing.assert_array_equal(same.start_objectives, default.start_objectives)
+    np.testing.assert_array_equal(same.best.trace, default.best.trace)
+    trace = screened_fixed.best.trace
+    assert np.all(np.diff(trace) >= -1e-12 * np.abs(trace[:-1]))

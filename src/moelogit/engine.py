@@ -79,7 +79,8 @@ class Strategy:
     run: ``"lbfgs"`` (:func:`moelogit.quasi_newton.lbfgs_ascent`) or
     ``"mm"``. ``n_finalists`` starts screened best (with ``"all"``; one
     after halving) run to convergence on the screening rows, and the best
-    of them goes on.
+    of them goes on. ``screen_curvature`` is the MM map's curvature while
+    screening (None: the fit's own).
     """
 
     n_init: int = 20
@@ -93,6 +94,7 @@ class Strategy:
     screening: str = "all"
     solver: str = "lbfgs"
     n_finalists: int = 1
+    screen_curvature: str | None = None
 
 
 @dataclass(frozen=True)
@@ -371,7 +373,13 @@ class _Engine:
             best = self.run("final", mm, theta0, strategy.max_iter)
             return MultistartResult(best, np.empty(0), 0)
         screening = self.halving if strategy.screening == "halving" else self.screen_all
-        finalists, objectives = screening(screen, seeds)
+        explore = screen
+        if strategy.screen_curvature not in (None, screen.curvature):
+            explore = BohningMM(
+                screen.Z, screen.y, screen.weights, screen.dims, screen.alpha,
+                strategy.screen_curvature, screen.reduction, screen.support,
+            )  # fmt: skip
+        finalists, objectives = screening(explore, seeds)
         if len(finalists) > 1 or screen is mm:
             # One finalist on all rows: its convergence is the final run.
             stage = "final" if len(finalists) == 1 else "finalist"

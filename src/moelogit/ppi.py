@@ -45,7 +45,7 @@ DEFAULTS = {
     "n_init": 3,
     "max_iter": 300,
     "tol": 1e-6,
-    "blas_threads": 1,
+    "blas_threads": None,
 }
 
 
@@ -83,12 +83,12 @@ class PPIPredictor(BaseEstimator):
         ``max_iter`` iterations, a fifth of the fit's time on Guo's pairs,
         for the same held-out accuracy (0.731 both, five pair-level folds;
         docs/ppi.md, "Fit time").
-    blas_threads : int or None, default=1
+    blas_threads : int or None, default=None
         BLAS threads while the mixture fits; None leaves BLAS's own setting.
-        Its products are thin and bound by memory traffic: on the shared
-        2-core machine, with other work running, the fit on Guo's pairs
-        took 82 s with one BLAS thread and 211-253 s with OpenBLAS's
-        default two (docs/ppi.md, "Fit time").
+        One thread had been the default while SciPy's BLAS threads fought
+        NumPy's inside L-BFGS; without that, on 2 cores the fit on Guo's
+        pairs took 52.5 s with BLAS's two threads and 66.0 s with one
+        (63.6 s and 65.8 s with the other core busy; docs/ppi.md, "Fit time").
     random_state : int or None, default=0
     verbose : int, default=0
         Progress bars of the mixture's fits on stderr (1) or none (0).
