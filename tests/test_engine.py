@@ -204,3 +204,29 @@ def test_screen_curvature_sets_the_screening_map_only(n):
     np.testing.assert_array_equal(same.best.trace, default.best.trace)
     trace = screened_fixed.best.trace
     assert np.all(np.diff(trace) >= -1e-12 * np.abs(trace[:-1]))
+
+
+def test_screen_solver_screens_by_lbfgs_and_the_default_is_the_mm_map():
+    n = 3000
+    X, y, _ = make_moe_classification(n, 2, 3, 3, random_state=7)
+    weights = np.full(n, 1 / n)
+    Z = design_matrix(X, *standardization(X, weights))
+
+    def fit(**strategy):
+        recorder = Recorder()
+        found = fit_multistart(
+            Z, y, weights, Dims(3, 3, 3), rng=np.random.RandomState(1), listener=recorder,
+            strategy=Strategy(n_init=4, max_iter=300, **strategy),
+        )  # fmt: skip
+        return found, recorder.events
+
+    (default, _), (mm, _) = fit(), fit(screen_solver="mm")
+    np.testing.assert_array_equal(default.start_objectives, mm.start_objectives)
+    lbfgs, events = fit(screen_solver="lbfgs", init_iter=6)
+    assert not np.array_equal(lbfgs.start_objectives, default.start_objectives)
+    # Every start had its 6 iterations (the trace's first value is the start's).
+    assert [event[3] for event in events if event[0] == "screen"] == [6] * 4
+    trace = lbfgs.best.trace
+    assert np.all(np.diff(trace) >= -1e-12 * np.abs(trace[:-1]))
+    with pytest.raises(ValueError, match="screen_solver must be one of"):
+        Strategy(screen_solver="newton")

@@ -4,9 +4,9 @@ A mixture likelihood has many local optima, so one fit is a strategy around
 the MM map (:class:`moelogit.mm.BohningMM`): draw starts, screen them for a
 few iterations (on a row sample when the data are large), run the best one
 in on nested samples ten, a hundred, ... times larger, finish it on all
-rows, optionally refine it by Newton steps. Screening explores, with the
-MM map itself; the run-in and the final run converge, by default by L-BFGS
-in the MM map's metric (:func:`moelogit.quasi_newton.lbfgs_ascent`).
+rows, optionally refine it by Newton steps. Screening explores, by default
+with the MM map itself; the run-in and the final run converge, by default by
+L-BFGS in the MM map's metric (:func:`moelogit.quasi_newton.lbfgs_ascent`).
 :func:`fit_multistart` carries it out on a design matrix, labels and
 weights, reporting what it does to a :class:`FitListener`; the estimator
 only validates, standardises and presents.
@@ -18,7 +18,8 @@ rounding, and draws and keeps the same starts. Starts are screened one
 after another: screening runs on at most ``screen_rows`` rows, where a step
 is too short for threads to gain (NumPy holds the GIL between its calls;
 the 20 starts of a 5,000-row problem took 1.2 times as long screened
-concurrently on 2 threads). ``docs/performance.md`` has what threads gain.
+concurrently on 2 threads, 1.15-1.27 times as fast at benchmark problems b's
+and c's sizes). ``docs/performance.md`` has what threads gain.
 Data in the chunks of Dask arrays are reduced chunk by chunk on the active
 Dask scheduler instead (:class:`moelogit.chunked.ChunkReduction`).
 """
@@ -74,8 +75,9 @@ class Strategy:
     See :class:`moelogit.MoEClassifier` for what each setting does.
     ``screening`` is ``"all"`` (every start for ``init_iter`` iterations,
     the estimator's) or ``"halving"`` (successive halving, see
-    ``docs/performance.md`` for how it compares). Screening always iterates
-    the MM map; ``solver`` runs the finalists, the run-in and the final
+    ``docs/performance.md`` for how it compares). ``screen_solver`` screens
+    the starts (the estimator's: ``"mm"``, the MM map with SQUAREM; or
+    ``"lbfgs"``); ``solver`` runs the finalists, the run-in and the final
     run: ``"lbfgs"`` (:func:`moelogit.quasi_newton.lbfgs_ascent`) or
     ``"mm"``. ``n_finalists`` starts screened best (with ``"all"``; one
     after halving) run to convergence on the screening rows, and the best
@@ -95,6 +97,12 @@ class Strategy:
     solver: str = "lbfgs"
     n_finalists: int = 1
     screen_curvature: str | None = None
+    screen_solver: str = "mm"
+
+    def __post_init__(self):
+        for name in ("solver", "screen_solver"):
+            if getattr(self, name) not in SOLVERS:
+                raise ValueError(f"{name} must be one of {SOLVERS}, got {getattr(self, name)!r}")
 
 
 @dataclass(frozen=True)
@@ -337,7 +345,8 @@ class _Engine:
             self.listener.iteration(stage, iteration, value)
 
         theta0 = theta0 if previous is None else previous.theta
-        if stage != "screen" and self.strategy.solver == "lbfgs":
+        solver = self.strategy.screen_solver if stage == "screen" else self.strategy.solver
+        if solver == "lbfgs":
             result = lbfgs_ascent(
                 step, theta0, max_iter=max_iter, tol=self.strategy.tol, callback=callback
             )
