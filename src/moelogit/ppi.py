@@ -56,6 +56,9 @@ class PPIPredictor(BaseEstimator):
     ----------
     descriptors : tuple of str, default=("aac", "ctriad", "ac")
         Per-protein sequence descriptors (:mod:`moelogit.features.descriptors`).
+        For proteins absent from the training pairs, ``("unirep256",)``
+        ranked pairs better (docs/ppi.md, "Ranking proteins it has not
+        seen"); it needs ``pip install "moelogit[unirep]"``.
     max_lag : int, default=30
         Largest lag of the auto-covariance descriptors.
     n_experts : int or {"dsc", "bic", "aic", "icl"}, default="dsc"
@@ -91,7 +94,8 @@ class PPIPredictor(BaseEstimator):
         (63.6 s and 65.8 s with the other core busy; docs/ppi.md, "Fit time").
     random_state : int or None, default=0
     verbose : int, default=0
-        Progress bars of the mixture's fits on stderr (1) or none (0).
+        Progress bars on stderr of the mixture's fits and of UniRep's
+        vectors (1), or none (0).
 
     Attributes
     ----------
@@ -150,7 +154,9 @@ class PPIPredictor(BaseEstimator):
         self.verbose = verbose
 
     def _features(self, sequences) -> PairFeatures:
-        return PairFeatures(sequences, tuple(self.descriptors), "concat", self.max_lag).fit()
+        return PairFeatures(
+            sequences, tuple(self.descriptors), "concat", self.max_lag, verbose=self.verbose
+        ).fit()
 
     def classifier(self) -> SymmetricPairClassifier:
         """The unfitted classifier on pair features that :meth:`fit` trains."""

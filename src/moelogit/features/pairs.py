@@ -76,6 +76,8 @@ class PairFeatures(TransformerMixin, BaseEstimator):
         nothing; the PPI experiment uses it.
     max_lag : int, default=30
         Largest lag of the ``"ac"`` and ``"moran"`` descriptors.
+    verbose : int, default=0
+        Progress on stderr of the descriptors that take long (UniRep's), or none (0).
 
     Attributes
     ----------
@@ -106,11 +108,13 @@ class PairFeatures(TransformerMixin, BaseEstimator):
         descriptors=("aac", "ctriad", "ac"),
         encoding="sum-absdiff",
         max_lag=30,
+        verbose=0,
     ):
         self.sequences = sequences
         self.descriptors = descriptors
         self.encoding = encoding
         self.max_lag = max_lag
+        self.verbose = verbose
 
     def fit(self, X=None, y=None):
         """Compute the descriptors of every protein in ``sequences``."""
@@ -122,7 +126,10 @@ class PairFeatures(TransformerMixin, BaseEstimator):
             raise ValueError(f"max_lag must be an integer >= 1, got {self.max_lag!r}")
         self.proteins_ = np.array(sorted(self.sequences), dtype=str)
         self.protein_features_, self._protein_names = protein_descriptors(
-            [self.sequences[p] for p in self.proteins_], tuple(self.descriptors), self.max_lag
+            [self.sequences[p] for p in self.proteins_],
+            tuple(self.descriptors),
+            self.max_lag,
+            verbose=bool(self.verbose),
         )
         self.n_features_in_ = 2
         return self
