@@ -230,3 +230,5 @@ def test_screen_solver_screens_by_lbfgs_and_the_default_is_the_mm_map():
     assert np.all(np.diff(trace) >= -1e-12 * np.abs(trace[:-1]))
     with pytest.raises(ValueError, match="screen_solver must be one of"):
         Strategy(screen_solver="newton")
+    with pytest.raises(ValueError, match="screen_curvature must be None or one of"):
+        Strategy(screen_curvature="exact")

@@ -42,7 +42,7 @@ from .chunked import (
     require_dask,
 )
 from .init import initial_theta
-from .mm import BohningMM
+from .mm import CURVATURES, BohningMM
 from .model import Dims, Support, row_blocks
 from .newton import newton_refine
 from .quasi_newton import lbfgs_ascent
@@ -103,6 +103,11 @@ class Strategy:
         for name in ("solver", "screen_solver"):
             if getattr(self, name) not in SOLVERS:
                 raise ValueError(f"{name} must be one of {SOLVERS}, got {getattr(self, name)!r}")
+        if self.screen_curvature not in (None, *CURVATURES):
+            raise ValueError(
+                f"screen_curvature must be None or one of {CURVATURES}, "
+                f"got {self.screen_curvature!r}"
+            )
 
 
 @dataclass(frozen=True)
