@@ -50,12 +50,22 @@ def other_blas_single_threaded() -> contextlib.AbstractContextManager:
     one thread loses nothing. Does nothing unless NumPy's library is told
     apart from the others (one shared library, as in conda, needs nothing).
     """
-    blas = _controller().select(user_api="blas")
-    paths = [info["filepath"] for info in blas.info()]
-    others = [path for path in paths if not _numpy_owns(path)]
-    if len(others) == len(paths):
+    others = _other_blas_paths()
+    if not others:
         return contextlib.nullcontext()
-    return _controller().select(filepath=others).limit(limits=1)
+    return _controller().select(filepath=list(others)).limit(limits=1)
+
+
+@functools.cache
+def _other_blas_paths() -> tuple[str, ...]:
+    """The BLAS libraries of :func:`_controller`'s snapshot that are not NumPy's.
+
+    Empty where none of them is told apart as NumPy's (see
+    :func:`other_blas_single_threaded`); looked up once, as the snapshot is.
+    """
+    paths = [info["filepath"] for info in _controller().select(user_api="blas").info()]
+    others = tuple(path for path in paths if not _numpy_owns(path))
+    return () if len(others) == len(paths) else others
 
 
 class ThreadReduction:
