@@ -85,6 +85,72 @@ def test_n_jobs_keeps_the_same_start(large):
     np.testing.assert_allclose(found[1].start_objectives, found[0].start_objectives, rtol=1e-12)
 
 
+class EveryEvent(FitListener):
+    """Every hook's call, in order."""
+
+    def __init__(self):
+        self.events = []
+
+    def stage_started(self, *args):
+        self.events.append(("started", *args))
+
+    def iteration(self, *args):
+        self.events.append(("iteration", *args))
+
+    def stage_finished(self, stage, n_rows, result, number=None):
+        self.events.append(("finished", stage, n_rows, result.objective, number))
+
+
+@pytest.mark.parametrize("screening", ["all", "halving"])
+def test_worker_processes_screen_as_the_loop_does(screening):
+    """Starts screened in 2 worker processes: the same runs, told to the listener in the same order."""
+    X, y, _ = make_moe_classification(3000, 2, 3, 3, random_state=8)
+    weights = np.full(len(y), 1 / len(y))
+    Z = design_matrix(X, *standardization(X, weights))
+
+    def fit(n_jobs):
+        listener = EveryEvent()
+        found = fit_multistart(
+            Z, y, weights, Dims(3, 3, 3), rng=np.random.RandomState(5), listener=listener,
+            n_jobs=n_jobs,
+            # Random starts: k-means's OpenMP threads round differently in a worker.
+            strategy=Strategy(n_init=6, init="random", init_iter=9, screening=screening),
+        )  # fmt: skip
+        return found, listener.events
+
+    (one, one_events), (two, two_events) = fit(1), fit(2)
+    assert two.best_start == one.best_start
+    np.testing.assert_allclose(two.start_objectives, one.start_objectives, rtol=1e-12, atol=0)
+    assert [event[:3] for event in two_events] == [event[:3] for event in one_events]
+    values = [[value for value in event[3:] if isinstance(value, float)] for event in one_events]
+    np.testing.assert_allclose(
+        [value for event in two_events for value in event[3:] if isinstance(value, float)],
+        [value for event in values for value in event],
+        rtol=1e-12, atol=0,
+    )  # fmt: skip
+    assert sum(event[:2] == ("finished", "screen") for event in two_events) == (
+        6 if screening == "all" else 6 + 3 + 2
+    )
+
+
+def test_screening_runs_on_the_callers_joblib_backend():
+    """Under joblib's threading backend (one in-process worker each) the screening is the loop's."""
+    from joblib import parallel_config
+
+    X, y, _ = make_moe_classification(2000, 2, 2, 2, random_state=9)
+    weights = np.full(len(y), 1 / len(y))
+    Z = design_matrix(X, *standardization(X, weights))
+    found = []
+    for backend, n_jobs in (("loky", 1), ("threading", 2)):
+        with parallel_config(backend=backend):
+            found.append(fit_multistart(
+                Z, y, weights, Dims(3, 2, 2), rng=np.random.RandomState(3), n_jobs=n_jobs,
+                strategy=Strategy(n_init=4, init="random"),
+            ))  # fmt: skip
+    np.testing.assert_array_equal(found[1].start_objectives, found[0].start_objectives)
+    assert found[1].best.objective == found[0].best.objective
+
+
 def test_ascent_stays_monotone_on_threads(large):
     X, y = large
     model = MoEClassifier(3, n_init=2, max_iter=60, random_state=1, n_jobs=2).fit(X, y)

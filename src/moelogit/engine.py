@@ -11,15 +11,20 @@ L-BFGS in the MM map's metric (:func:`moelogit.quasi_newton.lbfgs_ascent`).
 weights, reporting what it does to a :class:`FitListener`; the estimator
 only validates, standardises and presents.
 
-Runs on more than one row block share the blocks among ``n_jobs`` threads
-(:class:`moelogit.reduction.ThreadReduction`), whose sums are added in
-block order: a fit differs between values of ``n_jobs`` only by BLAS's
-rounding, and draws and keeps the same starts. Starts are screened one
-after another: screening runs on at most ``screen_rows`` rows, where a step
-is too short for threads to gain (NumPy holds the GIL between its calls;
-the 20 starts of a 5,000-row problem took 1.2 times as long screened
-concurrently on 2 threads, 1.15-1.27 times as fast at benchmark problems b's
-and c's sizes). ``docs/performance.md`` has what threads gain.
+With ``n_jobs`` above one, the starts are screened in ``n_jobs`` worker
+processes of joblib's active backend (loky unless the caller chose another,
+for example Dask's), since a screening step on at most ``screen_rows`` rows
+is too short for threads: NumPy holds the GIL between its calls, and the 20
+starts of a 5,000-row problem took 1.2 times as long on 2 threads (1.15-1.27
+times as fast at benchmark problems b's and c's sizes) where 2 processes
+took 0.55 times as long. Each worker rebuilds the screening map from its
+rows and screens its starts exactly as the serial loop would; what they
+tell the listener is replayed in the starts' order. Runs on more than one
+row block (the run-in and the final run) share the blocks among ``n_jobs``
+threads (:class:`moelogit.reduction.ThreadReduction`), whose sums are added
+in block order. A fit thus differs between values of ``n_jobs`` only by
+BLAS's rounding, and draws and keeps the same starts.
+``docs/performance.md`` has what processes and threads gain.
 Data in the chunks of Dask arrays are reduced chunk by chunk on the active
 Dask scheduler instead (:class:`moelogit.chunked.ChunkReduction`).
 """
@@ -32,7 +37,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 
 import numpy as np
-from joblib import effective_n_jobs
+from joblib import Parallel, delayed, effective_n_jobs
 
 from .chunked import (
     ChunkReduction,
@@ -138,7 +143,10 @@ class FitListener:
     """What :func:`fit_multistart` tells while it fits; every hook does nothing by default.
 
     Stages are ``"screen"`` (one per start, ``number`` from 1), ``"run-in"``
-    (one per nested sample), ``"final"`` (all rows) and ``"polish"``.
+    (one per nested sample), ``"final"`` (all rows) and ``"polish"``. Starts
+    screened in worker processes (``n_jobs`` above one) are told in their
+    order when each returns, so a clock in these hooks times only the
+    stages that run here.
     """
 
     def loop(self, iterable: Iterable, total: int, desc: str) -> Iterable:
@@ -237,7 +245,8 @@ def fit_multistart(
         Packed starting points (warm starts) instead of ``strategy.n_init``
         drawn ones; several are screened like drawn ones.
     n_jobs : int or None
-        Threads, with joblib's meaning (None: 1, -1: every core).
+        Worker processes for screening and threads for runs on all rows,
+        with joblib's meaning (None: 1, -1: every core).
     listener : FitListener, optional
         Told about every stage and iteration.
     design : moelogit.design.Design, optional
@@ -297,7 +306,7 @@ def fit_multistart(
             seeds = [rng.randint(np.iinfo(np.int32).max) for _ in range(n_starts)]
         else:
             seeds = list(starts)
-        engine = _Engine(strategy, listener)
+        engine = _Engine(strategy, listener, effective_n_jobs(n_jobs))
         found = engine.search(mm, screen, samples[1:], seeds)
         if not strategy.polish:
             return found
@@ -335,11 +344,34 @@ def _polished(mm: BohningMM, theta: np.ndarray, tol: float) -> FitResult:
     return replace(refined, theta=full(refined.theta))
 
 
-class _Engine:
-    """One fit's strategy and listener."""
+class _Recorder(FitListener):
+    """What a screening run in a worker process tells, kept for the parent's listener."""
 
-    def __init__(self, strategy: Strategy, listener: FitListener):
-        self.strategy, self.listener = strategy, listener
+    def __init__(self):
+        self.events: list[tuple[str, tuple]] = []
+
+    def stage_started(self, *args) -> None:
+        self.events.append(("stage_started", args))
+
+    def iteration(self, *args) -> None:
+        self.events.append(("iteration", args))
+
+    def stage_finished(self, *args) -> None:
+        self.events.append(("stage_finished", args))
+
+
+def _screened_in_worker(arrays, settings, strategy, job) -> tuple[FitResult, list]:
+    """One screening run of :meth:`_Engine.screened` in a worker, on the map rebuilt from ``arrays``."""
+    screen = BohningMM(*arrays, *settings)
+    recorder = _Recorder()
+    return _Engine(strategy, recorder).screened(screen, *job), recorder.events
+
+
+class _Engine:
+    """One fit's strategy, listener and worker processes for screening."""
+
+    def __init__(self, strategy: Strategy, listener: FitListener, n_jobs: int = 1):
+        self.strategy, self.listener, self.n_jobs = strategy, listener, n_jobs
 
     def run(self, stage, step, theta0, max_iter, number=None, previous=None) -> FitResult:
         """One run of the MM map, told to the listener; continues ``previous`` if given."""
@@ -378,6 +410,31 @@ class _Engine:
         return initial_theta(
             screen.Z, screen.y, screen.weights, screen.dims, method, seed, screen.support
         )
+
+    def screened(self, screen, number, seed, budget, previous=None) -> FitResult:
+        """Start ``number`` (from ``seed``) screened for ``budget`` iterations, or ``previous`` continued."""
+        theta0 = None if previous is not None else self.start(screen, seed, number)
+        return self.run("screen", screen, theta0, budget, number, previous)
+
+    def screen_runs(self, screen, jobs: list) -> Iterable[FitResult]:
+        """:meth:`screened` for every job ``(number, seed, budget, previous)``, lazily, in order.
+
+        In worker processes when there are several jobs and ``n_jobs`` is
+        above one; their listener events are told here as each run returns.
+        """
+        if self.n_jobs == 1 or len(jobs) == 1:
+            return (self.screened(screen, *job) for job in jobs)
+        arrays = (screen.Z, screen.y, screen.weights)
+        settings = (screen.dims, screen.alpha, screen.curvature, None, screen.support)
+        runs = Parallel(min(self.n_jobs, len(jobs)), return_as="generator")(
+            delayed(_screened_in_worker)(arrays, settings, self.strategy, job) for job in jobs
+        )
+        return (self._replayed(*run) for run in runs)
+
+    def _replayed(self, result: FitResult, events: list) -> FitResult:
+        for name, args in events:
+            getattr(self.listener, name)(*args)
+        return result
 
     def search(self, mm, screen, run_in, seeds) -> MultistartResult:
         """Screen the starts on ``screen``, converge the finalists there, finish the best on ``mm``."""
@@ -419,12 +476,8 @@ class _Engine:
     def screen_all(self, screen, seeds) -> tuple[list, np.ndarray]:
         """Every start for ``init_iter`` iterations: the ``n_finalists`` best, numbered, and every objective."""
         budget = min(self.strategy.init_iter, self.strategy.max_iter)
-
-        def screened(numbered):
-            number, seed = numbered
-            return self.run("screen", screen, self.start(screen, seed, number), budget, number)
-
-        results = map(screened, enumerate(seeds, start=1))  # drawn lazily
+        jobs = [(number, seed, budget) for number, seed in enumerate(seeds, start=1)]
+        results = self.screen_runs(screen, jobs)
         kept, objectives = [], []
         for index, result in enumerate(self.listener.loop(results, len(seeds), "starts")):
             objectives.append(result.objective)
@@ -443,25 +496,19 @@ class _Engine:
         """
         budget = min(self.strategy.init_iter, self.strategy.max_iter)
         step = min(HALVING_ROUND, budget)
-
-        def first(numbered):
-            number, seed = numbered
-            return self.run("screen", screen, self.start(screen, seed, number), step, number)
-
-        numbered = enumerate(seeds, start=1)
-        alive = list(enumerate(self.listener.loop(map(first, numbered), len(seeds), "starts")))
+        jobs = [(number, seed, step) for number, seed in enumerate(seeds, start=1)]
+        first = self.screen_runs(screen, jobs)
+        alive = list(enumerate(self.listener.loop(first, len(seeds), "starts")))
         objectives = np.array([result.objective for _, result in alive])
         done = step
         while len(alive) > 1 and done < budget:
             alive.sort(key=lambda entry: -entry[1].objective)  # stable: ties keep their order
             alive = alive[: -(-len(alive) // 2)]
             more = min(step, budget - done) if len(alive) > 1 else budget - done
-            alive = [
-                (index, result if result.converged else self.run(
-                    "screen", screen, None, more + 1, index + 1, previous=result
-                ))
-                for index, result in alive
-            ]
+            going = [(index, result) for index, result in alive if not result.converged]
+            jobs = [(index + 1, None, more + 1, result) for index, result in going]
+            continued = dict(zip((index for index, _ in going), self.screen_runs(screen, jobs)))
+            alive = [(index, continued.get(index, result)) for index, result in alive]
             objectives[[index for index, _ in alive]] = [result.objective for _, result in alive]
             done += more
         return [max(alive, key=lambda entry: (entry[1].objective, -entry[0]))], objectives

@@ -369,10 +369,15 @@ class MoEClassifier(ClassifierMixin, BaseEstimator):
     random_state : None, int or numpy.random.RandomState, default=None
         Seeds the starts; an int makes the fit reproducible bit for bit.
     n_jobs : int or None, default=None
-        Threads for the fit (None: 1, -1: every core): runs on more than
-        one row block (tens of thousands of rows) share their blocks. The
-        fit is the same whatever ``n_jobs`` but for BLAS's rounding. The
-        default is scikit-learn's one thread (see :doc:`/performance`).
+        Cores for the fit, with joblib's meaning (None: 1 unless a
+        ``joblib.parallel_config`` says otherwise, -1: every core): the
+        starts are screened in that many worker processes of joblib's
+        backend, and runs on more than one row block (tens of thousands of
+        rows) share their blocks among that many threads. The fit is the
+        same whatever ``n_jobs`` but for BLAS's rounding. The default is
+        scikit-learn's one core: the workers' start-up (about a second, once
+        per session) costs more than it saves on a single small fit (see
+        :doc:`/performance`).
     verbose : int, default=0
         0 is silent; 1 shows progress bars (on stderr) over the starts and,
         when ``n_experts`` names a method, over the sizes; 2 also prints one

@@ -248,7 +248,7 @@ def select_n_experts(
     sample_weight : array-like of shape (n_samples,), optional
         Row weights for every fit and for the log-likelihoods.
     n_jobs : int or None, optional
-        Threads of every fit (see :class:`moelogit.MoEClassifier`); default
+        Cores of every fit (see :class:`moelogit.MoEClassifier`); default
         the estimator's.
 
     Returns
