@@ -154,6 +154,20 @@ def test_fit_with_a_gate_and_experts_on_features_of_their_own(folder):
     assert not load_model(folder / "constant.zip").gate_support_.any()
 
 
+def test_fit_on_two_cores_is_the_fit_on_one(folder):
+    for jobs in ("1", "2"):
+        result = run(
+            "fit", "train.csv", "--label", "label", "--id", "id", "--n-experts", "2", *FIT_FAST,
+            "--n-jobs", jobs, "-o", f"cores{jobs}.zip", cwd=folder,
+        )  # fmt: skip
+        assert result.returncode == 0, result.stderr
+    one, two = load_model(folder / "cores1.zip"), load_model(folder / "cores2.zip")
+    np.testing.assert_allclose(two.objective_, one.objective_, rtol=1e-12, atol=0)
+    result = run("fit", "train.csv", "--label", "label", "--n-jobs", "0", "-o", "x.zip", cwd=folder)
+    assert result.returncode == 2 and "--n-jobs" in result.stderr and "0 cores" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
 def test_summary_needs_the_label(folder):
     unlabelled = pd.read_csv(folder / "train.csv").drop(columns="label")
     unlabelled.to_csv(folder / "unlabelled.csv", index=False)

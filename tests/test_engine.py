@@ -112,9 +112,7 @@ def test_worker_processes_screen_as_the_loop_does(screening):
         listener = EveryEvent()
         found = fit_multistart(
             Z, y, weights, Dims(3, 3, 3), rng=np.random.RandomState(5), listener=listener,
-            n_jobs=n_jobs,
-            # Random starts: k-means's OpenMP threads round differently in a worker.
-            strategy=Strategy(n_init=6, init="random", init_iter=9, screening=screening),
+            n_jobs=n_jobs, strategy=Strategy(n_init=6, init_iter=9, screening=screening),
         )  # fmt: skip
         return found, listener.events
 

@@ -296,6 +296,12 @@ def _data_options(command):
     return command
 
 
+def _check_n_jobs(ctx, param, value: int) -> int:
+    if value == 0:
+        raise click.BadParameter("0 cores: use 1, 2, ..., or -1 for every core")
+    return value
+
+
 def _fit_options(command):
     """The fitting options shared by fit and select."""
     options = [
@@ -315,6 +321,16 @@ def _fit_options(command):
             help="Random starts per fit (the likelihood has local optima; fewer is faster).",
         ),
         click.option("--seed", default=0, show_default=True, type=int, help="Seed of the starts."),
+        click.option(
+            "--n-jobs",
+            default=1,
+            show_default=True,
+            type=int,
+            callback=_check_n_jobs,
+            help="Cores for the fit, -1 for every core: the starts are screened in that many "
+            "worker processes, which take about a second to start (worth it from some "
+            "thousands of rows), and large data are shared among that many threads.",
+        ),
         click.option("--quiet", is_flag=True, help="No progress bars."),
         click.option(
             "--gate-features",
@@ -393,6 +409,7 @@ def _estimator(n_experts, fit_options: dict) -> MoEClassifier:
         max_experts=fit_options["max_experts"],
         n_init=fit_options["n_init"],
         random_state=fit_options["seed"],
+        n_jobs=fit_options["n_jobs"],
         verbose=0 if fit_options["quiet"] else 1,
     )
 

@@ -33,6 +33,7 @@ import numpy as np
 from scipy.linalg import cho_factor, cho_solve
 from sklearn.cluster import KMeans
 from sklearn.exceptions import ConvergenceWarning
+from threadpoolctl import threadpool_limits
 
 from .mm import apply_inverse_bohning, decoupled
 from .model import Dims, Support, experts_objective_and_gradient, log_gate, pack, row_blocks
@@ -59,7 +60,10 @@ def _kmeans_gate(X: np.ndarray, weights: np.ndarray, K: int, rng) -> np.ndarray:
     if rows.size > KMEANS_MAX_ROWS:
         rows = rng.choice(rows, size=KMEANS_MAX_ROWS, replace=False)
     kmeans = KMeans(n_clusters=K, n_init=1, random_state=rng.integers(2**31 - 1))
-    with warnings.catch_warnings():
+    # One OpenMP thread: k-means's sums over its threads' chunks then do not
+    # depend on the cores of the machine or of a worker process, so a seed
+    # gives the same start with any n_jobs.
+    with warnings.catch_warnings(), threadpool_limits(limits=1, user_api="openmp"):
         # Fewer distinct points than K: the MM fit breaks the tie if it can.
         warnings.simplefilter("ignore", ConvergenceWarning)
         kmeans.fit(X[rows], sample_weight=weights[rows])
