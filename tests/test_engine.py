@@ -131,6 +131,23 @@ def test_worker_processes_screen_as_the_loop_does(screening):
     )
 
 
+def test_screening_workers_need_no_scikit_learn():
+    """The engine imports without scikit-learn (a worker's start-up), which k-means imports when used."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, moelogit.engine; assert 'sklearn' not in sys.modules, 'engine'\n"
+        "import numpy as np; from moelogit.init import initial_theta; from moelogit.model import Dims\n"
+        "Z = np.column_stack([np.ones(50), np.random.default_rng(0).normal(size=(50, 2))])\n"
+        "y = np.arange(50) % 2; w = np.full(50, 1 / 50)\n"
+        "initial_theta(Z, y, w, Dims(3, 2, 2), 'random', 0); assert 'sklearn' not in sys.modules\n"
+        "initial_theta(Z, y, w, Dims(3, 2, 2), 'kmeans', 0); assert 'sklearn' in sys.modules\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+
+
 def test_screening_runs_on_the_callers_joblib_backend():
     """Under joblib's threading backend (one in-process worker each) the screening is the loop's."""
     from joblib import parallel_config

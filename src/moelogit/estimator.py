@@ -17,6 +17,7 @@ from sklearn.utils import check_random_state, check_scalar, column_or_1d
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
 
+from ._entry_points import call
 from ._progress import Counter, progress, say
 from .chunked import is_dask_collection
 from .design import design_blocks, design_matrix, standardization
@@ -46,20 +47,10 @@ __all__ = [
     "fitted_classifier",
     "normalised_weights",
     "num_rows",
-    "register_selection",
     "standardization",
 ]
 
 SELECTION_METHODS = ("dsc", "aic", "bic", "icl")
-# n_experts given as a method is fitted by moelogit.selection, which builds on
-# this module: it registers its entry point here when imported (moelogit's
-# __init__ imports it), so that this module never imports upward.
-_SELECTION: dict = {}
-
-
-def register_selection(select_n_experts) -> None:
-    """Make ``select_n_experts`` what ``MoEClassifier(n_experts=<method>)`` calls (done by selection)."""
-    _SELECTION["select_n_experts"] = select_n_experts
 
 
 class SeparationWarning(UserWarning):
@@ -812,11 +803,12 @@ class MoEClassifier(ClassifierMixin, BaseEstimator):
 
     def _fit_selected(self, X, y, sample_weight, started):
         """Choose the number of experts, then take on the selected model's state."""
-        select_n_experts = _SELECTION["select_n_experts"]
         template = clone(self).set_params(n_experts=1)  # overridden for every fit
-        result = select_n_experts(
-            X, y, self.max_experts, self.n_experts, estimator=template, sample_weight=sample_weight
-        )
+        # moelogit.selection builds on this module: its function is provided, not imported.
+        result = call(
+            "select_n_experts", X, y, self.max_experts, self.n_experts,
+            estimator=template, sample_weight=sample_weight,
+        )  # fmt: skip
         chosen = result.model_
         record = replace(chosen.fit_record_, fit_time=time.perf_counter() - started)
         self._set_fitted(chosen.params_, chosen.training_facts_, record)

@@ -31,9 +31,7 @@ import warnings
 
 import numpy as np
 from scipy.linalg import cho_factor, cho_solve
-from sklearn.cluster import KMeans
-from sklearn.exceptions import ConvergenceWarning
-from threadpoolctl import threadpool_limits
+from threadpoolctl import ThreadpoolController
 
 from .mm import apply_inverse_bohning, decoupled
 from .model import Dims, Support, experts_objective_and_gradient, log_gate, pack, row_blocks
@@ -54,8 +52,22 @@ _EXPERT_STEPS = 4
 _EXPERT_RIDGE = 1e-3
 
 
+@functools.cache
+def _openmp_pools():
+    """The OpenMP runtimes loaded once scikit-learn's k-means is, looked up once.
+
+    A new lookup costs milliseconds (every loaded library is inspected): a
+    tenth of a start drawn at problem a's size.
+    """
+    return ThreadpoolController().select(user_api="openmp")
+
+
 def _kmeans_gate(X: np.ndarray, weights: np.ndarray, K: int, rng) -> np.ndarray:
     """Free gate columns ``(q, K - 1)`` of the soft Voronoi partition of k-means centres."""
+    # Imported here: processes that only draw random starts need no scikit-learn.
+    from sklearn.cluster import KMeans
+    from sklearn.exceptions import ConvergenceWarning
+
     rows = np.flatnonzero(weights > 0)
     if rows.size > KMEANS_MAX_ROWS:
         rows = rng.choice(rows, size=KMEANS_MAX_ROWS, replace=False)
@@ -63,7 +75,7 @@ def _kmeans_gate(X: np.ndarray, weights: np.ndarray, K: int, rng) -> np.ndarray:
     # One OpenMP thread: k-means's sums over its threads' chunks then do not
     # depend on the cores of the machine or of a worker process, so a seed
     # gives the same start with any n_jobs.
-    with warnings.catch_warnings(), threadpool_limits(limits=1, user_api="openmp"):
+    with warnings.catch_warnings(), _openmp_pools().limit(limits=1):
         # Fewer distinct points than K: the MM fit breaks the tie if it can.
         warnings.simplefilter("ignore", ConvergenceWarning)
         kmeans.fit(X[rows], sample_weight=weights[rows])

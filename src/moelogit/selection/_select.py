@@ -15,7 +15,8 @@ from sklearn.exceptions import ConvergenceWarning
 from .._progress import progress
 from ..chunked import is_dask_collection
 from ..estimator import SELECTION_METHODS as METHODS
-from ..estimator import MoEClassifier, classifier_with, num_rows, register_selection
+from .._entry_points import provide
+from ..estimator import MoEClassifier, classifier_with, num_rows
 from ..params import MoEParams
 from ._dendrogram import dendrogram, dissimilarities, function_dissimilarities, merge
 
@@ -389,4 +390,4 @@ def select_n_experts(
     )
 
 
-register_selection(select_n_experts)
+provide("select_n_experts", select_n_experts)
