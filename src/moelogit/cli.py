@@ -328,7 +328,7 @@ def _fit_options(command):
             type=int,
             callback=_check_n_jobs,
             help="Cores for the fit, -1 for every core: the starts are screened in that many "
-            "worker processes, which take about a second to start (worth it from some "
+            "worker processes, which take about half a second to start (worth it from some "
             "thousands of rows), and large data are shared among that many threads.",
         ),
         click.option("--quiet", is_flag=True, help="No progress bars."),

@@ -366,9 +366,9 @@ class MoEClassifier(ClassifierMixin, BaseEstimator):
         backend, and runs on more than one row block (tens of thousands of
         rows) share their blocks among that many threads. The fit is the
         same whatever ``n_jobs`` but for BLAS's rounding. The default is
-        scikit-learn's one core: the workers' start-up (about a second, once
-        per session) costs more than it saves on a single small fit (see
-        :doc:`/performance`).
+        scikit-learn's one core: the workers' start-up (about half a second,
+        once per session) costs more than it saves on a single small fit
+        (see :doc:`/performance`).
     verbose : int, default=0
         0 is silent; 1 shows progress bars (on stderr) over the starts and,
         when ``n_experts`` names a method, over the sizes; 2 also prints one
