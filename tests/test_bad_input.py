@@ -103,6 +103,8 @@ def test_bad_sample_weight(data, weights, match):
         ({"alpha": np.inf}, ValueError, "finite"),
         ({"init": "kmeans++"}, ValueError, "init must be one of"),
         ({"curvature": "newton"}, ValueError, "curvature must be one of"),
+        ({"solver": "newton"}, ValueError, "solver must be one of"),
+        ({"screen_solver": "em"}, ValueError, "screen_solver must be one of"),
         ({"acceleration": "yes"}, TypeError, "acceleration must be True or False"),
         ({"polish": 1}, TypeError, "polish must be True or False"),
     ],

@@ -155,3 +155,15 @@ def test_finalists_study_counts_every_fit():
     assert table.index.tolist() == [1, 2]
     assert (table["below the truth-started fit"] + table["above it"] <= 1).all()
     assert (table["median seconds"] > 0).all()
+
+
+def test_selection_cell_compares_screenings(capsys):
+    from benchmarks import selection_cell
+
+    selection_cell.main(
+        ["--k0", "2", "--n", "400", "--replicates", "1", "--solvers", "lbfgs",
+         "--screen-solvers", "mm,lbfgs", "--n-jobs", "1"]
+    )  # fmt: skip
+    out = capsys.readouterr().out
+    assert "solver=lbfgs, screen_solver=mm" in out and "solver=lbfgs, screen_solver=lbfgs" in out
+    assert "picked K0=2" in out
