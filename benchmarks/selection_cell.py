@@ -2,13 +2,13 @@
 
 Run ``python -m benchmarks.selection_cell [--k0 3] [--n 10000]
 [--replicates 20] [--solvers lbfgs,mm] [--screen-solvers mm,lbfgs]
-[--n-jobs 2]`` from the repository root; ``--n`` may list several sizes
+[--lbfgs-screen-iter 30] [--n-jobs 2]`` from the repository root; ``--n`` may list several sizes
 (``1000,3000,10000,30000``: the ``K0`` row of the grid). Draws the
 experiment's well-specified data for each replicate (as ``python -m studies
 selection`` does, same seeds) and chooses the number of experts by
 ``select_n_experts(..., "dsc")`` with the default estimator, each
 ``solver`` and each ``screen_solver`` (L-BFGS screening with
-:data:`LBFGS_SCREEN_ITER` iterations); prints, per cell and setting, how
+``--lbfgs-screen-iter`` iterations, :data:`LBFGS_SCREEN_ITER` by default); prints, per cell and setting, how
 often the DSC picked ``K0`` and the median and total seconds per replicate
 (replicates run ``--n-jobs`` at a time, one BLAS thread each).
 """
@@ -33,9 +33,11 @@ from studies.selection.experiment import EXTRA_EXPERTS, replicate_data
 LBFGS_SCREEN_ITER = 30
 
 
-def replicate(K0: int, n: int, index: int, solver: str, screen_solver: str) -> dict:
+def replicate(
+    K0: int, n: int, index: int, solver: str, screen_solver: str, lbfgs_iter=LBFGS_SCREEN_ITER
+) -> dict:
     X, y = replicate_data(K0, n, index)
-    screening = {"screen_solver": "lbfgs", "init_iter": LBFGS_SCREEN_ITER}
+    screening = {"screen_solver": "lbfgs", "init_iter": lbfgs_iter}
     estimator = MoEClassifier(
         random_state=index, solver=solver, **(screening if screen_solver == "lbfgs" else {})
     )
@@ -45,7 +47,8 @@ def replicate(K0: int, n: int, index: int, solver: str, screen_solver: str) -> d
         selected = select_n_experts(X, y, K0 + EXTRA_EXPERTS, "dsc", estimator=estimator)
     return {
         "n": n,
-        "setting": f"solver={solver}, screen_solver={screen_solver}",
+        "setting": f"solver={solver}, screen_solver={screen_solver}"
+        + (f" ({lbfgs_iter} iterations)" if screen_solver == "lbfgs" else ""),
         "replicate": index,
         "selected": selected.n_experts_,
         "seconds": time.perf_counter() - began,
@@ -59,13 +62,14 @@ def main(argv=None):
     parser.add_argument("--replicates", type=int, default=20)
     parser.add_argument("--solvers", default=",".join(SOLVERS))
     parser.add_argument("--screen-solvers", default="mm")
+    parser.add_argument("--lbfgs-screen-iter", type=int, default=LBFGS_SCREEN_ITER)
     parser.add_argument("--n-jobs", type=int, default=2)
     args = parser.parse_args(argv)
     solvers = choices(parser, args.solvers, SOLVERS, "solvers")
     screen_solvers = choices(parser, args.screen_solvers, SOLVERS, "screen-solvers")
     sizes = [int(part) for part in args.n.split(",") if part.strip()]
     jobs = [
-        delayed(replicate)(args.k0, n, index, solver, screen_solver)
+        delayed(replicate)(args.k0, n, index, solver, screen_solver, args.lbfgs_screen_iter)
         for n in sizes
         for solver in solvers
         for screen_solver in screen_solvers
