@@ -26,7 +26,15 @@ _LAZY = {
     "datasets": None,
 }
 
-__all__ = sorted([*_LAZY, "__version__"])
+__all__ = [
+    "MoEClassifier",
+    "MoEParams",
+    "SelectionResult",
+    "SeparationWarning",
+    "__version__",
+    "datasets",
+    "select_n_experts",
+]
 
 
 def _select_n_experts(*args, **kwargs):

@@ -12,10 +12,10 @@ import numpy as np
 from sklearn.base import clone
 from sklearn.exceptions import ConvergenceWarning
 
+from .._entry_points import provide
 from .._progress import progress
 from ..chunked import is_dask_collection
 from ..estimator import SELECTION_METHODS as METHODS
-from .._entry_points import provide
 from ..estimator import MoEClassifier, classifier_with, num_rows
 from ..params import MoEParams
 from ._dendrogram import dendrogram, dissimilarities, function_dissimilarities, merge
