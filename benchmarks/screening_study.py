@@ -9,7 +9,8 @@ seeds with each rule (a :class:`moelogit.engine.Strategy`: "all" is the
 estimator's default, "halving" screens by successive halving, "mm" runs the
 retained start to convergence by the MM map instead of L-BFGS,
 "fixed-screen" screens with the fixed curvature, "lbfgs-screen" screens by
-30 L-BFGS iterations instead of 15 SQUAREM cycles, "lbfgs-screen-N" by N)
+30 L-BFGS iterations instead of 15 SQUAREM cycles, "lbfgs-screen-N" by N,
+"sample-N" on a sample of N rows)
 on the
 estimator's standardised design. A run "reaches" the best known
 optimum when its final objective is within 1e-6 (and, looser, 1e-4) of the
@@ -40,6 +41,8 @@ RULES = {
     "lbfgs-screen": Strategy(screen_solver="lbfgs", init_iter=30),
     "lbfgs-screen-20": Strategy(screen_solver="lbfgs", init_iter=20),
     "lbfgs-screen-40": Strategy(screen_solver="lbfgs", init_iter=40),
+    "sample-2500": Strategy(screen_rows=2500),
+    "sample-1000": Strategy(screen_rows=1000),
 }
 ALPHA = 1e-6  # the estimator's default ridge
 
