@@ -302,6 +302,18 @@ def _check_n_jobs(ctx, param, value: int) -> int:
     return value
 
 
+_N_JOBS_OPTION = click.option(
+    "--n-jobs",
+    default=1,
+    show_default=True,
+    type=int,
+    callback=_check_n_jobs,
+    help="Cores for the fit, -1 for every core: the starts are screened in that many "
+    "worker processes, which take about half a second to start (worth it from some "
+    "thousands of rows), and large data are shared among that many threads.",
+)
+
+
 def _fit_options(command):
     """The fitting options shared by fit and select."""
     options = [
@@ -321,16 +333,7 @@ def _fit_options(command):
             help="Random starts per fit (the likelihood has local optima; fewer is faster).",
         ),
         click.option("--seed", default=0, show_default=True, type=int, help="Seed of the starts."),
-        click.option(
-            "--n-jobs",
-            default=1,
-            show_default=True,
-            type=int,
-            callback=_check_n_jobs,
-            help="Cores for the fit, -1 for every core: the starts are screened in that many "
-            "worker processes, which take about half a second to start (worth it from some "
-            "thousands of rows), and large data are shared among that many threads.",
-        ),
+        _N_JOBS_OPTION,
         click.option("--quiet", is_flag=True, help="No progress bars."),
         click.option(
             "--gate-features",
@@ -920,6 +923,7 @@ def _ppi_option(flag: str, key: str, kind, help: str):
     is_flag=True,
     help="Keep pairs of a protein with itself (removed and counted by default).",
 )
+@_N_JOBS_OPTION
 @click.option("--quiet", is_flag=True, help="No progress bars.")
 @_output_option("Model file to write (a zip of JSON and NumPy arrays).")
 def ppi_fit(
@@ -934,6 +938,7 @@ def ppi_fit(
     n_init,
     seed,
     keep_self_pairs,
+    n_jobs,
     quiet,
     output,
 ):
@@ -976,6 +981,7 @@ def ppi_fit(
             tol=tol,
             n_init=n_init,
             random_state=seed,
+            n_jobs=n_jobs,
             verbose=0 if quiet else 1,
         )
         with _warnings_as_lines():

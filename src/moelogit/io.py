@@ -567,7 +567,8 @@ def save_ppi_model(model, path, *, data_report=None) -> None:
     scale = pipeline.named_steps["scale"]
     moe_metadata, moe_arrays = _moe_entries(pipeline.named_steps["clf"])
     names = (
-        "max_lag", "n_experts", "max_experts", "alpha", "n_init", "max_iter", "tol", "blas_threads"
+        "max_lag", "n_experts", "max_experts", "alpha", "n_init", "max_iter", "tol",
+        "blas_threads", "n_jobs",
     )  # fmt: skip
     settings = {name: _plain(getattr(model, name)) for name in names}
     metadata = {

@@ -46,6 +46,7 @@ DEFAULTS = {
     "max_iter": 300,
     "tol": 1e-6,
     "blas_threads": None,
+    "n_jobs": None,
 }
 
 
@@ -92,6 +93,11 @@ class PPIPredictor(BaseEstimator):
         NumPy's inside L-BFGS; without that, on 2 cores the fit on Guo's
         pairs took 52.5 s with BLAS's two threads and 66.0 s with one
         (63.6 s and 65.8 s with the other core busy; docs/ppi.md, "Fit time").
+    n_jobs : int or None, default=None
+        Cores for the mixture's fits (:class:`~moelogit.MoEClassifier`'s
+        ``n_jobs``): ``ppi fit`` on all of Guo's pairs took 49.3 s on 2
+        cores against 58.9 s on one, the workers' start-up included, to the
+        same size (docs/ppi.md, "Fit time").
     random_state : int or None, default=0
     verbose : int, default=0
         Progress bars on stderr of the mixture's fits and of UniRep's
@@ -138,6 +144,7 @@ class PPIPredictor(BaseEstimator):
         max_iter=DEFAULTS["max_iter"],
         tol=DEFAULTS["tol"],
         blas_threads=DEFAULTS["blas_threads"],
+        n_jobs=DEFAULTS["n_jobs"],
         random_state=0,
         verbose=0,
     ):
@@ -150,6 +157,7 @@ class PPIPredictor(BaseEstimator):
         self.max_iter = max_iter
         self.tol = tol
         self.blas_threads = blas_threads
+        self.n_jobs = n_jobs
         self.random_state = random_state
         self.verbose = verbose
 
@@ -169,6 +177,7 @@ class PPIPredictor(BaseEstimator):
             max_iter=self.max_iter,
             tol=self.tol,
             random_state=self.random_state,
+            n_jobs=self.n_jobs,
             verbose=self.verbose,
         )
         return SymmetricPairClassifier(Pipeline([("scale", StandardScaler()), ("clf", moe)]))
