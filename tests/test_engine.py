@@ -120,12 +120,11 @@ def test_worker_processes_screen_as_the_loop_does(screening):
     assert two.best_start == one.best_start
     np.testing.assert_allclose(two.start_objectives, one.start_objectives, rtol=1e-12, atol=0)
     assert [event[:3] for event in two_events] == [event[:3] for event in one_events]
-    values = [[value for value in event[3:] if isinstance(value, float)] for event in one_events]
-    np.testing.assert_allclose(
-        [value for event in two_events for value in event[3:] if isinstance(value, float)],
-        [value for event in values for value in event],
-        rtol=1e-12, atol=0,
-    )  # fmt: skip
+
+    def values(events):  # the objectives the events carry, in order
+        return [value for event in events for value in event[3:] if isinstance(value, float)]
+
+    np.testing.assert_allclose(values(two_events), values(one_events), rtol=1e-12, atol=0)
     assert sum(event[:2] == ("finished", "screen") for event in two_events) == (
         6 if screening == "all" else 6 + 3 + 2
     )
