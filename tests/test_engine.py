@@ -1,7 +1,8 @@
 """The fit engine: its seam with the estimator, the row-block reduction, n_jobs."""
 
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 
+import joblib
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -9,8 +10,19 @@ from hypothesis import strategies as st
 
 from moelogit import MoEClassifier, select_n_experts
 from moelogit.datasets import make_moe_classification
-from moelogit.engine import FitListener, Strategy, fit_multistart
+from moelogit.engine import (
+    FitListener,
+    Strategy,
+    _Engine,
+    _recorded_run,
+    _screened_in_worker,
+    _SharedScreening,
+    _screening_workers,
+    _side_by_side,
+    fit_multistart,
+)
 from moelogit.estimator import design_matrix, standardization
+from moelogit.mm import BohningMM
 from moelogit.model import Dims, SerialReduction, row_blocks
 from moelogit.reduction import ThreadReduction
 
@@ -44,7 +56,7 @@ def test_the_estimator_is_the_engine_on_its_design(large):
     recorder = Recorder()
     found = fit_multistart(
         Z, y, weights, Dims(4, 3, 3), alpha=model.alpha, rng=np.random.RandomState(2),
-        strategy=Strategy(n_init=3, max_iter=40), listener=recorder,
+        strategy=Strategy(n_init=3, max_iter=40), listener=recorder, n_jobs=model.n_jobs,
     )  # fmt: skip
     assert found.best.objective == model.objective_
     np.testing.assert_array_equal(found.best.trace, model.loglik_trace_)
@@ -61,8 +73,9 @@ def test_the_estimator_is_the_engine_on_its_design(large):
 def test_n_jobs_changes_nothing_but_rounding(large, curvature):
     X, y = large
     fits = [
-        MoEClassifier(3, n_init=3, max_iter=30, curvature=curvature, random_state=0, n_jobs=jobs)
-        .fit(X, y)
+        MoEClassifier(
+            3, n_init=3, max_iter=30, curvature=curvature, random_state=0, n_jobs=jobs
+        ).fit(X, y)
         for jobs in (1, 2)
     ]
     one, two = fits
@@ -77,8 +90,15 @@ def test_n_jobs_keeps_the_same_start(large):
     weights = np.full(len(y), 1 / len(y))
     Z = design_matrix(X, *standardization(X, weights))
     found = [
-        fit_multistart(Z, y, weights, Dims(4, 3, 3), rng=np.random.RandomState(7), n_jobs=jobs,
-                       strategy=Strategy(n_init=4, max_iter=5))  # fmt: skip
+        fit_multistart(
+            Z,
+            y,
+            weights,
+            Dims(4, 3, 3),
+            rng=np.random.RandomState(7),
+            n_jobs=jobs,
+            strategy=Strategy(n_init=4, max_iter=5),
+        )  # fmt: skip
         for jobs in (1, -1)
     ]
     assert found[0].best_start == found[1].best_start
@@ -128,6 +148,95 @@ def test_worker_processes_screen_as_the_loop_does(screening):
     assert sum(event[:2] == ("finished", "screen") for event in two_events) == (
         6 if screening == "all" else 6 + 3 + 2
     )
+
+
+@pytest.fixture(scope="module")
+def screening_jobs():
+    """A screening map and six jobs ``(number, seed, budget)``, the first a k-means start."""
+    X, y, _ = make_moe_classification(2000, 2, 3, 3, random_state=4)
+    weights = np.full(len(y), 1 / len(y))
+    Z = design_matrix(X, *standardization(X, weights))
+    screen = BohningMM(Z, y, weights, Dims(3, 3, 3), alpha=1e-6, curvature="expert")
+    return screen, [(number, 100 + number, 9) for number in range(1, 7)]
+
+
+def _same_runs(runs, expected):
+    """Runs and their listener events equal to the bit."""
+    assert len(runs) == len(expected)
+    for (run, events), (other, other_events) in zip(runs, expected):
+        np.testing.assert_array_equal(run.theta, other.theta)
+        np.testing.assert_array_equal(run.trace, other.trace)
+        assert [(name, args[:2]) for name, args in events] == [
+            (name, args[:2]) for name, args in other_events
+        ]
+
+
+def test_a_worker_screens_a_start_as_this_process_does_to_the_bit(screening_jobs, tmp_path):
+    """From the rows' file, the map built once for all jobs: the runs of this process's map."""
+    screen, jobs = screening_jobs
+    strategy = Strategy()
+    settings = (screen.dims, screen.alpha, screen.curvature, None, screen.support)
+    rows = str(tmp_path / "rows.joblib")
+    joblib.dump((screen.Z, screen.y, screen.weights), rows)
+    futures = [
+        _screening_workers(1).submit(
+            _screened_in_worker, tmp_path.name, rows, settings, strategy, index, job
+        )
+        for index, job in enumerate(jobs)
+    ]
+    returned = [future.result() for future in futures]
+    assert [index for index, *_ in returned] == list(range(len(jobs)))
+    _same_runs([run for _, *run in returned], [_recorded_run(screen, strategy, j) for j in jobs])
+
+
+class _Silent:
+    """An executor whose workers never return."""
+
+    def submit(self, *args):
+        return Future()
+
+
+class _Broken:
+    """An executor that takes no job."""
+
+    def submit(self, *args):
+        raise RuntimeError("the executor is broken")
+
+
+class _Lost:
+    """An executor whose workers die."""
+
+    def submit(self, *args):
+        future = Future()
+        future.set_exception(OSError("a worker was lost"))
+        return future
+
+
+@pytest.mark.parametrize("executor", [None, _Silent(), _Broken(), _Lost()])
+def test_shared_screening_is_every_run_here_whoever_runs_it(screening_jobs, executor):
+    """Shared with loky's workers, or with workers that never return: the same runs, in order."""
+    screen, jobs = screening_jobs
+    engine = _Engine(Strategy(), FitListener(), n_jobs=2)
+    runs = list(_SharedScreening(engine, screen, jobs, executor).runs())
+    _same_runs(runs, [_recorded_run(screen, engine.strategy, job) for job in jobs])
+
+
+def test_joblib_runs_after_a_shared_screening(screening_jobs):
+    """Our workers are not loky's shared executor, which joblib's Parallel takes for its own kind."""
+    from joblib import Parallel, delayed
+
+    screen, jobs = screening_jobs
+    list(_SharedScreening(_Engine(Strategy(), FitListener(), n_jobs=2), screen, jobs).runs())
+    assert Parallel(n_jobs=2)(delayed(abs)(-number) for number in range(3)) == [0, 1, 2]
+
+
+def test_starts_are_screened_one_after_another_inside_an_outer_parallel_loop():
+    from joblib import Parallel, delayed, parallel_config
+
+    assert _side_by_side() == "here and loky"
+    with parallel_config(backend="threading"):
+        assert _side_by_side() == "backend"
+    assert Parallel(n_jobs=2)(delayed(_side_by_side)() for _ in range(2)) == [None, None]
 
 
 def test_screening_workers_need_no_scikit_learn():

@@ -304,13 +304,12 @@ def _check_n_jobs(ctx, param, value: int) -> int:
 
 _N_JOBS_OPTION = click.option(
     "--n-jobs",
-    default=1,
+    default=-1,
     show_default=True,
     type=int,
     callback=_check_n_jobs,
-    help="Cores for the fit, -1 for every core: the starts are screened in that many "
-    "worker processes, which take about half a second to start (worth it from some "
-    "thousands of rows), and large data are shared among that many threads.",
+    help="Cores for the fit, -1 for every core: the starts are screened here and in the "
+    "other cores' worker processes, and large data are shared among that many threads.",
 )
 
 

@@ -11,19 +11,21 @@ L-BFGS in the MM map's metric (:func:`moelogit.quasi_newton.lbfgs_ascent`).
 weights, reporting what it does to a :class:`FitListener`; the estimator
 only validates, standardises and presents.
 
-With ``n_jobs`` above one, the starts are screened in ``n_jobs`` worker
-processes of joblib's active backend (loky unless the caller chose another,
-for example Dask's), since a screening step on at most ``screen_rows`` rows
-is too short for threads: NumPy holds the GIL between its calls, and the 20
-starts of a 5,000-row problem took 1.2 times as long on 2 threads (1.15-1.27
-times as fast at benchmark problems b's and c's sizes) where 2 processes
-took 0.55 times as long. Each worker rebuilds the screening map from its
-rows and screens its starts exactly as the serial loop would; what they
-tell the listener is replayed in the starts' order. Runs on more than one
-row block (the run-in and the final run) share the blocks among ``n_jobs``
-threads (:class:`moelogit.reduction.ThreadReduction`), whose sums are added
-in block order. A fit thus differs between values of ``n_jobs`` only by
-BLAS's rounding, and draws and keeps the same starts.
+With ``n_jobs`` above one, the starts are screened side by side in
+processes, since a screening step on at most ``screen_rows`` rows is too
+short for threads: NumPy holds the GIL between its calls, and the 20
+starts of a 5,000-row problem took 1.2 times as long on 2 threads. By
+default this process screens starts from the front of the list while
+``n_jobs - 1`` of loky's worker processes take them from the back
+(:class:`_SharedScreening`), so screening begins before the workers have
+started; under a joblib backend the caller chose (Dask's, for example)
+``n_jobs`` of its workers screen them instead. A start is screened on
+one BLAS thread wherever it runs, so it ends the same to the bit; what the
+workers tell the listener is replayed here in the starts' order. Runs on
+more than one row block (the run-in and the final run) share the blocks
+among ``n_jobs`` threads (:class:`moelogit.reduction.ThreadReduction`),
+whose sums are added in block order. A fit thus differs between values of
+``n_jobs`` only by BLAS's rounding, and draws and keeps the same starts.
 ``docs/performance.md`` has what processes and threads gain.
 Data in the chunks of Dask arrays are reduced chunk by chunk on the active
 Dask scheduler instead (:class:`moelogit.chunked.ChunkReduction`).
@@ -31,13 +33,24 @@ Dask scheduler instead (:class:`moelogit.chunked.ChunkReduction`).
 
 from __future__ import annotations
 
+import contextlib
 import functools
+import multiprocessing
+import os
+import tempfile
+import threading
+import time
+import uuid
+from collections import deque
 from collections.abc import Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 
+import joblib
 import numpy as np
 from joblib import Parallel, delayed, effective_n_jobs
+from joblib.externals.loky import ProcessPoolExecutor
+from joblib.parallel import BACKENDS, get_active_backend
 
 from .chunked import (
     ChunkReduction,
@@ -51,7 +64,7 @@ from .mm import CURVATURES, BohningMM
 from .model import Dims, Support, row_blocks
 from .newton import newton_refine
 from .quasi_newton import lbfgs_ascent
-from .reduction import ThreadReduction
+from .reduction import ThreadReduction, blas_single_threaded
 from .solver import FitResult, join_fits, maximize
 
 __all__ = [
@@ -360,11 +373,174 @@ class _Recorder(FitListener):
         self.events.append(("stage_finished", args))
 
 
-def _screened_in_worker(arrays, settings, strategy, job) -> tuple[FitResult, list]:
-    """One screening run of :meth:`_Engine.screened` in a worker, on the map rebuilt from ``arrays``."""
-    screen = BohningMM(*arrays, *settings)
+# Worker processes of loky for screening, by their number, kept between fits.
+_WORKERS: dict[int, ProcessPoolExecutor] = {}
+# Seconds a worker waits for a job before it exits (joblib's default).
+_IDLE_SECONDS = 300
+# Screening rows of more bytes are dumped to a file once, which every worker
+# maps, instead of being pickled with every job (joblib's threshold; PPI's
+# 10,000 rows of 1,147 columns are 92 MB).
+_PICKLED_BYTES = 2**20
+
+
+def _screening_workers(n_workers: int) -> ProcessPoolExecutor:
+    """``n_workers`` of loky's worker processes of our own, started on first use.
+
+    Not loky's shared reusable executor: joblib's ``Parallel`` expects that
+    one to be its own kind, and fails if another kind is there. Workers
+    that waited ``_IDLE_SECONDS`` for a job exit, and are started again
+    when a job comes.
+    """
+    if n_workers not in _WORKERS:
+        _WORKERS[n_workers] = ProcessPoolExecutor(n_workers, timeout=_IDLE_SECONDS)
+    return _WORKERS[n_workers]
+
+
+def _side_by_side() -> str | None:
+    """Where starts are screened side by side, from joblib's active backend.
+
+    ``"here and loky"`` (the default backend): this process and ``n_jobs -
+    1`` of loky's workers (:class:`_SharedScreening`); ``"backend"``: the
+    ``n_jobs`` workers of a backend the caller chose (Dask's, threads, ...);
+    None, one after another: inside a worker of an outer parallel loop,
+    whose cores are taken already.
+    """
+    backend, _ = get_active_backend()
+    if getattr(backend, "nesting_level", 0) > 0 or multiprocessing.current_process().daemon:
+        return None
+    return "here and loky" if isinstance(backend, BACKENDS["loky"]) else "backend"
+
+
+def _recorded_run(screen: BohningMM, strategy: Strategy, job) -> tuple[FitResult, list]:
+    """One screening run of :meth:`_Engine.screened` on one BLAS thread, with what it told.
+
+    One thread wherever it runs, so that a start screened here and in a
+    worker process ends the same to the bit.
+    """
     recorder = _Recorder()
-    return _Engine(strategy, recorder).screened(screen, *job), recorder.events
+    with blas_single_threaded():
+        return _Engine(strategy, recorder).screened(screen, *job), recorder.events
+
+
+# In a worker: the screening map of the fit it last served, and that fit's
+# token. Per thread: a map's scratch space serves one run at a time, and
+# the workers of joblib's threading backend share a process.
+_WORKER_MAP = threading.local()
+
+
+def _screened_in_worker(token, rows, settings, strategy, index, job) -> tuple[int, FitResult, list]:
+    """:func:`_recorded_run` in a worker, on the map of ``rows`` and ``settings``.
+
+    ``rows`` are the arrays ``(Z, y, weights)`` or the file they were
+    dumped to. The map is built once per fit and worker (``token`` says
+    which fit): its curvature's Gram matrix and factor cost ``q^2 n``, as
+    much as a screening run at 1,147 columns.
+    """
+    if getattr(_WORKER_MAP, "token", None) != token:
+        arrays = joblib.load(rows, mmap_mode="r") if isinstance(rows, str) else rows
+        _WORKER_MAP.screen, _WORKER_MAP.token = BohningMM(*arrays, *settings), token
+    screen = _WORKER_MAP.screen
+    return (index, *_recorded_run(screen, strategy, job))
+
+
+class _SharedScreening:
+    """Screening runs shared between this process and ``n_jobs`` worker processes.
+
+    This process takes jobs from the front, the workers from the back, so
+    screening starts at once, while the workers start up, and the runs are
+    told in order as they finish. When no job is left, a job still out in
+    a worker is waited for as long as a typical run takes here, then run here too
+    (a first fit need not wait for the workers' start-up); the first
+    result is kept, and both are the same to the bit.
+    """
+
+    def __init__(self, engine: _Engine, screen: BohningMM, jobs: list, executor=None):
+        self.engine, self.screen, self.jobs = engine, screen, jobs
+        self.token = uuid.uuid4().hex
+        self.rows: tuple | str = ()  # the screening rows for the workers, or their file
+        self.executor = executor or _screening_workers(engine.n_jobs - 1)
+        self.unclaimed = deque(range(len(jobs)))
+        self.arrived = threading.Condition()
+        self.finished: dict[int, tuple] = {}
+        self.failed = False
+        self.seconds: list[float] = []  # of the runs here
+
+    def _claim(self, first: bool) -> int | None:
+        with self.arrived:
+            if not self.unclaimed:
+                return None
+            return self.unclaimed.popleft() if first else self.unclaimed.pop()
+
+    def _send_next(self) -> None:
+        """Sends the last unclaimed job to the workers, if any is left."""
+        index = self._claim(first=False)
+        if index is None:
+            return
+        screen = self.screen
+        settings = (screen.dims, screen.alpha, screen.curvature, None, screen.support)
+        try:
+            future = self.executor.submit(
+                _screened_in_worker, self.token, self.rows, settings,
+                self.engine.strategy, index, self.jobs[index],
+            )  # fmt: skip
+        except Exception:  # noqa: BLE001 (a broken executor: the jobs are run here)
+            _WORKERS.pop(self.engine.n_jobs - 1, None)  # the next fit starts new workers
+            self._lost()
+        else:
+            future.add_done_callback(self._returned)
+
+    def _lost(self) -> None:
+        """No more results will come from the workers: the jobs left are run here."""
+        with self.arrived:
+            self.failed = True
+            self.arrived.notify_all()
+
+    def _returned(self, future) -> None:
+        """Keeps a worker's result and sends it the next job (on the executor's thread)."""
+        try:
+            index, *run = future.result()
+        except Exception:  # noqa: BLE001 (run here, a job raises what it raised there)
+            self._lost()
+            return
+        with self.arrived:
+            self.finished.setdefault(index, tuple(run))
+            self.arrived.notify_all()
+        self._send_next()
+
+    def _run_here(self, index: int) -> None:
+        began = time.perf_counter()
+        run = _recorded_run(self.screen, self.engine.strategy, self.jobs[index])
+        self.seconds.append(time.perf_counter() - began)
+        with self.arrived:
+            self.finished.setdefault(index, run)
+
+    def _awaited(self, index: int) -> tuple:
+        """Job ``index``'s run, from its worker if it comes within a typical run's time here, else run here."""
+        # The median: the k-means start's run also imports scikit-learn's k-means.
+        patience = float(np.median(self.seconds)) if self.seconds else 0.0
+        with self.arrived:
+            self.arrived.wait_for(lambda: index in self.finished or self.failed, patience)
+        if index not in self.finished:
+            self._run_here(index)
+        return self.finished[index]
+
+    def runs(self) -> Iterable[tuple]:
+        """Every job's ``(result, events)``, in the jobs' order."""
+        arrays = (self.screen.Z, self.screen.y, self.screen.weights)
+        with contextlib.ExitStack() as stack:
+            self.rows = arrays
+            if sum(array.nbytes for array in arrays) > _PICKLED_BYTES:
+                folder = stack.enter_context(tempfile.TemporaryDirectory(prefix="moelogit-"))
+                self.rows = os.path.join(folder, "rows.joblib")
+                joblib.dump(arrays, self.rows)
+            for _ in range(self.engine.n_jobs - 1):
+                self._send_next()
+            for index in range(len(self.jobs)):
+                if self._claim(first=True) == index:
+                    self._run_here(index)
+                    yield self.finished[index]
+                else:
+                    yield self._awaited(index)
 
 
 class _Engine:
@@ -419,16 +595,24 @@ class _Engine:
     def screen_runs(self, screen, jobs: list) -> Iterable[FitResult]:
         """:meth:`screened` for every job ``(number, seed, budget, previous)``, lazily, in order.
 
-        In worker processes when there are several jobs and ``n_jobs`` is
-        above one; their listener events are told here as each run returns.
+        With several jobs and ``n_jobs`` above one they are shared with
+        worker processes (see :func:`_side_by_side`); their listener events
+        are told here, in the jobs' order.
         """
-        if self.n_jobs == 1 or len(jobs) == 1:
+        where = _side_by_side() if self.n_jobs > 1 and len(jobs) > 1 else None
+        if where is None:
             return (self.screened(screen, *job) for job in jobs)
-        arrays = (screen.Z, screen.y, screen.weights)
-        settings = (screen.dims, screen.alpha, screen.curvature, None, screen.support)
-        runs = Parallel(min(self.n_jobs, len(jobs)), return_as="generator")(
-            delayed(_screened_in_worker)(arrays, settings, self.strategy, job) for job in jobs
-        )
+        if where == "here and loky":
+            runs = _SharedScreening(self, screen, jobs).runs()
+        else:
+            arrays = (screen.Z, screen.y, screen.weights)  # joblib maps large ones to files
+            settings = (screen.dims, screen.alpha, screen.curvature, None, screen.support)
+            token = uuid.uuid4().hex
+            runs = Parallel(min(self.n_jobs, len(jobs)), return_as="generator")(
+                delayed(_screened_in_worker)(token, arrays, settings, self.strategy, index, job)
+                for index, job in enumerate(jobs)
+            )
+            runs = (run[1:] for run in runs)
         return (self._replayed(*run) for run in runs)
 
     def _replayed(self, result: FitResult, events: list) -> FitResult:

@@ -367,16 +367,17 @@ class MoEClassifier(ClassifierMixin, BaseEstimator):
         fitting. Coefficients are always reported on the user's scale.
     random_state : None, int or numpy.random.RandomState, default=None
         Seeds the starts; an int makes the fit reproducible bit for bit.
-    n_jobs : int or None, default=None
-        Cores for the fit, with joblib's meaning (None: 1 unless a
-        ``joblib.parallel_config`` says otherwise, -1: every core): the
-        starts are screened in that many worker processes of joblib's
-        backend, and runs on more than one row block (tens of thousands of
-        rows) share their blocks among that many threads. The fit is the
-        same whatever ``n_jobs`` but for BLAS's rounding. The default is
-        scikit-learn's one core: the workers' start-up (about half a second,
-        once per session) costs more than it saves on a single small fit
-        (see :doc:`/performance`).
+    n_jobs : int or None, default=-1
+        Cores for the fit, with joblib's meaning (-1: every core; None: one,
+        unless a ``joblib.parallel_config`` says otherwise). The starts are
+        screened here and in ``n_jobs - 1`` worker processes, which stay up
+        between fits, and runs on more than one row block (tens of thousands
+        of rows) share their blocks among ``n_jobs`` threads. The fit is the
+        same whatever ``n_jobs`` but for BLAS's rounding. Every core by
+        default: screening begins here while the workers start, so a first
+        fit costs about a tenth of a second more than on one core and later
+        ones much less; inside the workers of an outer parallel loop the
+        starts are screened on one core (see :doc:`/performance`).
     verbose : int, default=0
         0 is silent; 1 shows progress bars (on stderr) over the starts and,
         when ``n_experts`` names a method, over the sizes; 2 also prints one
@@ -481,7 +482,7 @@ class MoEClassifier(ClassifierMixin, BaseEstimator):
         alpha=1e-6,
         standardize=True,
         random_state=None,
-        n_jobs=None,
+        n_jobs=-1,
         verbose=0,
     ):
         self.n_experts = n_experts

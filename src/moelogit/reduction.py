@@ -22,7 +22,7 @@ from threadpoolctl import ThreadpoolController
 
 from .model import Blocks, Workspace, accumulate
 
-__all__ = ["ThreadReduction", "other_blas_single_threaded"]
+__all__ = ["ThreadReduction", "blas_single_threaded", "other_blas_single_threaded"]
 
 
 @functools.cache
@@ -36,6 +36,11 @@ def _numpy_owns(filepath: str) -> bool:
     root = Path(np.__file__).resolve().parent
     path = Path(filepath).resolve()
     return any(place in path.parents for place in (root, root.with_name("numpy.libs")))
+
+
+def blas_single_threaded() -> contextlib.AbstractContextManager:
+    """While open, every loaded BLAS library runs one thread."""
+    return _controller().limit(limits=1, user_api="blas")
 
 
 def other_blas_single_threaded() -> contextlib.AbstractContextManager:
@@ -102,7 +107,7 @@ class ThreadReduction:
             return tuple(total)
         # Our threads share the cores with BLAS's own: one BLAS thread each
         # while they run (faster on 2 cores than letting both pools compete).
-        with _controller().limit(limits=1, user_api="blas"):
+        with blas_single_threaded():
             for first in range(0, len(blocks), self.n_threads):
                 for part in self.executor.map(run, blocks[first : first + self.n_threads]):
                     total = accumulate(total, part)
