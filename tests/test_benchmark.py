@@ -167,3 +167,12 @@ def test_selection_cell_compares_screenings(capsys):
     out = capsys.readouterr().out
     assert "solver=lbfgs, screen_solver=mm" in out and "solver=lbfgs, screen_solver=lbfgs" in out
     assert "picked K0=2" in out
+
+
+def test_first_fit_times_fresh_sessions_on_one_core_and_on_every_core():
+    from benchmarks import first_fit
+
+    table = first_fit.first_fits(["tiny"], fits=2)
+    assert table["n_jobs"].tolist() == [1, -1]
+    assert (table[["first fit s", "later fits s (median)"]] > 0).all(axis=None)
+    assert table["first fit s / n_jobs=1"].iloc[0] == 1.0

@@ -13,12 +13,13 @@ from moelogit.datasets import make_moe_classification
 from moelogit.engine import (
     FitListener,
     Strategy,
+    _cores,
     _Engine,
+    _in_loky,
     _recorded_run,
     _screened_in_worker,
-    _SharedScreening,
     _screening_workers,
-    _side_by_side,
+    _SharedScreening,
     fit_multistart,
 )
 from moelogit.estimator import design_matrix, standardization
@@ -230,13 +231,14 @@ def test_joblib_runs_after_a_shared_screening(screening_jobs):
     assert Parallel(n_jobs=2)(delayed(abs)(-number) for number in range(3)) == [0, 1, 2]
 
 
-def test_starts_are_screened_one_after_another_inside_an_outer_parallel_loop():
+def test_a_fit_takes_one_core_inside_an_outer_parallel_loop():
     from joblib import Parallel, delayed, parallel_config
 
-    assert _side_by_side() == "here and loky"
+    assert _cores(None) == 1
+    assert _cores(2) == 2 and _in_loky()
     with parallel_config(backend="threading"):
-        assert _side_by_side() == "backend"
-    assert Parallel(n_jobs=2)(delayed(_side_by_side)() for _ in range(2)) == [None, None]
+        assert _cores(2) == 2 and not _in_loky()
+    assert Parallel(n_jobs=2)(delayed(_cores)(2) for _ in range(2)) == [1, 1]
 
 
 def test_screening_workers_need_no_scikit_learn():

@@ -289,7 +289,8 @@ def fit_multistart(
             chunked = False
     # A single block of rows in memory has nothing to share among threads.
     in_memory = sizes[-1] if chunked else Z.shape[0]
-    n_threads = effective_n_jobs(n_jobs) if len(row_blocks(in_memory, dims)) > 1 else 1
+    cores = _cores(n_jobs)
+    n_threads = cores if len(row_blocks(in_memory, dims)) > 1 else 1
     with ThreadPoolExecutor(n_threads) as executor:
         threads = ThreadReduction(executor, n_threads) if n_threads > 1 else None
         mm = BohningMM(
@@ -319,7 +320,7 @@ def fit_multistart(
             seeds = [rng.randint(np.iinfo(np.int32).max) for _ in range(n_starts)]
         else:
             seeds = list(starts)
-        engine = _Engine(strategy, listener, effective_n_jobs(n_jobs))
+        engine = _Engine(strategy, listener, cores)
         found = engine.search(mm, screen, samples[1:], seeds)
         if not strategy.polish:
             return found
@@ -396,19 +397,26 @@ def _screening_workers(n_workers: int) -> ProcessPoolExecutor:
     return _WORKERS[n_workers]
 
 
-def _side_by_side() -> str | None:
-    """Where starts are screened side by side, from joblib's active backend.
+def _cores(n_jobs: int | None) -> int:
+    """The cores a fit takes: ``n_jobs``'s, with joblib's meaning.
 
-    ``"here and loky"`` (the default backend): this process and ``n_jobs -
-    1`` of loky's workers (:class:`_SharedScreening`); ``"backend"``: the
-    ``n_jobs`` workers of a backend the caller chose (Dask's, threads, ...);
-    None, one after another: inside a worker of an outer parallel loop,
-    whose cores are taken already.
+    One inside a worker of an outer parallel loop (joblib's, or a Dask
+    worker), whose cores are taken already.
     """
     backend, _ = get_active_backend()
     if getattr(backend, "nesting_level", 0) > 0 or multiprocessing.current_process().daemon:
-        return None
-    return "here and loky" if isinstance(backend, BACKENDS["loky"]) else "backend"
+        return 1
+    return effective_n_jobs(n_jobs)
+
+
+def _in_loky() -> bool:
+    """Whether joblib's active backend is its default, loky's processes.
+
+    Then this process screens with ``n_jobs - 1`` of loky's workers
+    (:class:`_SharedScreening`); under a backend the caller chose (Dask's,
+    threads, ...) ``n_jobs`` of its workers screen.
+    """
+    return isinstance(get_active_backend()[0], BACKENDS["loky"])
 
 
 def _recorded_run(screen: BohningMM, strategy: Strategy, job) -> tuple[FitResult, list]:
@@ -596,13 +604,12 @@ class _Engine:
         """:meth:`screened` for every job ``(number, seed, budget, previous)``, lazily, in order.
 
         With several jobs and ``n_jobs`` above one they are shared with
-        worker processes (see :func:`_side_by_side`); their listener events
+        worker processes (see :func:`_in_loky`); their listener events
         are told here, in the jobs' order.
         """
-        where = _side_by_side() if self.n_jobs > 1 and len(jobs) > 1 else None
-        if where is None:
+        if self.n_jobs == 1 or len(jobs) == 1:
             return (self.screened(screen, *job) for job in jobs)
-        if where == "here and loky":
+        if _in_loky():
             runs = _SharedScreening(self, screen, jobs).runs()
         else:
             arrays = (screen.Z, screen.y, screen.weights)  # joblib maps large ones to files

@@ -95,9 +95,9 @@ class PPIPredictor(BaseEstimator):
         (63.6 s and 65.8 s with the other core busy; docs/ppi.md, "Fit time").
     n_jobs : int or None, default=-1
         Cores for the mixture's fits (:class:`~moelogit.MoEClassifier`'s
-        ``n_jobs``, every core by default): ``ppi fit`` on all of Guo's pairs took 49.3 s on 2
-        cores against 58.9 s on one, the workers' start-up included, to the
-        same size (docs/ppi.md, "Fit time").
+        ``n_jobs``, every core by default): ``ppi fit`` on all of Guo's
+        pairs took 47.7 s on 2 cores against 60.1 s on one, to the same
+        size (docs/ppi.md, "Fit time").
     random_state : int or None, default=0
     verbose : int, default=0
         Progress bars on stderr of the mixture's fits and of UniRep's
