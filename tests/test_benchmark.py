@@ -176,3 +176,17 @@ def test_first_fit_times_fresh_sessions_on_one_core_and_on_every_core():
     assert table["n_jobs"].tolist() == [1, -1]
     assert (table[["first fit s", "later fits s (median)"]] > 0).all(axis=None)
     assert table["first fit s / n_jobs=1"].iloc[0] == 1.0
+
+
+def test_evaluation_cores_times_one_thread_two_threads_and_two_processes():
+    from benchmarks.evaluation_cores import evaluation_cores
+
+    table = evaluation_cores("a", repeats=2)
+    assert table["evaluation"].tolist() == [
+        "all rows, one thread",
+        "one half alone",
+        "both halves, two threads",
+        "a half in each of two processes at once",
+    ]
+    assert (table["ms"] > 0).all()
+    assert table["speed-up over one thread"].iloc[0] == 1.0

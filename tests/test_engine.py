@@ -1,5 +1,7 @@
 """The fit engine: its seam with the estimator, the row-block reduction, n_jobs."""
 
+import os
+import warnings
 from concurrent.futures import Future, ThreadPoolExecutor
 
 import joblib
@@ -9,6 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from moelogit import MoEClassifier, select_n_experts
+from moelogit import engine as engine_module
 from moelogit.datasets import make_moe_classification
 from moelogit.engine import (
     FitListener,
@@ -17,6 +20,7 @@ from moelogit.engine import (
     _Engine,
     _in_loky,
     _recorded_run,
+    _Rows,
     _screened_in_worker,
     _screening_workers,
     _SharedScreening,
@@ -25,7 +29,8 @@ from moelogit.engine import (
 from moelogit.estimator import design_matrix, standardization
 from moelogit.mm import BohningMM
 from moelogit.model import Dims, SerialReduction, row_blocks
-from moelogit.reduction import ThreadReduction
+from moelogit.reduction import ThreadReduction, blas_single_threaded
+from moelogit.solver import FitResult
 
 
 @pytest.fixture(scope="module")
@@ -161,15 +166,25 @@ def screening_jobs():
     return screen, [(number, 100 + number, 9) for number in range(1, 7)]
 
 
+def _comparable(events):
+    """Listener events with each FitResult given as its objective."""
+    return [
+        (name, tuple(arg.objective if isinstance(arg, FitResult) else arg for arg in args))
+        for name, args in events
+    ]
+
+
 def _same_runs(runs, expected):
-    """Runs and their listener events equal to the bit."""
-    assert len(runs) == len(expected)
-    for (run, events), (other, other_events) in zip(runs, expected):
+    """Runs, their listener events and warnings equal to the bit."""
+    for (run, events, told), (other, other_events, other_told) in zip(runs, expected, strict=True):
         np.testing.assert_array_equal(run.theta, other.theta)
         np.testing.assert_array_equal(run.trace, other.trace)
-        assert [(name, args[:2]) for name, args in events] == [
-            (name, args[:2]) for name, args in other_events
-        ]
+        assert _comparable(events) == _comparable(other_events)
+        assert told == other_told
+
+
+def _here(screen, strategy, jobs):
+    return [_recorded_run(screen, strategy, job, True, np.geterr()) for job in jobs]
 
 
 def test_a_worker_screens_a_start_as_this_process_does_to_the_bit(screening_jobs, tmp_path):
@@ -177,17 +192,18 @@ def test_a_worker_screens_a_start_as_this_process_does_to_the_bit(screening_jobs
     screen, jobs = screening_jobs
     strategy = Strategy()
     settings = (screen.dims, screen.alpha, screen.curvature, None, screen.support)
-    rows = str(tmp_path / "rows.joblib")
-    joblib.dump((screen.Z, screen.y, screen.weights), rows)
+    file = str(tmp_path / "rows.joblib")
+    joblib.dump((screen.Z, screen.y, screen.weights), file)
+    rows = _Rows(tmp_path.name, file=file)
     futures = [
         _screening_workers(1).submit(
-            _screened_in_worker, tmp_path.name, rows, settings, strategy, index, job
+            _screened_in_worker, rows, settings, strategy, index, job, True, np.geterr()
         )
         for index, job in enumerate(jobs)
     ]
     returned = [future.result() for future in futures]
-    assert [index for index, *_ in returned] == list(range(len(jobs)))
-    _same_runs([run for _, *run in returned], [_recorded_run(screen, strategy, j) for j in jobs])
+    assert [index for index, _ in returned] == list(range(len(jobs)))
+    _same_runs([run for _, run in returned], _here(screen, strategy, jobs))
 
 
 class _Silent:
@@ -203,6 +219,9 @@ class _Broken:
     def submit(self, *args):
         raise RuntimeError("the executor is broken")
 
+    def shutdown(self, wait=True):
+        pass
+
 
 class _Lost:
     """An executor whose workers die."""
@@ -213,21 +232,83 @@ class _Lost:
         return future
 
 
-@pytest.mark.parametrize("executor", [None, _Silent(), _Broken(), _Lost()])
-def test_shared_screening_is_every_run_here_whoever_runs_it(screening_jobs, executor):
+@pytest.mark.parametrize(
+    ("executor", "pickled_bytes"),
+    [(None, 10**6), (None, 0), (_Silent(), 10**6), (_Broken(), 10**6), (_Lost(), 10**6)],
+    ids=["loky", "loky, rows in a file", "silent", "broken", "lost"],
+)
+def test_shared_screening_is_every_run_here_whoever_runs_it(
+    screening_jobs, executor, pickled_bytes, monkeypatch
+):
     """Shared with loky's workers, or with workers that never return: the same runs, in order."""
+    monkeypatch.setattr(engine_module, "_PICKLED_BYTES", pickled_bytes)
     screen, jobs = screening_jobs
     engine = _Engine(Strategy(), FitListener(), n_jobs=2)
-    runs = list(_SharedScreening(engine, screen, jobs, executor).runs())
-    _same_runs(runs, [_recorded_run(screen, engine.strategy, job) for job in jobs])
+    engine.n_workers = 1
+    rows = engine._rows_of(screen)
+    assert (rows.file is None) == (pickled_bytes > 0)
+    try:
+        shared = _SharedScreening(engine, screen, rows, jobs, executor or _screening_workers(1))
+        runs = list(shared.runs())
+    finally:
+        engine.close()
+    _same_runs(runs, _here(screen, engine.strategy, jobs))
+    assert rows.file is None or not os.path.exists(rows.file)
 
 
-def test_joblib_runs_after_a_shared_screening(screening_jobs):
+def test_warnings_of_a_screening_run_are_raised_where_it_is_told(screening_jobs):
+    screen, jobs = screening_jobs
+
+    class Warns(BohningMM):
+        def __call__(self, theta):
+            warnings.warn("from the map", UserWarning, stacklevel=2)
+            return super().__call__(theta)
+
+    warns = Warns(screen.Z, screen.y, screen.weights, screen.dims, screen.alpha, "expert")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # nothing is raised while the run is recorded
+        run = _recorded_run(warns, Strategy(init_iter=2), jobs[1], True, np.geterr())
+    assert run[2]
+    with pytest.warns(UserWarning, match="from the map"):
+        _Engine(Strategy(), FitListener())._replayed(*run)
+
+
+def _blas_threads():
+    from threadpoolctl import threadpool_info
+
+    return [pool["num_threads"] for pool in threadpool_info() if pool["user_api"] == "blas"]
+
+
+def test_blas_threads_are_restored_when_single_threaded_contexts_overlap():
+    """Two threads' contexts closing in the order they opened: the first must not lift the second's."""
+    before = _blas_threads()
+    first, second = blas_single_threaded(), blas_single_threaded()
+    first.__enter__()
+    second.__enter__()
+    first.__exit__(None, None, None)
+    assert set(_blas_threads()) == {1}
+    second.__exit__(None, None, None)
+    assert _blas_threads() == before
+
+
+def test_a_screening_stopped_early_sends_nothing_more_to_its_workers(screening_jobs):
+    screen, jobs = screening_jobs
+    engine = _Engine(Strategy(), FitListener(), n_jobs=3)
+    engine.n_workers = 2
+    shared = _SharedScreening(engine, screen, engine._rows_of(screen), jobs, _Silent())
+    runs = shared.runs()
+    next(runs)
+    runs.close()
+    assert not shared.unclaimed
+    assert len(shared.futures) == 2 and all(future.cancelled() for future in shared.futures)
+
+
+def test_joblib_runs_after_a_shared_screening(large):
     """Our workers are not loky's shared executor, which joblib's Parallel takes for its own kind."""
     from joblib import Parallel, delayed
 
-    screen, jobs = screening_jobs
-    list(_SharedScreening(_Engine(Strategy(), FitListener(), n_jobs=2), screen, jobs).runs())
+    X, y = large
+    MoEClassifier(3, n_init=3, max_iter=5, n_jobs=2).fit(X[:3000], y[:3000])
     assert Parallel(n_jobs=2)(delayed(abs)(-number) for number in range(3)) == [0, 1, 2]
 
 
@@ -267,7 +348,7 @@ def test_screening_runs_on_the_callers_joblib_backend():
     X, y, _ = make_moe_classification(2000, 2, 2, 2, random_state=9)
     weights = np.full(len(y), 1 / len(y))
     Z = design_matrix(X, *standardization(X, weights))
-    found = []
+    found, blas_before = [], _blas_threads()
     for backend, n_jobs in (("loky", 1), ("threading", 2)):
         with parallel_config(backend=backend):
             found.append(fit_multistart(
@@ -276,6 +357,8 @@ def test_screening_runs_on_the_callers_joblib_backend():
             ))  # fmt: skip
     np.testing.assert_array_equal(found[1].start_objectives, found[0].start_objectives)
     assert found[1].best.objective == found[0].best.objective
+    # Runs side by side in one process leave BLAS's threads as they were.
+    assert _blas_threads() == blas_before
 
 
 def test_ascent_stays_monotone_on_threads(large):

@@ -18,7 +18,8 @@ starts of a 5,000-row problem took 1.2 times as long on 2 threads. By
 default this process screens starts from the front of the list while
 ``n_jobs - 1`` of loky's worker processes take them from the back
 (:class:`_SharedScreening`), so screening begins before the workers have
-started; under a joblib backend the caller chose (Dask's, for example)
+started (inside a worker of an outer parallel loop a fit takes one
+core); under a joblib backend the caller chose (Dask's, for example)
 ``n_jobs`` of its workers screen them instead. A start is screened on
 one BLAS thread wherever it runs, so it ends the same to the bit; what the
 workers tell the listener is replayed here in the starts' order. Runs on
@@ -41,6 +42,7 @@ import tempfile
 import threading
 import time
 import uuid
+import warnings
 from collections import deque
 from collections.abc import Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -50,6 +52,7 @@ import joblib
 import numpy as np
 from joblib import Parallel, delayed, effective_n_jobs
 from joblib.externals.loky import ProcessPoolExecutor
+from joblib.externals.loky.process_executor import BrokenProcessPool
 from joblib.parallel import BACKENDS, get_active_backend
 
 from .chunked import (
@@ -258,8 +261,10 @@ def fit_multistart(
         Packed starting points (warm starts) instead of ``strategy.n_init``
         drawn ones; several are screened like drawn ones.
     n_jobs : int or None
-        Worker processes for screening and threads for runs on all rows,
-        with joblib's meaning (None: 1, -1: every core).
+        Cores, with joblib's meaning (None: 1, -1: every core): this
+        process and ``n_jobs - 1`` worker processes screen, and runs on
+        several row blocks share them among ``n_jobs`` threads; one inside
+        a worker of an outer parallel loop (see the module's notes).
     listener : FitListener, optional
         Told about every stage and iteration.
     design : moelogit.design.Design, optional
@@ -321,7 +326,10 @@ def fit_multistart(
         else:
             seeds = list(starts)
         engine = _Engine(strategy, listener, cores)
-        found = engine.search(mm, screen, samples[1:], seeds)
+        try:
+            found = engine.search(mm, screen, samples[1:], seeds)
+        finally:
+            engine.close()
         if not strategy.polish:
             return found
         listener.stage_started("polish", Z.shape[0])
@@ -376,12 +384,15 @@ class _Recorder(FitListener):
 
 # Worker processes of loky for screening, by their number, kept between fits.
 _WORKERS: dict[int, ProcessPoolExecutor] = {}
+_WORKERS_LOCK = threading.Lock()
+if hasattr(os, "register_at_fork"):  # a forked child has the executors but not their threads
+    os.register_at_fork(after_in_child=_WORKERS.clear)
 # Seconds a worker waits for a job before it exits (joblib's default).
 _IDLE_SECONDS = 300
-# Screening rows of more bytes are dumped to a file once, which every worker
-# maps, instead of being pickled with every job (joblib's threshold; PPI's
-# 10,000 rows of 1,147 columns are 92 MB).
-_PICKLED_BYTES = 2**20
+# Screening rows of more bytes are dumped to a file once per fit, which every
+# worker maps, instead of being pickled with every job (joblib's threshold
+# for its own workers; PPI's 10,000 rows of 1,147 columns are 92 MB).
+_PICKLED_BYTES = 10**6
 
 
 def _screening_workers(n_workers: int) -> ProcessPoolExecutor:
@@ -392,16 +403,26 @@ def _screening_workers(n_workers: int) -> ProcessPoolExecutor:
     that waited ``_IDLE_SECONDS`` for a job exit, and are started again
     when a job comes.
     """
-    if n_workers not in _WORKERS:
-        _WORKERS[n_workers] = ProcessPoolExecutor(n_workers, timeout=_IDLE_SECONDS)
-    return _WORKERS[n_workers]
+    with _WORKERS_LOCK:
+        if n_workers not in _WORKERS:
+            _WORKERS[n_workers] = ProcessPoolExecutor(n_workers, timeout=_IDLE_SECONDS)
+        return _WORKERS[n_workers]
+
+
+def _discard_workers(executor) -> None:
+    """Forgets a broken executor, so that the next fit starts new workers."""
+    with _WORKERS_LOCK:
+        for n_workers, cached in list(_WORKERS.items()):
+            if cached is executor:
+                del _WORKERS[n_workers]
+    executor.shutdown(wait=False)
 
 
 def _cores(n_jobs: int | None) -> int:
     """The cores a fit takes: ``n_jobs``'s, with joblib's meaning.
 
-    One inside a worker of an outer parallel loop (joblib's, or a Dask
-    worker), whose cores are taken already.
+    One inside a worker of an outer joblib loop or in a daemon process (a
+    Dask worker's, for example), whose cores are taken already.
     """
     backend, _ = get_active_backend()
     if getattr(backend, "nesting_level", 0) > 0 or multiprocessing.current_process().daemon:
@@ -419,15 +440,25 @@ def _in_loky() -> bool:
     return isinstance(get_active_backend()[0], BACKENDS["loky"])
 
 
-def _recorded_run(screen: BohningMM, strategy: Strategy, job) -> tuple[FitResult, list]:
-    """One screening run of :meth:`_Engine.screened` on one BLAS thread, with what it told.
+def _recorded_run(screen, strategy, job, alone: bool, errors: dict) -> tuple:
+    """One screening run of :meth:`_Engine.screened`: ``(result, events, warnings)``.
 
-    One thread wherever it runs, so that a start screened here and in a
-    worker process ends the same to the bit.
+    What it told the listener and the warnings it raised are kept for the
+    fitting process to replay; ``errors`` are its ``np.seterr`` settings.
+    ``alone``: a process's only run at the time, on one BLAS thread, so
+    that a start screened here and in a worker process ends the same to
+    the bit.
     """
     recorder = _Recorder()
-    with blas_single_threaded():
-        return _Engine(strategy, recorder).screened(screen, *job), recorder.events
+    with contextlib.ExitStack() as stack:
+        caught = stack.enter_context(warnings.catch_warnings(record=True))
+        warnings.simplefilter("always")
+        stack.enter_context(np.errstate(**errors))
+        if alone:
+            stack.enter_context(blas_single_threaded())
+        result = _Engine(strategy, recorder).screened(screen, *job)
+    told = [(str(w.message), w.category, w.filename, w.lineno) for w in caught]
+    return result, recorder.events, told
 
 
 # In a worker: the screening map of the fit it last served, and that fit's
@@ -436,40 +467,49 @@ def _recorded_run(screen: BohningMM, strategy: Strategy, job) -> tuple[FitResult
 _WORKER_MAP = threading.local()
 
 
-def _screened_in_worker(token, rows, settings, strategy, index, job) -> tuple[int, FitResult, list]:
-    """:func:`_recorded_run` in a worker, on the map of ``rows`` and ``settings``.
+def _screened_in_worker(rows, settings, strategy, index, job, alone, errors) -> tuple:
+    """:func:`_recorded_run` in a worker, on the map of ``rows`` and ``settings``: ``(index, run)``.
 
-    ``rows`` are the arrays ``(Z, y, weights)`` or the file they were
-    dumped to. The map is built once per fit and worker (``token`` says
-    which fit): its curvature's Gram matrix and factor cost ``q^2 n``, as
-    much as a screening run at 1,147 columns.
+    ``rows`` is a :class:`_Rows`. The map is built once per fit and worker:
+    its curvature's Gram matrix and factor cost ``q^2 n``, as much as a
+    screening run at 1,147 columns.
     """
-    if getattr(_WORKER_MAP, "token", None) != token:
-        arrays = joblib.load(rows, mmap_mode="r") if isinstance(rows, str) else rows
-        _WORKER_MAP.screen, _WORKER_MAP.token = BohningMM(*arrays, *settings), token
-    screen = _WORKER_MAP.screen
-    return (index, *_recorded_run(screen, strategy, job))
+    if getattr(_WORKER_MAP, "token", None) != rows.token:
+        arrays = rows.arrays if rows.file is None else joblib.load(rows.file, mmap_mode="r")
+        _WORKER_MAP.screen, _WORKER_MAP.token = BohningMM(*arrays, *settings), rows.token
+    return index, _recorded_run(_WORKER_MAP.screen, strategy, job, alone, errors)
+
+
+@dataclass(frozen=True)
+class _Rows:
+    """A screening map's rows as the workers get them: the arrays, or the file they lie in."""
+
+    token: str  # which fit and map
+    arrays: tuple = ()
+    file: str | None = None
 
 
 class _SharedScreening:
-    """Screening runs shared between this process and ``n_jobs`` worker processes.
+    """Screening runs shared between this process and ``n_workers`` worker processes.
 
     This process takes jobs from the front, the workers from the back, so
     screening starts at once, while the workers start up, and the runs are
     told in order as they finish. When no job is left, a job still out in
-    a worker is waited for as long as a typical run takes here, then run here too
-    (a first fit need not wait for the workers' start-up); the first
-    result is kept, and both are the same to the bit.
+    a worker is waited for as long as a typical run takes here, then run
+    here too (a first fit need not wait for the workers' start-up); the
+    first result is kept, and both are the same to the bit. Jobs not yet
+    begun in a worker when screening ends are cancelled.
     """
 
-    def __init__(self, engine: _Engine, screen: BohningMM, jobs: list, executor=None):
-        self.engine, self.screen, self.jobs = engine, screen, jobs
-        self.token = uuid.uuid4().hex
-        self.rows: tuple | str = ()  # the screening rows for the workers, or their file
-        self.executor = executor or _screening_workers(engine.n_jobs - 1)
+    def __init__(self, engine: _Engine, screen: BohningMM, rows: _Rows, jobs: list, executor):
+        self.engine, self.screen, self.rows, self.jobs = engine, screen, rows, jobs
+        self.executor = executor
+        self.settings = (screen.dims, screen.alpha, screen.curvature, None, screen.support)
+        self.errors = np.geterr()
         self.unclaimed = deque(range(len(jobs)))
         self.arrived = threading.Condition()
         self.finished: dict[int, tuple] = {}
+        self.futures: list = []
         self.failed = False
         self.seconds: list[float] = []  # of the runs here
 
@@ -484,18 +524,18 @@ class _SharedScreening:
         index = self._claim(first=False)
         if index is None:
             return
-        screen = self.screen
-        settings = (screen.dims, screen.alpha, screen.curvature, None, screen.support)
         try:
             future = self.executor.submit(
-                _screened_in_worker, self.token, self.rows, settings,
-                self.engine.strategy, index, self.jobs[index],
+                _screened_in_worker, self.rows, self.settings, self.engine.strategy, index,
+                self.jobs[index], True, self.errors,
             )  # fmt: skip
         except Exception:  # noqa: BLE001 (a broken executor: the jobs are run here)
-            _WORKERS.pop(self.engine.n_jobs - 1, None)  # the next fit starts new workers
+            _discard_workers(self.executor)
             self._lost()
-        else:
-            future.add_done_callback(self._returned)
+            return
+        with self.arrived:
+            self.futures.append(future)
+        future.add_done_callback(self._returned)
 
     def _lost(self) -> None:
         """No more results will come from the workers: the jobs left are run here."""
@@ -505,19 +545,23 @@ class _SharedScreening:
 
     def _returned(self, future) -> None:
         """Keeps a worker's result and sends it the next job (on the executor's thread)."""
+        if future.cancelled():
+            return
         try:
-            index, *run = future.result()
-        except Exception:  # noqa: BLE001 (run here, a job raises what it raised there)
+            index, run = future.result()
+        except BaseException as error:  # noqa: BLE001 (run here, a job raises what it raised there)
+            if isinstance(error, BrokenProcessPool):
+                _discard_workers(self.executor)
             self._lost()
             return
         with self.arrived:
-            self.finished.setdefault(index, tuple(run))
+            self.finished.setdefault(index, run)
             self.arrived.notify_all()
         self._send_next()
 
     def _run_here(self, index: int) -> None:
         began = time.perf_counter()
-        run = _recorded_run(self.screen, self.engine.strategy, self.jobs[index])
+        run = _recorded_run(self.screen, self.engine.strategy, self.jobs[index], True, self.errors)
         self.seconds.append(time.perf_counter() - began)
         with self.arrived:
             self.finished.setdefault(index, run)
@@ -533,15 +577,10 @@ class _SharedScreening:
         return self.finished[index]
 
     def runs(self) -> Iterable[tuple]:
-        """Every job's ``(result, events)``, in the jobs' order."""
-        arrays = (self.screen.Z, self.screen.y, self.screen.weights)
-        with contextlib.ExitStack() as stack:
-            self.rows = arrays
-            if sum(array.nbytes for array in arrays) > _PICKLED_BYTES:
-                folder = stack.enter_context(tempfile.TemporaryDirectory(prefix="moelogit-"))
-                self.rows = os.path.join(folder, "rows.joblib")
-                joblib.dump(arrays, self.rows)
-            for _ in range(self.engine.n_jobs - 1):
+        """Every job's ``(result, events, warnings)``, in the jobs' order."""
+        try:
+            # The first job stays here: the workers' start-up is not waited for.
+            for _ in range(min(self.engine.n_workers, len(self.jobs) - 1)):
                 self._send_next()
             for index in range(len(self.jobs)):
                 if self._claim(first=True) == index:
@@ -549,6 +588,12 @@ class _SharedScreening:
                     yield self.finished[index]
                 else:
                     yield self._awaited(index)
+        finally:  # also when the caller stops early: the workers get nothing more
+            with self.arrived:
+                self.unclaimed.clear()
+                futures = list(self.futures)
+            for future in futures:
+                future.cancel()
 
 
 class _Engine:
@@ -556,6 +601,31 @@ class _Engine:
 
     def __init__(self, strategy: Strategy, listener: FitListener, n_jobs: int = 1):
         self.strategy, self.listener, self.n_jobs = strategy, listener, n_jobs
+        self.n_workers = 0  # screening workers beside this process, set by the first round
+        self._rows: dict[int, _Rows] = {}  # by the screening map's id
+        self._files = contextlib.ExitStack()  # the rows' files, removed by close()
+
+    def close(self) -> None:
+        """Removes the files of rows dumped for the workers."""
+        self._files.close()
+
+    def _rows_of(self, screen: BohningMM) -> _Rows:
+        """``screen``'s rows for the workers, dumped to a file once per fit if large."""
+        rows = self._rows.get(id(screen))
+        if rows is None:
+            arrays = (screen.Z, screen.y, screen.weights)
+            rows = _Rows(uuid.uuid4().hex, arrays)
+            if sum(array.nbytes for array in arrays) > _PICKLED_BYTES:
+                # Errors of the clean-up ignored: where a worker still maps the
+                # file (Windows), it cannot be removed yet.
+                folder = self._files.enter_context(
+                    tempfile.TemporaryDirectory(prefix="moelogit-", ignore_cleanup_errors=True)
+                )
+                file = os.path.join(folder, "rows.joblib")
+                joblib.dump(arrays, file)
+                rows = _Rows(rows.token, file=file)
+            self._rows[id(screen)] = rows
+        return rows
 
     def run(self, stage, step, theta0, max_iter, number=None, previous=None) -> FitResult:
         """One run of the MM map, told to the listener; continues ``previous`` if given."""
@@ -610,21 +680,28 @@ class _Engine:
         if self.n_jobs == 1 or len(jobs) == 1:
             return (self.screened(screen, *job) for job in jobs)
         if _in_loky():
-            runs = _SharedScreening(self, screen, jobs).runs()
-        else:
-            arrays = (screen.Z, screen.y, screen.weights)  # joblib maps large ones to files
+            # Sized by the first round: later rounds (halving) have fewer jobs.
+            self.n_workers = self.n_workers or min(self.n_jobs, len(jobs)) - 1
+            runs = _SharedScreening(
+                self, screen, self._rows_of(screen), jobs, _screening_workers(self.n_workers)
+            ).runs()
+        else:  # several runs at once in a process: BLAS's threads left as they are
+            rows = _Rows(uuid.uuid4().hex, (screen.Z, screen.y, screen.weights))
             settings = (screen.dims, screen.alpha, screen.curvature, None, screen.support)
-            token = uuid.uuid4().hex
             runs = Parallel(min(self.n_jobs, len(jobs)), return_as="generator")(
-                delayed(_screened_in_worker)(token, arrays, settings, self.strategy, index, job)
+                delayed(_screened_in_worker)(
+                    rows, settings, self.strategy, index, job, False, np.geterr()
+                )
                 for index, job in enumerate(jobs)
             )
-            runs = (run[1:] for run in runs)
+            runs = (run for _, run in runs)
         return (self._replayed(*run) for run in runs)
 
-    def _replayed(self, result: FitResult, events: list) -> FitResult:
+    def _replayed(self, result: FitResult, events: list, told: list) -> FitResult:
         for name, args in events:
             getattr(self.listener, name)(*args)
+        for message, category, filename, lineno in told:
+            warnings.warn_explicit(message, category, filename, lineno)
         return result
 
     def search(self, mm, screen, run_in, seeds) -> MultistartResult:

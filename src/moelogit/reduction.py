@@ -38,9 +38,41 @@ def _numpy_owns(filepath: str) -> bool:
     return any(place in path.parents for place in (root, root.with_name("numpy.libs")))
 
 
+class _SingleThreadedBlas:
+    """One process-wide BLAS limit shared by the contexts open at once (see below)."""
+
+    def __init__(self):
+        self.lock = threading.Lock()
+        self.users = 0
+        self.limiter = None
+
+    @contextlib.contextmanager
+    def __call__(self):
+        with self.lock:
+            if self.users == 0:
+                self.limiter = _controller().limit(limits=1, user_api="blas")
+            self.users += 1
+        try:
+            yield
+        finally:
+            with self.lock:
+                self.users -= 1
+                if self.users == 0:
+                    self.limiter.restore_original_limits()
+
+
+_single_threaded_blas = _SingleThreadedBlas()
+
+
 def blas_single_threaded() -> contextlib.AbstractContextManager:
-    """While open, every loaded BLAS library runs one thread."""
-    return _controller().limit(limits=1, user_api="blas")
+    """While open, every loaded BLAS library runs one thread.
+
+    The limit is process-wide: contexts open at once in several threads
+    share one, lifted when the last of them closes (threadpoolctl alone
+    restores, at each exit, what that context found, so the last to close
+    could leave one thread for good).
+    """
+    return _single_threaded_blas()
 
 
 def other_blas_single_threaded() -> contextlib.AbstractContextManager:
