@@ -291,6 +291,23 @@ def test_blas_threads_are_restored_when_single_threaded_contexts_overlap():
     assert _blas_threads() == before
 
 
+def test_a_sample_of_several_row_blocks_is_screened_here_without_its_threads():
+    """This process screens beside its workers on one thread, to the bit of the threaded map."""
+    X, y, _ = make_moe_classification(10_000, 2, 9, 3, random_state=1)
+    weights = np.full(len(y), 1 / len(y))
+    Z = design_matrix(X, *standardization(X, weights))
+    dims = Dims(3, 9, 3)
+    assert len(row_blocks(len(y), dims)) > 1
+    strategy, jobs = Strategy(init="random"), [(number, number, 3) for number in (2, 3, 4)]
+    with ThreadPoolExecutor(2) as pool:
+        screen = BohningMM(Z, y, weights, dims, 1e-6, "expert", ThreadReduction(pool, 2))
+        engine = _Engine(strategy, FitListener(), n_jobs=2)
+        engine.n_workers = 1
+        shared = _SharedScreening(engine, screen, engine._rows_of(screen), jobs, _Lost())
+        assert not isinstance(shared.screen.reduction, ThreadReduction)
+        _same_runs(list(shared.runs()), _here(screen, strategy, jobs))
+
+
 def test_a_screening_stopped_early_sends_nothing_more_to_its_workers(screening_jobs):
     screen, jobs = screening_jobs
     engine = _Engine(Strategy(), FitListener(), n_jobs=3)

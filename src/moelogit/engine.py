@@ -214,6 +214,11 @@ def _sample_map(mm: BohningMM, rows: np.ndarray) -> BohningMM:
     )
 
 
+def _serial_map(mm: BohningMM) -> BohningMM:
+    """``mm``'s map with its row blocks summed one after another (the same sums, in order)."""
+    return BohningMM(mm.Z, mm.y, mm.weights, mm.dims, mm.alpha, mm.curvature, None, mm.support)
+
+
 def _gathered_map(mm: BohningMM, design, reduction, X, y, weights) -> BohningMM:
     """The MM map of rows gathered from ``mm``'s chunks, their design made now (when used)."""
     Z = X if design is None else design(X)
@@ -502,8 +507,12 @@ class _SharedScreening:
     """
 
     def __init__(self, engine: _Engine, screen: BohningMM, rows: _Rows, jobs: list, executor):
-        self.engine, self.screen, self.rows, self.jobs = engine, screen, rows, jobs
-        self.executor = executor
+        self.engine, self.rows, self.jobs, self.executor = engine, rows, jobs, executor
+        # Runs here on one thread, as in the workers: a sample of several row
+        # blocks would otherwise take threads of the cores the workers use.
+        if isinstance(screen.reduction, ThreadReduction):
+            screen = _serial_map(screen)
+        self.screen = screen
         self.settings = (screen.dims, screen.alpha, screen.curvature, None, screen.support)
         self.errors = np.geterr()
         self.unclaimed = deque(range(len(jobs)))
