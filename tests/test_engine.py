@@ -366,6 +366,7 @@ def test_screening_runs_on_the_callers_joblib_backend():
     weights = np.full(len(y), 1 / len(y))
     Z = design_matrix(X, *standardization(X, weights))
     found, blas_before = [], _blas_threads()
+    filters, showwarning = list(warnings.filters), warnings.showwarning
     for backend, n_jobs in (("loky", 1), ("threading", 2)):
         with parallel_config(backend=backend):
             found.append(fit_multistart(
@@ -374,8 +375,9 @@ def test_screening_runs_on_the_callers_joblib_backend():
             ))  # fmt: skip
     np.testing.assert_array_equal(found[1].start_objectives, found[0].start_objectives)
     assert found[1].best.objective == found[0].best.objective
-    # Runs side by side in one process leave BLAS's threads as they were.
+    # Runs side by side in one process leave BLAS's threads and the warnings as they were.
     assert _blas_threads() == blas_before
+    assert warnings.filters == filters and warnings.showwarning is showwarning
 
 
 def test_ascent_stays_monotone_on_threads(large):

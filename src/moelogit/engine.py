@@ -448,19 +448,20 @@ def _in_loky() -> bool:
 def _recorded_run(screen, strategy, job, alone: bool, errors: dict) -> tuple:
     """One screening run of :meth:`_Engine.screened`: ``(result, events, warnings)``.
 
-    What it told the listener and the warnings it raised are kept for the
-    fitting process to replay; ``errors`` are its ``np.seterr`` settings.
-    ``alone``: a process's only run at the time, on one BLAS thread, so
-    that a start screened here and in a worker process ends the same to
-    the bit.
+    What it told the listener is kept for the fitting process to replay;
+    ``errors`` are its ``np.seterr`` settings. ``alone``: a process's only
+    run at the time, on one BLAS thread, so that a start screened here and
+    in a worker process ends the same to the bit, and its warnings are kept
+    to be replayed too (catching them is process-wide: runs side by side
+    in threads let theirs through).
     """
-    recorder = _Recorder()
+    recorder, caught = _Recorder(), []
     with contextlib.ExitStack() as stack:
-        caught = stack.enter_context(warnings.catch_warnings(record=True))
-        warnings.simplefilter("always")
-        stack.enter_context(np.errstate(**errors))
         if alone:
+            caught = stack.enter_context(warnings.catch_warnings(record=True))
+            warnings.simplefilter("always")
             stack.enter_context(blas_single_threaded())
+        stack.enter_context(np.errstate(**errors))
         result = _Engine(strategy, recorder).screened(screen, *job)
     told = [(str(w.message), w.category, w.filename, w.lineno) for w in caught]
     return result, recorder.events, told
