@@ -23,19 +23,14 @@ import numpy as np
 import pandas as pd
 from threadpoolctl import threadpool_limits
 
-from benchmarks.fit_speed import PROBLEMS
-from moelogit.datasets import make_moe_classification
+from benchmarks.fit_speed import PROBLEMS, common_data
 from moelogit.init import initial_theta
-from moelogit.model import Dims, objective_and_gradient, unpack
+from moelogit.model import objective_and_gradient, unpack
 
 
 def _problem(name: str):
     """The problem's design rows, labels, weights and a random start's coefficients."""
-    spec = PROBLEMS[name]
-    X, y, _ = make_moe_classification(spec["n"], spec["d"], spec["K"], spec["M"], random_state=0)
-    Z = np.column_stack([np.ones(len(y)), (X - X.mean(0)) / X.std(0)])
-    weights = np.full(len(y), 1 / len(y))
-    dims = Dims(Z.shape[1], spec["K"], spec["M"])
+    _, _, (Z, y, weights, dims) = common_data(PROBLEMS[name])
     return Z, y, weights, unpack(initial_theta(Z, y, weights, dims, "random", 1), dims)
 
 

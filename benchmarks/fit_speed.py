@@ -194,6 +194,18 @@ def _traced_peak(func):
         tracemalloc.stop()
 
 
+def common_data(spec, seed=0):
+    """A problem's features ``X``, labels ``y`` and the data ``(Z, y, w, dims)`` every fitter fits.
+
+    ``Z`` is the estimator's own design, [1, standardised X], and the row
+    weights ``w`` are equal.
+    """
+    X, y, _ = make_moe_classification(spec["n"], spec["d"], spec["K"], spec["M"], random_state=seed)
+    w = np.full(len(y), 1.0 / len(y))
+    Z = design_matrix(X, *standardization(X, w))
+    return X, y, (Z, y, w, Dims(Z.shape[1], spec["K"], spec["M"]))
+
+
 def run_problem(
     spec,
     repeats,
@@ -211,12 +223,8 @@ def run_problem(
     ``fitters`` may hold "moelogit default" and "moelogit n_init=N" (the
     default with N starts); rows of moelogit's estimator are not peers.
     """
-    X, y, _ = make_moe_classification(spec["n"], spec["d"], spec["K"], spec["M"], random_state=seed)
-    # The estimator's own design, [1, standardised X]: every fitter fits the same Z.
-    w = np.full(len(y), 1.0 / len(y))
-    Z = design_matrix(X, *standardization(X, w))
-    dims = Dims(spec["d"] + 1, spec["K"], spec["M"])
-    data = (Z, y, w, dims)
+    X, y, data = common_data(spec, seed)
+    Z, _, w, dims = data
     start = initial_theta(Z, y, w, dims, "kmeans", seed)
     names = ["moelogit default", *PEERS] if fitters is None else list(fitters)
     rows, fitted_theta = [], None

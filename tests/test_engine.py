@@ -19,6 +19,7 @@ from moelogit.engine import (
     _cores,
     _Engine,
     _in_loky,
+    _parts,
     _recorded_run,
     _Rows,
     _screened_in_worker,
@@ -191,9 +192,9 @@ def test_a_worker_screens_a_start_as_this_process_does_to_the_bit(screening_jobs
     """From the rows' file, the map built once for all jobs: the runs of this process's map."""
     screen, jobs = screening_jobs
     strategy = Strategy()
-    settings = (screen.dims, screen.alpha, screen.curvature, None, screen.support)
+    arrays, settings = _parts(screen)
     file = str(tmp_path / "rows.joblib")
-    joblib.dump((screen.Z, screen.y, screen.weights), file)
+    joblib.dump(arrays, file)
     rows = _Rows(tmp_path.name, file=file)
     futures = [
         _screening_workers(1).submit(

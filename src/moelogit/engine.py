@@ -214,9 +214,13 @@ def _sample_map(mm: BohningMM, rows: np.ndarray) -> BohningMM:
     )
 
 
-def _serial_map(mm: BohningMM) -> BohningMM:
-    """``mm``'s map with its row blocks summed one after another (the same sums, in order)."""
-    return BohningMM(mm.Z, mm.y, mm.weights, mm.dims, mm.alpha, mm.curvature, None, mm.support)
+def _parts(mm: BohningMM) -> tuple[tuple, tuple]:
+    """``mm``'s rows and settings, from which a worker rebuilds it.
+
+    ``BohningMM(*rows, *settings)`` is ``mm`` with its row blocks summed one
+    after another: the same sums, in the same order.
+    """
+    return (mm.Z, mm.y, mm.weights), (mm.dims, mm.alpha, mm.curvature, None, mm.support)
 
 
 def _gathered_map(mm: BohningMM, design, reduction, X, y, weights) -> BohningMM:
@@ -511,10 +515,10 @@ class _SharedScreening:
         self.engine, self.rows, self.jobs, self.executor = engine, rows, jobs, executor
         # Runs here on one thread, as in the workers: a sample of several row
         # blocks would otherwise take threads of the cores the workers use.
+        arrays, self.settings = _parts(screen)
         if isinstance(screen.reduction, ThreadReduction):
-            screen = _serial_map(screen)
+            screen = BohningMM(*arrays, *self.settings)
         self.screen = screen
-        self.settings = (screen.dims, screen.alpha, screen.curvature, None, screen.support)
         self.errors = np.geterr()
         self.unclaimed = deque(range(len(jobs)))
         self.arrived = threading.Condition()
@@ -623,7 +627,7 @@ class _Engine:
         """``screen``'s rows for the workers, dumped to a file once per fit if large."""
         rows = self._rows.get(id(screen))
         if rows is None:
-            arrays = (screen.Z, screen.y, screen.weights)
+            arrays, _ = _parts(screen)
             rows = _Rows(uuid.uuid4().hex, arrays)
             if sum(array.nbytes for array in arrays) > _PICKLED_BYTES:
                 # Errors of the clean-up ignored: where a worker still maps the
@@ -696,8 +700,8 @@ class _Engine:
                 self, screen, self._rows_of(screen), jobs, _screening_workers(self.n_workers)
             ).runs()
         else:  # several runs at once in a process: BLAS's threads left as they are
-            rows = _Rows(uuid.uuid4().hex, (screen.Z, screen.y, screen.weights))
-            settings = (screen.dims, screen.alpha, screen.curvature, None, screen.support)
+            arrays, settings = _parts(screen)
+            rows = _Rows(uuid.uuid4().hex, arrays)
             runs = Parallel(min(self.n_jobs, len(jobs)), return_as="generator")(
                 delayed(_screened_in_worker)(
                     rows, settings, self.strategy, index, job, False, np.geterr()
