@@ -190,3 +190,14 @@ def test_evaluation_cores_times_one_thread_two_threads_and_two_processes():
     ]
     assert (table["ms"] > 0).all()
     assert table["speed-up over one thread"].iloc[0] == 1.0
+
+
+def test_screening_steps_times_starts_one_by_one_and_together(monkeypatch):
+    from benchmarks import fit_speed
+    from benchmarks.screening_steps import screening_steps
+
+    monkeypatch.setitem(fit_speed.PROBLEMS, "b", {"n": 800, "d": 10, "K": 3, "M": 3})
+    table = screening_steps("b", points=(2, 3), repeats=2)
+    assert table["starts"].tolist() == [2, 3]
+    assert table.attrs["steps together"]
+    assert (table[["one by one, ms per start", "together, ms per start"]] > 0).all().all()

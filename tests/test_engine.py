@@ -16,6 +16,7 @@ from moelogit.datasets import make_moe_classification
 from moelogit.engine import (
     FitListener,
     Strategy,
+    _batches,
     _cores,
     _Engine,
     _in_loky,
@@ -28,7 +29,7 @@ from moelogit.engine import (
     fit_multistart,
 )
 from moelogit.estimator import design_matrix, standardization
-from moelogit.mm import BohningMM
+from moelogit.mm import DENSE_GRAM_MAX_COLUMNS, BohningMM
 from moelogit.model import Dims, SerialReduction, row_blocks
 from moelogit.reduction import ThreadReduction, blas_single_threaded
 from moelogit.solver import FitResult
@@ -128,17 +129,21 @@ class EveryEvent(FitListener):
         self.events.append(("finished", stage, n_rows, result.objective, number))
 
 
+@pytest.mark.parametrize("d", [2, DENSE_GRAM_MAX_COLUMNS + 1], ids=["one by one", "together"])
 @pytest.mark.parametrize("screening", ["all", "halving"])
-def test_worker_processes_screen_as_the_loop_does(screening):
-    """Starts screened in 2 worker processes: the same runs, told to the listener in the same order."""
-    X, y, _ = make_moe_classification(3000, 2, 3, 3, random_state=8)
+def test_worker_processes_screen_as_the_loop_does(screening, d):
+    """Starts screened in 2 worker processes: the same runs, told to the listener in the same order.
+
+    With more columns the starts go in batches whose steps are taken together.
+    """
+    X, y, _ = make_moe_classification(3000, d, 3, 3, random_state=8)
     weights = np.full(len(y), 1 / len(y))
     Z = design_matrix(X, *standardization(X, weights))
 
     def fit(n_jobs):
         listener = EveryEvent()
         found = fit_multistart(
-            Z, y, weights, Dims(3, 3, 3), rng=np.random.RandomState(5), listener=listener,
+            Z, y, weights, Dims(d + 1, 3, 3), rng=np.random.RandomState(5), listener=listener,
             n_jobs=n_jobs, strategy=Strategy(n_init=6, init_iter=9, screening=screening),
         )  # fmt: skip
         return found, listener.events
@@ -157,14 +162,41 @@ def test_worker_processes_screen_as_the_loop_does(screening):
     )
 
 
+def test_starts_screened_together_are_the_starts_screened_one_by_one(monkeypatch):
+    """Batches change a screening run only by rounding: the same start is kept, from the same objectives."""
+    X, y, _ = make_moe_classification(3000, DENSE_GRAM_MAX_COLUMNS + 4, 3, 3, random_state=2)
+    weights = np.full(len(y), 1 / len(y))
+    Z = design_matrix(X, *standardization(X, weights))
+
+    def fit():
+        return fit_multistart(
+            Z, y, weights, Dims(Z.shape[1], 3, 3), rng=np.random.RandomState(3), n_jobs=1,
+            strategy=Strategy(n_init=7, init_iter=9),
+        )  # fmt: skip
+
+    together = fit()
+    monkeypatch.setattr(engine_module, "SCREENING_BATCH", 1)
+    alone = fit()
+    assert together.best_start == alone.best_start
+    np.testing.assert_allclose(together.start_objectives, alone.start_objectives, rtol=1e-9)
+    assert together.best.objective == pytest.approx(alone.best.objective, rel=1e-10)
+
+
+def test_screening_batches_hold_consecutive_jobs_of_one_budget():
+    jobs = [(1, 0, 3), (2, 0, 3), (3, 0, 3), (4, 0, 5), (5, 0, 5)]
+    assert _batches(jobs, 2) == [[jobs[0], jobs[1]], [jobs[2]], [jobs[3], jobs[4]]]
+    assert _batches(jobs, 1) == [[job] for job in jobs]
+
+
 @pytest.fixture(scope="module")
 def screening_jobs():
-    """A screening map and six jobs ``(number, seed, budget)``, the first a k-means start."""
+    """A screening map and six jobs ``(number, seed, budget)``, the first a k-means start, in batches of 1-3."""
     X, y, _ = make_moe_classification(2000, 2, 3, 3, random_state=4)
     weights = np.full(len(y), 1 / len(y))
     Z = design_matrix(X, *standardization(X, weights))
     screen = BohningMM(Z, y, weights, Dims(3, 3, 3), alpha=1e-6, curvature="expert")
-    return screen, [(number, 100 + number, 9) for number in range(1, 7)]
+    jobs = [(number, 100 + number, 9) for number in range(1, 7)]
+    return screen, [jobs[:1], jobs[1:3], jobs[3:]]
 
 
 def _comparable(events):
@@ -184,8 +216,12 @@ def _same_runs(runs, expected):
         assert told == other_told
 
 
-def _here(screen, strategy, jobs):
-    return [_recorded_run(screen, strategy, job, True, np.geterr()) for job in jobs]
+def _here(screen, strategy, batches):
+    return [
+        run
+        for batch in batches
+        for run in _recorded_run(screen, strategy, batch, True, np.geterr())
+    ]
 
 
 def test_a_worker_screens_a_start_as_this_process_does_to_the_bit(screening_jobs, tmp_path):
@@ -204,7 +240,7 @@ def test_a_worker_screens_a_start_as_this_process_does_to_the_bit(screening_jobs
     ]
     returned = [future.result() for future in futures]
     assert [index for index, _ in returned] == list(range(len(jobs)))
-    _same_runs([run for _, run in returned], _here(screen, strategy, jobs))
+    _same_runs([run for _, runs in returned for run in runs], _here(screen, strategy, jobs))
 
 
 class _Silent:
@@ -268,10 +304,10 @@ def test_warnings_of_a_screening_run_are_raised_where_it_is_told(screening_jobs)
     warns = Warns(screen.Z, screen.y, screen.weights, screen.dims, screen.alpha, "expert")
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # nothing is raised while the run is recorded
-        run = _recorded_run(warns, Strategy(init_iter=2), jobs[1], True, np.geterr())
-    assert run[2]
+        first, last = _recorded_run(warns, Strategy(init_iter=2), jobs[1], True, np.geterr())
+    assert not first[2] and last[2]  # a batch's warnings go with its last run
     with pytest.warns(UserWarning, match="from the map"):
-        _Engine(Strategy(), FitListener())._replayed(*run)
+        _Engine(Strategy(), FitListener())._replayed(*last)
 
 
 def _blas_threads():
@@ -299,7 +335,7 @@ def test_a_sample_of_several_row_blocks_is_screened_here_without_its_threads():
     Z = design_matrix(X, *standardization(X, weights))
     dims = Dims(3, 9, 3)
     assert len(row_blocks(len(y), dims)) > 1
-    strategy, jobs = Strategy(init="random"), [(number, number, 3) for number in (2, 3, 4)]
+    strategy, jobs = Strategy(init="random"), [[(number, number, 3)] for number in (2, 3, 4)]
     with ThreadPoolExecutor(2) as pool:
         screen = BohningMM(Z, y, weights, dims, 1e-6, "expert", ThreadReduction(pool, 2))
         engine = _Engine(strategy, FitListener(), n_jobs=2)

@@ -5,11 +5,12 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from moelogit import mm as mm_module
 from moelogit import model
 from moelogit.acceleration import Squarem
 from moelogit.mm import DENSE_GRAM_MAX_COLUMNS, RESPONSIBILITY_FLOOR, BohningMM
 from moelogit.model import unpack
-from moelogit.solver import maximize
+from moelogit.solver import maximize, maximize_together
 
 from .conftest import random_problem, simulated_problem
 
@@ -117,6 +118,52 @@ def test_driver_stops_on_tolerance_and_max_iter():
     assert rel[0] <= 1e-3
 
 
+@pytest.mark.parametrize("acceleration", [True, False])
+def test_runs_maximised_together_are_the_runs_maximised_alone(acceleration):
+    """Each run takes the very steps it takes alone, also as the others stop before it."""
+    Z, y, w, dims, _ = simulated_problem(3, d=2, K=3)
+    mm = BohningMM(Z, y, w, dims, alpha=1e-4, curvature="expert")
+    rng = np.random.default_rng(0)
+    starts = [rng.normal(scale=scale, size=dims.n_params) for scale in (0.1, 1.0, 3.0, 0.5)]
+    told = [[] for _ in starts]
+    together = maximize_together(
+        lambda points: [mm(point) for point in points], starts, max_iter=120, tol=1e-4,
+        acceleration=acceleration,
+        callbacks=[lambda *args, seen=seen: seen.append(args) for seen in told],
+    )  # fmt: skip
+    for start, run, seen in zip(starts, together, told, strict=True):
+        alone = maximize(mm, start, max_iter=120, tol=1e-4, acceleration=acceleration)
+        np.testing.assert_array_equal(run.theta, alone.theta)
+        np.testing.assert_array_equal(run.trace, alone.trace)
+        assert (run.n_iter, run.converged) == (alone.n_iter, alone.converged)
+        assert seen == list(enumerate(alone.trace, start=1))
+    assert len({run.n_iter for run in together}) > 1  # some stopped before others
+
+
+@pytest.mark.parametrize("seed", range(2))
+def test_steps_taken_together_are_the_steps_one_by_one(seed):
+    # More columns than the exact curvatures take: the floored bounds of all
+    # points from one product with the rows' outer products.
+    Z, y, w, dims, _ = random_problem(seed, n=1500, d=DENSE_GRAM_MAX_COLUMNS + 3, K=4, M=3)
+    mm = BohningMM(Z, y, w, dims, alpha=1e-3, curvature="expert")
+    assert mm.steps_together
+    rng = np.random.default_rng(seed)
+    points = [rng.normal(scale=scale, size=dims.n_params) for scale in (0.1, 2.0, 4.0)]
+    for (point, value), (alone, alone_value) in zip(mm.steps(points), map(mm, points)):
+        assert value == alone_value
+        np.testing.assert_allclose(point, alone, rtol=1e-10, atol=1e-12)
+
+
+def test_steps_are_taken_together_only_where_that_is_faster(monkeypatch):
+    Z, y, w, dims, _ = random_problem(0, n=500, d=DENSE_GRAM_MAX_COLUMNS + 3)
+    assert BohningMM(Z, y, w, dims, curvature="expert").steps_together
+    assert not BohningMM(Z, y, w, dims, curvature="fixed").steps_together
+    few = random_problem(0, n=500, d=DENSE_GRAM_MAX_COLUMNS - 1)
+    assert not BohningMM(*few[:4], curvature="expert").steps_together  # exact curvatures
+    monkeypatch.setattr(mm_module, "ROW_PRODUCTS_MAX_VALUES", 500 * 66 - 1)  # q = 11
+    assert not BohningMM(Z, y, w, dims, curvature="expert").steps_together
+
+
 def test_collinear_design_still_ascends():
     Z, y, w, dims, theta = random_problem(8, n=200, d=2, K=2, M=3)
     Z = np.column_stack([Z, Z[:, 1] + Z[:, 2]])  # exactly collinear column
@@ -157,7 +204,9 @@ def test_many_row_blocks_give_the_same_bounds_and_step_as_one():
     Z, y, w, dims, theta = random_problem(7, n=700, d=DENSE_GRAM_MAX_COLUMNS + 1, K=3, scale=3.0)
     one = BohningMM(Z, y, w, dims, alpha=0.01, curvature="expert")
     many = BohningMM(Z, y, w, dims, alpha=0.01, curvature="expert")
-    many._blocks = lambda n: [slice(start, start + 64) for start in range(0, n, 64)]  # last one short
+    many._blocks = lambda n: [
+        slice(start, start + 64) for start in range(0, n, 64)
+    ]  # last one short
     resp = model.responsibilities(Z, y, *unpack(theta, dims)).T
     np.testing.assert_allclose(many._expert_bounds(resp), one._expert_bounds(resp), rtol=1e-12)
     (step_one, value_one), (step_many, value_many) = one(theta), many(theta)

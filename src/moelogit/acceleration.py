@@ -9,11 +9,12 @@ plain MM iterate. Either way the objective never falls.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import contextlib
+from collections.abc import Callable, Generator
 
 import numpy as np
 
-__all__ = ["Squarem"]
+__all__ = ["Squarem", "drive", "quiet_if"]
 
 Map = Callable[[np.ndarray], tuple[np.ndarray, float]]
 
@@ -23,8 +24,9 @@ class Squarem:
 
     Parameters
     ----------
-    step : callable
-        Monotone map ``theta -> (theta_next, objective(theta))``.
+    step : callable or None
+        Monotone map ``theta -> (theta_next, objective(theta))``; None
+        where the map is evaluated outside (:meth:`cycle`).
     step_growth : float, default=4.0
         The largest extrapolation length starts at 1 (a plain double step) and
         is multiplied by this factor each time a step of that length is
@@ -38,7 +40,7 @@ class Squarem:
         Cycles that fell back to the plain MM iterate.
     """
 
-    def __init__(self, step: Map, step_growth: float = 4.0):
+    def __init__(self, step: Map | None, step_growth: float = 4.0):
         self.step = step
         self.step_growth = step_growth
         self.max_length = 1.0
@@ -46,8 +48,21 @@ class Squarem:
         self.n_rejected = 0
 
     def __call__(self, theta: np.ndarray) -> tuple[np.ndarray, float]:
-        theta1, value0 = self.step(theta)
-        theta2, value1 = self.step(theta1)
+        return drive(self.cycle(theta), self.step)
+
+    def cycle(self, theta: np.ndarray) -> Generator[tuple, tuple, tuple[np.ndarray, float]]:
+        """One cycle from ``theta``, as a generator of the points where the map is wanted.
+
+        It yields ``(point, far)`` and is sent the map's ``(theta_next,
+        objective)`` at ``point``; it returns what calling the cycle returns.
+        ``far`` marks an extrapolated point, where the map may overflow a
+        logit: it then yields a non-finite objective and is rejected, so
+        the warning is noise (:func:`drive` silences it). Several cycles can
+        so have their maps evaluated together
+        (:func:`moelogit.solver.maximize_together`).
+        """
+        theta1, value0 = yield theta, False
+        theta2, value1 = yield theta1, False
         r = theta1 - theta
         v = theta2 - theta1 - r
         v_norm = np.linalg.norm(v)
@@ -55,10 +70,7 @@ class Squarem:
             return theta2, value0
         length = min(max(1.0, np.linalg.norm(r) / v_norm), self.max_length)
         theta_ext = theta + 2.0 * length * r + length**2 * v
-        # A far extrapolation may overflow a logit; it then yields a non-finite
-        # objective and is rejected below, so the warning is noise.
-        with np.errstate(over="ignore", invalid="ignore"):
-            theta_stab, value_ext = self.step(theta_ext)
+        theta_stab, value_ext = yield theta_ext, True
         if np.isfinite(value_ext) and value_ext >= value1 and np.all(np.isfinite(theta_stab)):
             self.n_accepted += 1
             if length == self.max_length:
@@ -66,3 +78,20 @@ class Squarem:
             return theta_stab, value0
         self.n_rejected += 1
         return theta2, value0
+
+
+def quiet_if(far: bool) -> contextlib.AbstractContextManager:
+    """Overflow warnings silenced at an extrapolated point (see :meth:`Squarem.cycle`)."""
+    return np.errstate(over="ignore", invalid="ignore") if far else contextlib.nullcontext()
+
+
+def drive(points: Generator, step: Map):
+    """Runs a generator of ``(point, far)`` (as :meth:`Squarem.cycle`) with ``step``; returns its value."""
+    try:
+        point, far = next(points)
+        while True:
+            with quiet_if(far):
+                done = step(point)
+            point, far = points.send(done)
+    except StopIteration as stop:
+        return stop.value

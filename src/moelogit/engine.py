@@ -20,9 +20,12 @@ default this process screens starts from the front of the list while
 (:class:`_SharedScreening`), so screening begins before the workers have
 started (inside a worker of an outer parallel loop a fit takes one
 core); under a joblib backend the caller chose (Dask's, for example)
-``n_jobs`` of its workers screen them instead. A start is screened on
-one BLAS thread wherever it runs, so it ends the same to the bit; what the
-workers tell the listener is replayed here in the starts' order. Runs on
+``n_jobs`` of its workers screen them instead. Where the MM map takes
+several steps together faster (:meth:`moelogit.mm.BohningMM.steps`), the
+starts go in fixed batches of :data:`SCREENING_BATCH` whose runs step
+together (:func:`moelogit.solver.maximize_together`). A batch is screened
+on one BLAS thread wherever it runs, so it ends the same to the bit; what
+the workers tell the listener is replayed here in the starts' order. Runs on
 more than one row block (the run-in and the final run) share the blocks
 among ``n_jobs`` threads (:class:`moelogit.reduction.ThreadReduction`),
 whose sums are added in block order. A fit thus differs between values of
@@ -68,7 +71,7 @@ from .model import Dims, Support, row_blocks
 from .newton import newton_refine
 from .quasi_newton import lbfgs_ascent
 from .reduction import ThreadReduction, blas_single_threaded
-from .solver import FitResult, join_fits, maximize
+from .solver import FitResult, join_fits, maximize, maximize_together
 
 __all__ = [
     "SOLVERS",
@@ -84,6 +87,12 @@ __all__ = [
 SOLVERS = ("lbfgs", "mm")
 # Iterations of a successive-halving round.
 HALVING_ROUND = 3
+# Starts screened by the MM map go in batches of this many consecutive ones,
+# whose steps are taken together where that is faster (BohningMM.steps: 1.5
+# times on benchmark problem b's screening sample). The batches do not depend
+# on n_jobs, so a start is screened alike wherever it runs; 20 starts make 4
+# batches, enough for the processes of small machines.
+SCREENING_BATCH = 5
 # Newton steps allowed to ``polish``: in the rates experiment over-fitted fits
 # took a median of 21, and 3 of 200 still had not converged after 100.
 NEWTON_MAX_ITER = 100
@@ -449,26 +458,46 @@ def _in_loky() -> bool:
     return isinstance(get_active_backend()[0], BACKENDS["loky"])
 
 
-def _recorded_run(screen, strategy, job, alone: bool, errors: dict) -> tuple:
-    """One screening run of :meth:`_Engine.screened`: ``(result, events, warnings)``.
+def _recorded_run(
+    screen, strategy, batch: list, alone: bool, errors: dict, one_blas_thread: bool | None = None
+) -> list:
+    """The screening runs of :meth:`_Engine.screened`: ``(result, events, warnings)`` of each job.
 
-    What it told the listener is kept for the fitting process to replay;
-    ``errors`` are its ``np.seterr`` settings. ``alone``: a process's only
-    run at the time, on one BLAS thread, so that a start screened here and
-    in a worker process ends the same to the bit, and its warnings are kept
-    to be replayed too (catching them is process-wide: runs side by side
-    in threads let theirs through).
+    What each run told the listener is kept for the fitting process to
+    replay; the batch's warnings go with its last run. ``errors`` are its
+    ``np.seterr`` settings. ``alone``: a process's only runs at the time,
+    on one BLAS thread, so that a batch screened here and in a worker
+    process ends the same to the bit, and its warnings are kept to be
+    replayed too (catching them is process-wide: runs side by side in
+    threads let theirs through). ``one_blas_thread`` (default: ``alone``)
+    sets the BLAS thread alone.
     """
-    recorder, caught = _Recorder(), []
+    recorders, caught = [_Recorder() for _ in batch], []
     with contextlib.ExitStack() as stack:
         if alone:
             caught = stack.enter_context(warnings.catch_warnings(record=True))
             warnings.simplefilter("always")
+        if alone if one_blas_thread is None else one_blas_thread:
             stack.enter_context(blas_single_threaded())
         stack.enter_context(np.errstate(**errors))
-        result = _Engine(strategy, recorder).screened(screen, *job)
+        results = _Engine(strategy, FitListener()).screened(screen, batch, recorders)
     told = [(str(w.message), w.category, w.filename, w.lineno) for w in caught]
-    return result, recorder.events, told
+    last = len(batch) - 1
+    return [
+        (result, recorder.events, told if index == last else [])
+        for index, (result, recorder) in enumerate(zip(results, recorders))
+    ]
+
+
+def _batches(jobs: list, size: int) -> list[list]:
+    """``jobs`` in consecutive batches of at most ``size``, each of one screening budget."""
+    batches: list[list] = []
+    for job in jobs:
+        if batches and len(batches[-1]) < size and batches[-1][0][2] == job[2]:
+            batches[-1].append(job)
+        else:
+            batches.append([job])
+    return batches
 
 
 # In a worker: the screening map of the fit it last served, and that fit's
@@ -477,8 +506,8 @@ def _recorded_run(screen, strategy, job, alone: bool, errors: dict) -> tuple:
 _WORKER_MAP = threading.local()
 
 
-def _screened_in_worker(rows, settings, strategy, index, job, alone, errors) -> tuple:
-    """:func:`_recorded_run` in a worker, on the map of ``rows`` and ``settings``: ``(index, run)``.
+def _screened_in_worker(rows, settings, strategy, index, batch, alone, errors) -> tuple:
+    """:func:`_recorded_run` in a worker, on the map of ``rows`` and ``settings``: ``(index, runs)``.
 
     ``rows`` is a :class:`_Rows`. The map is built once per fit and worker:
     its curvature's Gram matrix and factor cost ``q^2 n``, as much as a
@@ -487,7 +516,7 @@ def _screened_in_worker(rows, settings, strategy, index, job, alone, errors) -> 
     if getattr(_WORKER_MAP, "token", None) != rows.token:
         arrays = rows.arrays if rows.file is None else joblib.load(rows.file, mmap_mode="r")
         _WORKER_MAP.screen, _WORKER_MAP.token = BohningMM(*arrays, *settings), rows.token
-    return index, _recorded_run(_WORKER_MAP.screen, strategy, job, alone, errors)
+    return index, _recorded_run(_WORKER_MAP.screen, strategy, batch, alone, errors)
 
 
 @dataclass(frozen=True)
@@ -591,7 +620,7 @@ class _SharedScreening:
         return self.finished[index]
 
     def runs(self) -> Iterable[tuple]:
-        """Every job's ``(result, events, warnings)``, in the jobs' order."""
+        """Every run's ``(result, events, warnings)``, in the order of the jobs (batches) and their runs."""
         try:
             # The first job stays here: the workers' start-up is not waited for.
             for _ in range(min(self.engine.n_workers, len(self.jobs) - 1)):
@@ -599,9 +628,9 @@ class _SharedScreening:
             for index in range(len(self.jobs)):
                 if self._claim(first=True) == index:
                     self._run_here(index)
-                    yield self.finished[index]
+                    yield from self.finished[index]
                 else:
-                    yield self._awaited(index)
+                    yield from self._awaited(index)
         finally:  # also when the caller stops early: the workers get nothing more
             with self.arrived:
                 self.unclaimed.clear()
@@ -641,13 +670,14 @@ class _Engine:
             self._rows[id(screen)] = rows
         return rows
 
-    def run(self, stage, step, theta0, max_iter, number=None, previous=None) -> FitResult:
-        """One run of the MM map, told to the listener; continues ``previous`` if given."""
+    def run(
+        self, stage, step, theta0, max_iter, number=None, previous=None, listener=None
+    ) -> FitResult:
+        """One run of the MM map, told to ``listener`` (the engine's if None); continues ``previous`` if given."""
+        listener = self.listener if listener is None else listener
         n_rows = step.n_rows
-        self.listener.stage_started(stage, n_rows, number)
-
-        def callback(iteration, value):
-            self.listener.iteration(stage, iteration, value)
+        listener.stage_started(stage, n_rows, number)
+        callback = functools.partial(listener.iteration, stage)
 
         theta0 = theta0 if previous is None else previous.theta
         solver = self.strategy.screen_solver if stage == "screen" else self.strategy.solver
@@ -666,8 +696,31 @@ class _Engine:
             )
         if previous is not None:
             result = join_fits(previous, result)
-        self.listener.stage_finished(stage, n_rows, result, number)
+        listener.stage_finished(stage, n_rows, result, number)
         return result
+
+    def run_together(self, step, thetas0, max_iter, numbers, previous, listeners) -> list:
+        """Screening runs of the MM map from ``thetas0``, their steps taken together.
+
+        Like :meth:`run` for each, with its number, previous run and listener.
+        """
+        for listener, number in zip(listeners, numbers):
+            listener.stage_started("screen", step.n_rows, number)
+        results = maximize_together(
+            step.steps,
+            thetas0,
+            max_iter=max_iter,
+            tol=self.strategy.tol,
+            acceleration=self.strategy.acceleration,
+            callbacks=[functools.partial(listener.iteration, "screen") for listener in listeners],
+        )
+        results = [
+            result if before is None else join_fits(before, result)
+            for result, before in zip(results, previous)
+        ]
+        for listener, number, result in zip(listeners, numbers, results):
+            listener.stage_finished("screen", step.n_rows, result, number)
+        return results
 
     def start(self, screen: BohningMM, seed, number: int) -> np.ndarray:
         """The ``number``-th start: a warm start as given, or drawn from its seed."""
@@ -679,36 +732,62 @@ class _Engine:
             screen.Z, screen.y, screen.weights, screen.dims, method, seed, screen.support
         )
 
-    def screened(self, screen, number, seed, budget, previous=None) -> FitResult:
-        """Start ``number`` (from ``seed``) screened for ``budget`` iterations, or ``previous`` continued."""
-        theta0 = None if previous is not None else self.start(screen, seed, number)
-        return self.run("screen", screen, theta0, budget, number, previous)
+    def screened(self, screen, batch: list, listeners: list) -> list[FitResult]:
+        """Each job ``(number, seed, budget[, previous])`` of ``batch`` screened, told to its listener.
+
+        A job screens start ``number``, drawn from ``seed``, for ``budget``
+        iterations, or continues ``previous``. Runs of the MM map take
+        their steps together (:meth:`run_together`).
+        """
+        previous = [job[3] if len(job) > 3 else None for job in batch]
+        thetas0 = [
+            self.start(screen, seed, number) if before is None else before.theta
+            for (number, seed, *_), before in zip(batch, previous)
+        ]
+        numbers, budget = [job[0] for job in batch], batch[0][2]
+        if self.strategy.screen_solver == "mm" and len(batch) > 1:
+            return self.run_together(screen, thetas0, budget, numbers, previous, listeners)
+        return [
+            self.run("screen", screen, theta0, budget, number, before, listener)
+            for theta0, number, before, listener in zip(thetas0, numbers, previous, listeners)
+        ]
 
     def screen_runs(self, screen, jobs: list) -> Iterable[FitResult]:
-        """:meth:`screened` for every job ``(number, seed, budget, previous)``, lazily, in order.
+        """:meth:`screened` for every job ``(number, seed, budget[, previous])``, lazily, in order.
 
-        With several jobs and ``n_jobs`` above one they are shared with
-        worker processes (see :func:`_in_loky`); their listener events
-        are told here, in the jobs' order.
+        The jobs go in batches (:data:`SCREENING_BATCH`) where the MM map
+        takes several steps together faster. With several batches and
+        ``n_jobs`` above one they are shared with worker processes (see
+        :func:`_in_loky`); the runs' listener events are told here, in the
+        jobs' order.
         """
-        if self.n_jobs == 1 or len(jobs) == 1:
-            return (self.screened(screen, *job) for job in jobs)
-        if _in_loky():
+        together = self.strategy.screen_solver == "mm" and screen.steps_together
+        batches = _batches(jobs, SCREENING_BATCH if together else 1)
+        if self.n_jobs == 1 or len(batches) == 1:
+            # Batches on one BLAS thread, as in the workers: the product of
+            # their steps gives the same bits with any n_jobs.
+            errors = np.geterr()
+            runs = (
+                run
+                for batch in batches
+                for run in _recorded_run(screen, self.strategy, batch, False, errors, together)
+            )
+        elif _in_loky():
             # Sized by the first round: later rounds (halving) have fewer jobs.
-            self.n_workers = self.n_workers or min(self.n_jobs, len(jobs)) - 1
+            self.n_workers = self.n_workers or min(self.n_jobs, len(batches)) - 1
             runs = _SharedScreening(
-                self, screen, self._rows_of(screen), jobs, _screening_workers(self.n_workers)
+                self, screen, self._rows_of(screen), batches, _screening_workers(self.n_workers)
             ).runs()
         else:  # several runs at once in a process: BLAS's threads left as they are
             arrays, settings = _parts(screen)
             rows = _Rows(uuid.uuid4().hex, arrays)
-            runs = Parallel(min(self.n_jobs, len(jobs)), return_as="generator")(
+            done = Parallel(min(self.n_jobs, len(batches)), return_as="generator")(
                 delayed(_screened_in_worker)(
-                    rows, settings, self.strategy, index, job, False, np.geterr()
+                    rows, settings, self.strategy, index, batch, False, np.geterr()
                 )
-                for index, job in enumerate(jobs)
+                for index, batch in enumerate(batches)
             )
-            runs = (run for _, run in runs)
+            runs = (run for _, batch_runs in done for run in batch_runs)
         return (self._replayed(*run) for run in runs)
 
     def _replayed(self, result: FitResult, events: list, told: list) -> FitResult:

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Generator, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
-from .acceleration import Map, Squarem
+from .acceleration import Map, Squarem, drive, quiet_if
 
-__all__ = ["FitResult", "join_fits", "maximize", "settled"]
+__all__ = ["FitResult", "join_fits", "maximize", "maximize_together", "settled"]
 
 
 @dataclass(frozen=True)
@@ -67,12 +67,61 @@ def maximize(
         value per iteration), the number of iterations and whether ``tol`` was
         met before ``max_iter``.
     """
-    update = Squarem(step) if acceleration else step
+    return drive(_ascent(theta0, max_iter, tol, acceleration, callback), step)
+
+
+def maximize_together(
+    steps: Callable[[list], list],
+    thetas0: Sequence[np.ndarray],
+    *,
+    max_iter: int = 1000,
+    tol: float = 1e-8,
+    acceleration: bool = True,
+    callbacks: Sequence[Callable[[int, float], None] | None] | None = None,
+) -> list[FitResult]:
+    """:func:`maximize` from each of ``thetas0``, the runs' map evaluated together.
+
+    ``steps(points)`` gives the map's ``(theta_next, objective)`` at each
+    of ``points``, as ``[step(point) for point in points]`` would (for
+    example :meth:`moelogit.mm.BohningMM.steps`, cheaper per point). Every
+    run wants the map at one point at a time, so each call of ``steps``
+    gets one point of every run still going, in the order of
+    ``thetas0``; ``callbacks[i]`` is run ``i``'s. The runs are those of
+    :func:`maximize` with a ``step`` that gives what ``steps`` gives.
+    """
+    callbacks = [None] * len(thetas0) if callbacks is None else callbacks
+    runs = [
+        _ascent(theta0, max_iter, tol, acceleration, callback)
+        for theta0, callback in zip(thetas0, callbacks)
+    ]
+    wanted = {index: next(run) for index, run in enumerate(runs)}
+    results: dict[int, FitResult] = {}
+    while wanted:
+        order = sorted(wanted)
+        with quiet_if(any(wanted[index][1] for index in order)):
+            done = steps([wanted[index][0] for index in order])
+        for index, mapped in zip(order, done):
+            try:
+                wanted[index] = runs[index].send(mapped)
+            except StopIteration as stop:
+                results[index] = stop.value
+                del wanted[index]
+    return [results[index] for index in range(len(runs))]
+
+
+def _plain(theta: np.ndarray) -> Generator[tuple, tuple, tuple[np.ndarray, float]]:
+    """One plain step of the map, as a generator like :meth:`Squarem.cycle`."""
+    return (yield theta, False)
+
+
+def _ascent(theta0, max_iter, tol, acceleration, callback) -> Generator[tuple, tuple, FitResult]:
+    """:func:`maximize`'s iterations, as a generator of the points where the map is wanted."""
+    update = Squarem(None).cycle if acceleration else _plain
     theta = theta0
     trace: list[float] = []
     converged = False
     for iteration in range(1, max_iter + 1):
-        theta_next, value = update(theta)
+        theta_next, value = yield from update(theta)
         if not np.isfinite(value):
             raise FloatingPointError(f"the objective became {value} at iteration {iteration}")
         trace.append(value)
