@@ -377,12 +377,16 @@ def test_a_fit_takes_one_core_inside_an_outer_parallel_loop():
 
 
 def test_screening_workers_need_no_scikit_learn():
-    """The engine imports without scikit-learn (a worker's start-up), which k-means imports when used."""
+    """The engine imports without scikit-learn or SciPy's optimize (a worker's start-up).
+
+    k-means imports scikit-learn when used, and L-BFGS SciPy's optimize.
+    """
     import subprocess
     import sys
 
     code = (
         "import sys, moelogit.engine; assert 'sklearn' not in sys.modules, 'engine'\n"
+        "assert 'scipy.optimize' not in sys.modules, 'optimize'\n"
         "import numpy as np; from moelogit.init import initial_theta; from moelogit.model import Dims\n"
         "Z = np.column_stack([np.ones(50), np.random.default_rng(0).normal(size=(50, 2))])\n"
         "y = np.arange(50) % 2; w = np.full(50, 1 / 50)\n"

@@ -69,7 +69,6 @@ from .init import initial_theta
 from .mm import CURVATURES, BohningMM
 from .model import Dims, Support, row_blocks
 from .newton import newton_refine
-from .quasi_newton import lbfgs_ascent
 from .reduction import ThreadReduction, blas_single_threaded
 from .solver import FitResult, join_fits, maximize, maximize_together
 
@@ -682,6 +681,10 @@ class _Engine:
         theta0 = theta0 if previous is None else previous.theta
         solver = self.strategy.screen_solver if stage == "screen" else self.strategy.solver
         if solver == "lbfgs":
+            # Imported here: SciPy's optimize takes a screening worker 0.1 s
+            # of its start-up, and screening by the MM map never needs it.
+            from .quasi_newton import lbfgs_ascent
+
             result = lbfgs_ascent(
                 step, theta0, max_iter=max_iter, tol=self.strategy.tol, callback=callback
             )
