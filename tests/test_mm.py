@@ -140,6 +140,17 @@ def test_runs_maximised_together_are_the_runs_maximised_alone(acceleration):
     assert len({run.n_iter for run in together}) > 1  # some stopped before others
 
 
+def test_a_stop_iteration_of_the_map_is_the_maps():
+    """The driver's generators stop by StopIteration; one raised by the map itself is not theirs."""
+
+    def step(theta):
+        raise StopIteration("from the map")
+
+    for acceleration in (True, False):
+        with pytest.raises(StopIteration, match="from the map"):
+            maximize(step, np.zeros(2), acceleration=acceleration)
+
+
 @pytest.mark.parametrize("seed", range(2))
 def test_steps_taken_together_are_the_steps_one_by_one(seed):
     # More columns than the exact curvatures take: the floored bounds of all

@@ -89,9 +89,12 @@ def drive(points: Generator, step: Map):
     """Runs a generator of ``(point, far)`` (as :meth:`Squarem.cycle`) with ``step``; returns its value."""
     try:
         point, far = next(points)
-        while True:
-            with quiet_if(far):
-                done = step(point)
-            point, far = points.send(done)
     except StopIteration as stop:
         return stop.value
+    while True:
+        with quiet_if(far):
+            done = step(point)
+        try:  # around the generator alone: a StopIteration of step's is step's
+            point, far = points.send(done)
+        except StopIteration as stop:
+            return stop.value

@@ -24,8 +24,9 @@ core); under a joblib backend the caller chose (Dask's, for example)
 several steps together faster (:meth:`moelogit.mm.BohningMM.steps`), the
 starts go in fixed batches of :data:`SCREENING_BATCH` whose runs step
 together (:func:`moelogit.solver.maximize_together`). A batch is screened
-on one BLAS thread wherever it runs, so it ends the same to the bit; what
-the workers tell the listener is replayed here in the starts' order. Runs on
+on one BLAS thread wherever it runs (but under a caller's backend), so it
+ends the same to the bit; what the workers tell the listener is replayed
+here in the starts' order. Runs on
 more than one row block (the run-in and the final run) share the blocks
 among ``n_jobs`` threads (:class:`moelogit.reduction.ThreadReduction`),
 whose sums are added in block order. A fit thus differs between values of
@@ -168,9 +169,9 @@ class FitListener:
 
     Stages are ``"screen"`` (one per start, ``number`` from 1), ``"run-in"``
     (one per nested sample), ``"final"`` (all rows) and ``"polish"``. Starts
-    screened in worker processes (``n_jobs`` above one) are told in their
-    order when each returns, so a clock in these hooks times only the
-    stages that run here.
+    screened in worker processes (``n_jobs`` above one) or in batches that
+    step together are told in their order when their run or batch ends,
+    so a clock in these hooks times only the stages told as they run.
     """
 
     def loop(self, iterable: Iterable, total: int, desc: str) -> Iterable:
@@ -766,14 +767,17 @@ class _Engine:
         """
         together = self.strategy.screen_solver == "mm" and screen.steps_together
         batches = _batches(jobs, SCREENING_BATCH if together else 1)
+        if (self.n_jobs == 1 or len(batches) == 1) and not together:
+            return (self.screened(screen, batch, [self.listener])[0] for batch in batches)
         if self.n_jobs == 1 or len(batches) == 1:
-            # Batches on one BLAS thread, as in the workers: the product of
-            # their steps gives the same bits with any n_jobs.
+            # Recorded, to be told run after run; on one BLAS thread, as in
+            # the workers: the product of a batch's steps gives other bits
+            # on several BLAS threads.
             errors = np.geterr()
             runs = (
                 run
                 for batch in batches
-                for run in _recorded_run(screen, self.strategy, batch, False, errors, together)
+                for run in _recorded_run(screen, self.strategy, batch, False, errors, True)
             )
         elif _in_loky():
             # Sized by the first round: later rounds (halving) have fewer jobs.
@@ -781,7 +785,11 @@ class _Engine:
             runs = _SharedScreening(
                 self, screen, self._rows_of(screen), batches, _screening_workers(self.n_workers)
             ).runs()
-        else:  # several runs at once in a process: BLAS's threads left as they are
+        else:
+            # Several runs at once in a process: BLAS's threads left as they
+            # are (limits set and lifted in several threads do not add up
+            # with OpenBLAS: they have left it on one thread), so batches
+            # that step together differ from those of n_jobs=1 by rounding.
             arrays, settings = _parts(screen)
             rows = _Rows(uuid.uuid4().hex, arrays)
             done = Parallel(min(self.n_jobs, len(batches)), return_as="generator")(

@@ -456,17 +456,17 @@ class BohningMM:
     @property
     def steps_together(self) -> bool:
         """Whether :meth:`steps` takes several steps together faster than one by one."""
-        return self._gram_products() is not None
-
-    def _gram_products(self) -> np.ndarray | None:
-        """The rows' :func:`_outer_products` where :meth:`steps` takes its bounds from them, else None."""
         q = self.dims.q
-        if self._products is None and (
+        return (
             self.curvature == "expert"
             and q > DENSE_GRAM_MAX_COLUMNS
             and self._rows_in_memory
             and self.n_rows * q * (q + 1) // 2 <= ROW_PRODUCTS_MAX_VALUES
-        ):
+        )
+
+    def _gram_products(self) -> np.ndarray | None:
+        """The rows' :func:`_outer_products` where :meth:`steps` takes its bounds from them, else None."""
+        if self._products is None and self.steps_together:
             self._products = _outer_products(self.Z, self._blocks)
         return self._products
 

@@ -92,20 +92,25 @@ def maximize_together(
     callbacks = [None] * len(thetas0) if callbacks is None else callbacks
     runs = [
         _ascent(theta0, max_iter, tol, acceleration, callback)
-        for theta0, callback in zip(thetas0, callbacks)
+        for theta0, callback in zip(thetas0, callbacks, strict=True)
     ]
     wanted = {index: next(run) for index, run in enumerate(runs)}
     results: dict[int, FitResult] = {}
     while wanted:
-        order = sorted(wanted)
-        with quiet_if(any(wanted[index][1] for index in order)):
-            done = steps([wanted[index][0] for index in order])
-        for index, mapped in zip(order, done):
-            try:
-                wanted[index] = runs[index].send(mapped)
-            except StopIteration as stop:
-                results[index] = stop.value
-                del wanted[index]
+        # Extrapolated points apart, as drive() evaluates them (in lockstep,
+        # every run's point is of one kind).
+        for far in (False, True):
+            order = [index for index in sorted(wanted) if wanted[index][1] is far]
+            if not order:
+                continue
+            with quiet_if(far):
+                done = steps([wanted[index][0] for index in order])
+            for index, mapped in zip(order, done, strict=True):
+                try:
+                    wanted[index] = runs[index].send(mapped)
+                except StopIteration as stop:
+                    results[index] = stop.value
+                    del wanted[index]
     return [results[index] for index in range(len(runs))]
 
 
