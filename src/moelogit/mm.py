@@ -72,9 +72,10 @@ DENSE_GRAM_MAX_COLUMNS = 8
 # upper triangles of the rows' outer products z_i z_i^T (n x q (q + 1) / 2,
 # made once per map) instead of K syrk products per point: a fat product
 # where the others are thin. On benchmark problem b's screening sample
-# (n = 10,000, q = 21, K = 5) a step took 2.9, 2.4 and 2.1 ms per point for
-# 5, 10 and 20 points against 4.6-3.9 ms one by one; at q = 51 (problem c,
-# K = 8) 1.2 times less. The outer products are made only while they hold at
+# (n = 10,000, q = 21, K = 5) a step took 2.7, 2.4 and 2.3 ms per point for
+# 5, 10 and 20 points against 4.0-3.6 ms one by one (benchmarks.
+# screening_steps); at q = 51 (problem c, K = 8) a prototype gained 1.2 times,
+# not worth 106 MB of outer products. They are made only while they hold at
 # most this many values (32 MiB).
 ROW_PRODUCTS_MAX_VALUES = 2**22
 
