@@ -24,7 +24,7 @@ core); under a joblib backend the caller chose (Dask's, for example)
 several steps together faster (:meth:`moelogit.mm.BohningMM.steps`), the
 starts go in fixed batches of :data:`SCREENING_BATCH` whose runs step
 together (:func:`moelogit.solver.maximize_together`). A batch is screened
-on one BLAS thread wherever it runs (but under a caller's backend), so it
+on one BLAS thread wherever it runs (except under a caller's backend), so it
 ends the same to the bit; what the workers tell the listener is replayed
 here in the starts' order. Runs on
 more than one row block (the run-in and the final run) share the blocks
