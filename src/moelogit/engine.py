@@ -458,9 +458,7 @@ def _in_loky() -> bool:
     return isinstance(get_active_backend()[0], BACKENDS["loky"])
 
 
-def _recorded_run(
-    screen, strategy, batch: list, alone: bool, errors: dict, one_blas_thread: bool | None = None
-) -> list:
+def _recorded_run(screen, strategy, batch: list, alone: bool, errors: dict) -> list:
     """The screening runs of :meth:`_Engine.screened`: ``(result, events, warnings)`` of each job.
 
     What each run told the listener is kept for the fitting process to
@@ -469,15 +467,13 @@ def _recorded_run(
     on one BLAS thread, so that a batch screened here and in a worker
     process ends the same to the bit, and its warnings are kept to be
     replayed too (catching them is process-wide: runs side by side in
-    threads let theirs through). ``one_blas_thread`` (default: ``alone``)
-    sets the BLAS thread alone.
+    threads let theirs through).
     """
     recorders, caught = [_Recorder() for _ in batch], []
     with contextlib.ExitStack() as stack:
         if alone:
             caught = stack.enter_context(warnings.catch_warnings(record=True))
             warnings.simplefilter("always")
-        if alone if one_blas_thread is None else one_blas_thread:
             stack.enter_context(blas_single_threaded())
         stack.enter_context(np.errstate(**errors))
         results = _Engine(strategy, FitListener()).screened(screen, batch, recorders)
@@ -770,14 +766,14 @@ class _Engine:
         if (self.n_jobs == 1 or len(batches) == 1) and not together:
             return (self.screened(screen, batch, [self.listener])[0] for batch in batches)
         if self.n_jobs == 1 or len(batches) == 1:
-            # Recorded, to be told run after run; on one BLAS thread, as in
-            # the workers: the product of a batch's steps gives other bits
+            # Recorded, to be told run after run; alone, on one BLAS thread as
+            # in the workers: the product of a batch's steps gives other bits
             # on several BLAS threads.
             errors = np.geterr()
             runs = (
                 run
                 for batch in batches
-                for run in _recorded_run(screen, self.strategy, batch, False, errors, True)
+                for run in _recorded_run(screen, self.strategy, batch, True, errors)
             )
         elif _in_loky():
             # Sized by the first round: later rounds (halving) have fewer jobs.

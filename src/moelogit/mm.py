@@ -350,12 +350,13 @@ class BohningMM:
         """
         K, q = self.dims.K, self.dims.q
         extra = None
-        if keep is None and with_bounds and q <= DENSE_GRAM_MAX_COLUMNS:
-            extra = _exact_grams
-        elif keep is None and with_bounds and not self._rows_in_memory:
-            extra = functools.partial(_weight_and_floored_grams, self._floors)
-        elif keep is None and with_bounds:
-            keep = self._workspace("all_resp", (K, self.n_rows))
+        if keep is None and with_bounds:
+            if q <= DENSE_GRAM_MAX_COLUMNS:
+                extra = _exact_grams
+            elif not self._rows_in_memory:
+                extra = functools.partial(_weight_and_floored_grams, self._floors)
+            else:
+                keep = self._workspace("all_resp", (K, self.n_rows))
         if keep is not None:
 
             def extra(parts, rows, estep, workspace) -> tuple:
