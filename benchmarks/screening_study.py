@@ -1,10 +1,11 @@
 """How often each fit strategy reaches the best known optimum, and at what cost.
 
 Run ``python -m benchmarks.screening_study [--truths 12] [--seeds 10] [--n 5000]
-[--rules all,lbfgs-screen,...]`` from the repository root. For each of
-``--truths`` random truths of benchmark problem a's shape (d = 4, K = 3,
-M = 3, coefficients N(0, 2^2); ``make_moe_classification`` with
-``random_state`` 0, 1, ...), the fit engine runs from ``--seeds`` start
+[--shape a] [--rules all,lbfgs-screen,...] [--n-jobs 1]`` from the repository
+root. For each of ``--truths`` random truths of a benchmark problem's shape
+(``--shape a``: d = 4, K = 3, M = 3; ``c``: d = 50, K = 8, M = 2;
+coefficients N(0, 2^2); ``make_moe_classification`` with ``random_state``
+0, 1, ...), the fit engine runs on ``--n-jobs`` cores from ``--seeds`` start
 seeds with each rule (a :class:`moelogit.engine.Strategy`: "all" is the
 estimator's default, "halving" screens by successive halving, "mm" runs the
 retained start to convergence by the MM map instead of L-BFGS,
@@ -45,12 +46,17 @@ RULES = {
     "sample-1000": Strategy(screen_rows=1000),
 }
 ALPHA = 1e-6  # the estimator's default ridge
+# Features, experts and classes of the benchmark problems' shapes.
+SHAPES = {"a": (4, 3, 3), "c": (50, 8, 2)}
 
 
-def run(truths: int, seeds: int, n: int, rules=tuple(RULES)) -> pd.DataFrame:
+def run(
+    truths: int, seeds: int, n: int, rules=tuple(RULES), shape: str = "a", n_jobs: int = 1
+) -> pd.DataFrame:
+    d, K, M = SHAPES[shape]
     rows = []
     for truth in range(truths):
-        X, y, _ = make_moe_classification(n, 4, 3, 3, random_state=truth)
+        X, y, _ = make_moe_classification(n, d, K, M, random_state=truth)
         weights = np.full(n, 1.0 / n)
         Z = design_matrix(X, *standardization(X, weights))
         for rule in rules:
@@ -59,7 +65,7 @@ def run(truths: int, seeds: int, n: int, rules=tuple(RULES)) -> pd.DataFrame:
                 with warnings.catch_warnings():
                     warnings.simplefilter("ignore")
                     found = fit_multistart(
-                        Z, y, weights, Dims(5, 3, 3), alpha=ALPHA,
+                        Z, y, weights, Dims(d + 1, K, M), alpha=ALPHA, n_jobs=n_jobs,
                         strategy=RULES[rule], rng=np.random.RandomState(seed),
                     )  # fmt: skip
                 rows.append(
@@ -110,10 +116,14 @@ def main(argv=None):
     parser.add_argument("--truths", type=int, default=12)
     parser.add_argument("--seeds", type=int, default=10)
     parser.add_argument("--n", type=int, default=5000)
-    parser.add_argument("--rules", default=",".join(RULES), help="comma-separated, of " + ", ".join(RULES))
+    parser.add_argument("--shape", default="a", choices=sorted(SHAPES))
+    parser.add_argument("--n-jobs", type=int, default=1)
+    parser.add_argument(
+        "--rules", default=",".join(RULES), help="comma-separated, of " + ", ".join(RULES)
+    )
     args = parser.parse_args(argv)
     rules = choices(parser, args.rules, RULES, "rules")
-    table = summarize(run(args.truths, args.seeds, args.n, rules))
+    table = summarize(run(args.truths, args.seeds, args.n, rules, args.shape, args.n_jobs))
     print(table.to_string(float_format=lambda v: f"{v:.3g}"))
 
 

@@ -6,7 +6,13 @@ from benchmarks.fit_speed import run_problem
 
 def test_benchmark_tables_on_a_small_problem():
     spec = {"n": 600, "d": 2, "K": 2, "M": 3}
-    fitters = ["moelogit default", "MM expert + SQUAREM", "EM + Newton M-steps", "L-BFGS"]
+    fitters = [
+        "moelogit default",
+        "moelogit L-BFGS screening",  # its best start converges while screened
+        "MM expert + SQUAREM",
+        "EM + Newton M-steps",
+        "L-BFGS",
+    ]
     table, steps = run_problem(spec, 1, max_iter=3000, fitters=fitters)
     assert table["fitter"].tolist() == fitters
     assert table.loc[0, "time ratio"] == 1.0
@@ -68,8 +74,20 @@ def test_moelogit_rows_with_fewer_starts_are_not_peers():
     assert rows.loc["moelogit n_init=2", "loglik"] > rows.loc["L-BFGS", "loglik"]
     assert rows.loc["L-BFGS", "s to peers' best"] <= rows.loc["L-BFGS", "seconds"] + 1e-3
     assert fit_speed._settings("moelogit n_jobs=-1") == {"n_jobs": -1}
+    assert fit_speed._settings("moelogit L-BFGS screening") == {
+        "screen_solver": "lbfgs",
+        "init_iter": 30,
+    }
     with pytest.raises(ValueError, match="unknown fitter 'moelogit n_init=two'"):
         fit_speed._settings("moelogit n_init=two")
+
+
+def test_screening_study_fits_the_shape_of_problem_c():
+    from benchmarks.screening_study import run
+
+    runs = run(1, 1, 600, ("all", "lbfgs-screen"), shape="c", n_jobs=1)
+    assert runs["rule"].tolist() == ["all", "lbfgs-screen"]
+    assert np.all(np.isfinite(runs["objective"])) and np.all(runs["objective"] < 0)
 
 
 def test_screening_study_counts_runs_at_each_truths_best():

@@ -31,7 +31,11 @@ from moelogit.engine import (
 from moelogit.estimator import design_matrix, standardization
 from moelogit.mm import DENSE_GRAM_MAX_COLUMNS, BohningMM
 from moelogit.model import Dims, SerialReduction, row_blocks
-from moelogit.reduction import ThreadReduction, blas_single_threaded
+from moelogit.reduction import (
+    ThreadReduction,
+    blas_single_threaded,
+    other_blas_single_threaded,
+)
 from moelogit.solver import FitResult
 
 
@@ -129,12 +133,16 @@ class EveryEvent(FitListener):
         self.events.append(("finished", stage, n_rows, result.objective, number))
 
 
-@pytest.mark.parametrize("d", [2, DENSE_GRAM_MAX_COLUMNS + 1], ids=["one by one", "together"])
+@pytest.mark.parametrize(
+    ("screen_solver", "d"),
+    [("lbfgs", 2), ("mm", 2), ("mm", DENSE_GRAM_MAX_COLUMNS + 1)],
+    ids=["lbfgs", "mm one by one", "mm together"],
+)
 @pytest.mark.parametrize("screening", ["all", "halving"])
-def test_worker_processes_screen_as_the_loop_does(screening, d):
+def test_worker_processes_screen_as_the_loop_does(screening, screen_solver, d):
     """Starts screened in 2 worker processes: the same runs, told to the listener in the same order.
 
-    With more columns the starts go in batches whose steps are taken together.
+    With more columns the MM map's starts go in batches whose steps are taken together.
     """
     X, y, _ = make_moe_classification(3000, d, 3, 3, random_state=8)
     weights = np.full(len(y), 1 / len(y))
@@ -144,7 +152,10 @@ def test_worker_processes_screen_as_the_loop_does(screening, d):
         listener = EveryEvent()
         found = fit_multistart(
             Z, y, weights, Dims(d + 1, 3, 3), rng=np.random.RandomState(5), listener=listener,
-            n_jobs=n_jobs, strategy=Strategy(n_init=6, init_iter=9, screening=screening),
+            n_jobs=n_jobs,
+            strategy=Strategy(
+                n_init=6, init_iter=9, screening=screening, screen_solver=screen_solver
+            ),
         )  # fmt: skip
         return found, listener.events
 
@@ -191,7 +202,8 @@ def test_starts_screened_together_are_the_starts_screened_one_by_one(screening, 
         listener = Runs()
         found = fit_multistart(
             Z, y, weights, Dims(Z.shape[1], 3, 3), rng=np.random.RandomState(3), n_jobs=1,
-            strategy=Strategy(n_init=7, init_iter=9, screening=screening), listener=listener,
+            strategy=Strategy(n_init=7, init_iter=9, screening=screening, screen_solver="mm"),
+            listener=listener,
         )  # fmt: skip
         return found, listener.runs
 
@@ -251,10 +263,13 @@ def _here(screen, strategy, batches):
     ]
 
 
-def test_a_worker_screens_a_start_as_this_process_does_to_the_bit(screening_jobs, tmp_path):
+@pytest.mark.parametrize("screen_solver", ["lbfgs", "mm"])
+def test_a_worker_screens_a_start_as_this_process_does_to_the_bit(
+    screening_jobs, screen_solver, tmp_path
+):
     """From the rows' file, the map built once for all jobs: the runs of this process's map."""
     screen, jobs = screening_jobs
-    strategy = Strategy()
+    strategy = Strategy(screen_solver=screen_solver)
     arrays, settings = _parts(screen)
     file = str(tmp_path / "rows.joblib")
     joblib.dump(arrays, file)
@@ -331,7 +346,9 @@ def test_warnings_of_a_screening_run_are_raised_where_it_is_told(screening_jobs)
     warns = Warns(screen.Z, screen.y, screen.weights, screen.dims, screen.alpha, "expert")
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # nothing is raised while the run is recorded
-        first, last = _recorded_run(warns, Strategy(init_iter=2), jobs[1], True, np.geterr())
+        first, last = _recorded_run(
+            warns, Strategy(init_iter=2, screen_solver="mm"), jobs[1], True, np.geterr()
+        )
     assert not first[2] and last[2]  # a batch's warnings go with its last run
     with pytest.warns(UserWarning, match="from the map"):
         _Engine(Strategy(), FitListener())._replayed(*last)
@@ -351,6 +368,27 @@ def test_blas_threads_are_restored_when_single_threaded_contexts_overlap():
     second.__enter__()
     first.__exit__(None, None, None)
     assert set(_blas_threads()) == {1}
+    second.__exit__(None, None, None)
+    assert _blas_threads() == before
+
+
+@pytest.mark.parametrize(
+    ("first_kind", "second_kind"),
+    [("others", "others"), ("all", "others"), ("others", "all")],
+)
+def test_blas_limits_of_both_kinds_overlapping_in_threads_are_lifted(first_kind, second_kind):
+    """L-BFGS runs side by side (SciPy's library on one thread) among reductions (all on one)."""
+    kinds = {"all": blas_single_threaded, "others": other_blas_single_threaded}
+    before = _blas_threads()
+    if len(before) < 2 or set(before) == {1}:
+        pytest.skip("needs NumPy's and SciPy's own BLAS libraries, on several threads")
+    first, second = kinds[first_kind](), kinds[second_kind]()
+    first.__enter__()
+    second.__enter__()
+    first.__exit__(None, None, None)
+    assert 1 in _blas_threads()
+    if second_kind == "all":
+        assert set(_blas_threads()) == {1}
     second.__exit__(None, None, None)
     assert _blas_threads() == before
 
@@ -426,8 +464,12 @@ def test_screening_workers_need_no_scikit_learn():
     assert result.returncode == 0, result.stderr
 
 
-@pytest.mark.parametrize("d", [2, DENSE_GRAM_MAX_COLUMNS + 1], ids=["one by one", "together"])
-def test_screening_runs_on_the_callers_joblib_backend(d):
+@pytest.mark.parametrize(
+    ("screen_solver", "d"),
+    [("lbfgs", 2), ("mm", 2), ("mm", DENSE_GRAM_MAX_COLUMNS + 1)],
+    ids=["lbfgs", "mm one by one", "mm together"],
+)
+def test_screening_runs_on_the_callers_joblib_backend(screen_solver, d):
     """Under joblib's threading backend (one in-process worker each) the screening is the loop's."""
     from joblib import parallel_config
 
@@ -440,7 +482,7 @@ def test_screening_runs_on_the_callers_joblib_backend(d):
         with parallel_config(backend=backend):
             found.append(fit_multistart(
                 Z, y, weights, Dims(d + 1, 2, 2), rng=np.random.RandomState(3), n_jobs=n_jobs,
-                strategy=Strategy(n_init=12, init="random"),
+                strategy=Strategy(n_init=12, init="random", screen_solver=screen_solver),
             ))  # fmt: skip
     # To the bit for runs one by one; batches that step together are on
     # BLAS's threads there, whose products round differently.

@@ -38,41 +38,67 @@ def _numpy_owns(filepath: str) -> bool:
     return any(place in path.parents for place in (root, root.with_name("numpy.libs")))
 
 
-class _SingleThreadedBlas:
-    """One process-wide BLAS limit shared by the contexts open at once (see below)."""
+class _SharedBlasLimits:
+    """The process-wide BLAS limits that the contexts open at once need, in any threads.
+
+    threadpoolctl restores, at each exit, what that context found, so
+    contexts that overlap in several threads could leave a library on one
+    thread for good. Here the limits in force follow the contexts open:
+    every library on one thread while one of :func:`blas_single_threaded`'s
+    is, else the libraries beside NumPy's while one of
+    :func:`other_blas_single_threaded`'s is, else as they were before the
+    first opened.
+    """
 
     def __init__(self):
         self.lock = threading.Lock()
-        self.users = 0
+        self.users = {"all": 0, "others": 0}
+        self.limited = None  # which libraries are held to one thread: "all", "others" or None
         self.limiter = None
 
+    def _needed(self) -> str | None:
+        if self.users["all"]:
+            return "all"
+        return "others" if self.users["others"] else None
+
+    def _follow(self) -> None:
+        """Sets the limits the open contexts need (with the lock held)."""
+        needed = self._needed()
+        if needed == self.limited:
+            return
+        if self.limiter is not None:
+            self.limiter.restore_original_limits()
+            self.limiter = None
+        if needed == "all":
+            self.limiter = _controller().limit(limits=1, user_api="blas")
+        elif needed == "others":
+            self.limiter = _controller().select(filepath=list(_other_blas_paths())).limit(limits=1)
+        self.limited = needed
+
     @contextlib.contextmanager
-    def __call__(self):
+    def __call__(self, kind: str):
         with self.lock:
-            if self.users == 0:
-                self.limiter = _controller().limit(limits=1, user_api="blas")
-            self.users += 1
+            self.users[kind] += 1
+            self._follow()
         try:
             yield
         finally:
             with self.lock:
-                self.users -= 1
-                if self.users == 0:
-                    self.limiter.restore_original_limits()
+                self.users[kind] -= 1
+                self._follow()
 
 
-_single_threaded_blas = _SingleThreadedBlas()
+_blas_limits = _SharedBlasLimits()
 
 
 def blas_single_threaded() -> contextlib.AbstractContextManager:
     """While open, every loaded BLAS library runs one thread.
 
-    The limit is process-wide: contexts open at once in several threads
-    share one, lifted when the last of them closes (threadpoolctl alone
-    restores, at each exit, what that context found, so the last to close
-    could leave one thread for good).
+    The limit is process-wide, shared with the contexts open at once in
+    other threads and lifted when the last of them closes (see
+    :class:`_SharedBlasLimits`).
     """
-    return _single_threaded_blas()
+    return _blas_limits("all")
 
 
 def other_blas_single_threaded() -> contextlib.AbstractContextManager:
@@ -86,11 +112,13 @@ def other_blas_single_threaded() -> contextlib.AbstractContextManager:
     21 ms alone (docs/performance.md). SciPy's calls there are small, so
     one thread loses nothing. Does nothing unless NumPy's library is told
     apart from the others (one shared library, as in conda, needs nothing).
+    Shared like :func:`blas_single_threaded`'s limit: L-BFGS runs side by
+    side in threads (screening under joblib's threading backend) leave the
+    libraries as they found them.
     """
-    others = _other_blas_paths()
-    if not others:
+    if not _other_blas_paths():
         return contextlib.nullcontext()
-    return _controller().select(filepath=list(others)).limit(limits=1)
+    return _blas_limits("others")
 
 
 @functools.cache
