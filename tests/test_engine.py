@@ -442,7 +442,7 @@ def test_a_fit_takes_one_core_inside_an_outer_parallel_loop():
 
 
 def test_screening_workers_need_no_scikit_learn():
-    """The engine imports without scikit-learn or SciPy's optimize (a worker's start-up).
+    """The engine imports without scikit-learn, SciPy's optimize or special, or the version (a worker's start-up).
 
     k-means imports scikit-learn when used, and L-BFGS SciPy's optimize.
     """
@@ -452,6 +452,8 @@ def test_screening_workers_need_no_scikit_learn():
     code = (
         "import sys, moelogit.engine; assert 'sklearn' not in sys.modules, 'engine'\n"
         "assert 'scipy.optimize' not in sys.modules, 'optimize'\n"
+        "assert 'scipy.special' not in sys.modules, 'special'\n"
+        "assert '__version__' not in vars(sys.modules['moelogit']), 'version'\n"
         "import numpy as np; from moelogit.init import initial_theta; from moelogit.model import Dims\n"
         "Z = np.column_stack([np.ones(50), np.random.default_rng(0).normal(size=(50, 2))])\n"
         "y = np.arange(50) % 2; w = np.full(50, 1 / 50)\n"

@@ -5,14 +5,8 @@ updates, SQUAREM acceleration).
 """
 
 import importlib
-from importlib.metadata import PackageNotFoundError, version
 
 from ._entry_points import provide
-
-try:
-    __version__ = version("moelogit")
-except PackageNotFoundError:  # running from a source tree that is not installed
-    __version__ = "0+unknown"
 
 # Names of the package, imported from their modules on first use: a worker
 # process that screens starts (moelogit.engine) then never imports
@@ -47,7 +41,20 @@ def _select_n_experts(*args, **kwargs):
 provide("select_n_experts", _select_n_experts)
 
 
+def _version() -> str:
+    """The installed distribution's version (importlib.metadata takes 40-50 ms to import)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("moelogit")
+    except PackageNotFoundError:  # running from a source tree that is not installed
+        return "0+unknown"
+
+
 def __getattr__(name):
+    if name == "__version__":  # looked up once, on first use
+        value = globals()["__version__"] = _version()
+        return value
     if name not in _LAZY:
         raise AttributeError(f"module 'moelogit' has no attribute {name!r}")
     module = _LAZY[name]
