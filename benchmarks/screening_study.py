@@ -11,7 +11,8 @@ estimator's default, "halving" screens by successive halving, "mm" runs the
 retained start to convergence by the MM map instead of L-BFGS,
 "fixed-screen" screens with the fixed curvature, "lbfgs-screen" screens by
 30 L-BFGS iterations instead of 15 SQUAREM cycles, "lbfgs-screen-N" by N,
-"sample-N" on a sample of N rows)
+"sample-N" on a sample of N rows, "kmeans-starts" draws every start's
+gate from k-means centres, each with its own seed)
 on the
 estimator's standardised design. A run "reaches" the best known
 optimum when its final objective is within 1e-6 (and, looser, 1e-4) of the
@@ -44,6 +45,7 @@ RULES = {
     "lbfgs-screen-40": Strategy(screen_solver="lbfgs", init_iter=40),
     "sample-2500": Strategy(screen_rows=2500),
     "sample-1000": Strategy(screen_rows=1000),
+    "kmeans-starts": Strategy(init="kmeans"),
 }
 ALPHA = 1e-6  # the estimator's default ridge
 # Features, experts and classes of the benchmark problems' shapes.
