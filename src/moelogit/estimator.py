@@ -347,11 +347,11 @@ class MoEClassifier(ClassifierMixin, BaseEstimator):
         SQUAREM cycles of the MM map (three MM steps each); ``"lbfgs"``,
         L-BFGS iterations as for ``solver`` (about one evaluation each, so
         give about twice the ``init_iter``). With ``init_iter=30`` L-BFGS
-        screening took half the time or less, and reached the best optimum
-        more often on simulated truths of three experts, but less often on
-        eight experts and 50 features, and the DSC picked the true size less
-        often in a cell of the selection study; :doc:`/performance` has
-        the measurements.
+        screening made fits of the benchmark problems 0.7-0.8 times as long
+        and reached the best optimum more often on simulated truths of
+        three experts, but less often on eight experts and 50 features, and
+        the DSC picked the true size less often in a cell of the selection
+        study; :doc:`/performance` has the measurements.
     acceleration : bool, default=True
         SQUAREM extrapolation of the MM map (screening, and the runs to
         convergence with ``solver="mm"``), accepted only when it does not
