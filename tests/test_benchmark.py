@@ -26,6 +26,23 @@ def test_benchmark_tables_on_a_small_problem():
     assert np.all(np.isfinite(table.loc[reached, "s to best"]))
     assert np.all(table.loc[reached, "s to best"] <= table.loc[reached, "seconds"] + 1e-3)
     assert np.all(np.isnan(table.loc[~reached, "s to best"]))
+    # The premise of the second row: its fit has no final run.
+    from benchmarks import fit_speed
+
+    from moelogit.engine import FitListener
+
+    class Stages(FitListener):
+        def __init__(self):
+            self.stages = set()
+
+        def stage_started(self, stage, n_rows, number=None):
+            self.stages.add(stage)
+
+    X, y, _ = fit_speed.common_data(spec)
+    listener = Stages()
+    settings = fit_speed._settings("moelogit L-BFGS screening")
+    fit_speed.MoEClassifier(2, random_state=0, **settings).fit(X, y, listener=listener)
+    assert listener.stages == {"screen"}
     # A step costs at least as much as the log-likelihood and gradient it contains.
     assert steps["evaluation"].tolist()[0] == "log-likelihood + gradient"
     assert np.all(steps["ratio to log-likelihood + gradient"] > 0.5)

@@ -1,6 +1,7 @@
 """The fit engine: its seam with the estimator, the row-block reduction, n_jobs."""
 
 import os
+import threading
 import warnings
 from concurrent.futures import Future, ThreadPoolExecutor
 
@@ -33,6 +34,7 @@ from moelogit.mm import DENSE_GRAM_MAX_COLUMNS, BohningMM
 from moelogit.model import Dims, SerialReduction, row_blocks
 from moelogit.reduction import (
     ThreadReduction,
+    _other_blas_paths,
     blas_single_threaded,
     other_blas_single_threaded,
 )
@@ -372,25 +374,64 @@ def test_blas_threads_are_restored_when_single_threaded_contexts_overlap():
     assert _blas_threads() == before
 
 
+def _threads_by_library() -> dict:
+    from threadpoolctl import threadpool_info
+
+    return {
+        pool["filepath"]: pool["num_threads"]
+        for pool in threadpool_info()
+        if pool["user_api"] == "blas"
+    }
+
+
 @pytest.mark.parametrize(
     ("first_kind", "second_kind"),
     [("others", "others"), ("all", "others"), ("others", "all")],
 )
 def test_blas_limits_of_both_kinds_overlapping_in_threads_are_lifted(first_kind, second_kind):
-    """L-BFGS runs side by side (SciPy's library on one thread) among reductions (all on one)."""
+    """L-BFGS runs side by side in threads (SciPy's library on one thread) among reductions (all on one).
+
+    Each context opens and closes in its own thread, the first to open
+    closing first, after this thread has set limits of its own.
+    """
     kinds = {"all": blas_single_threaded, "others": other_blas_single_threaded}
-    before = _blas_threads()
-    if len(before) < 2 or set(before) == {1}:
-        pytest.skip("needs NumPy's and SciPy's own BLAS libraries, on several threads")
-    first, second = kinds[first_kind](), kinds[second_kind]()
-    first.__enter__()
-    second.__enter__()
-    first.__exit__(None, None, None)
-    assert 1 in _blas_threads()
-    if second_kind == "all":
-        assert set(_blas_threads()) == {1}
-    second.__exit__(None, None, None)
-    assert _blas_threads() == before
+    before = _threads_by_library()
+    others = set(_other_blas_paths())
+    if not others or set(before.values()) == {1}:
+        pytest.skip("needs a BLAS library beside NumPy's, on several threads")
+    with blas_single_threaded():  # this thread sets limits first
+        pass
+    steps = [threading.Event() for _ in range(4)]  # opened 1, opened 2, close 1, close 2
+
+    def hold(kind, opened, close):
+        with kinds[kind]():
+            opened.set()
+            close.wait(timeout=30)
+
+    threads = [
+        threading.Thread(target=hold, args=(first_kind, steps[0], steps[2])),
+        threading.Thread(target=hold, args=(second_kind, steps[1], steps[3])),
+    ]
+    try:
+        threads[0].start()
+        assert steps[0].wait(timeout=30)
+        threads[1].start()
+        assert steps[1].wait(timeout=30)
+        held = {first_kind, second_kind}
+        limited = set(before) if "all" in held else others
+        assert all(_threads_by_library()[path] == 1 for path in limited)
+        steps[2].set()
+        threads[0].join(timeout=30)
+        limited = set(before) if second_kind == "all" else others
+        assert all(_threads_by_library()[path] == 1 for path in limited)
+        if second_kind == "others":
+            assert all(_threads_by_library()[path] == before[path] for path in set(before) - others)
+    finally:
+        for step in steps:
+            step.set()
+        for thread in threads:
+            thread.join(timeout=30)
+    assert _threads_by_library() == before
 
 
 def test_a_sample_of_several_row_blocks_is_screened_here_without_its_threads():

@@ -783,9 +783,9 @@ class _Engine:
             ).runs()
         else:
             # Several runs at once in a process: BLAS's threads left as they
-            # are (limits set and lifted in several threads do not add up
-            # with OpenBLAS: they have left it on one thread), so batches
-            # that step together differ from those of n_jobs=1 by rounding.
+            # are (one BLAS limit for the whole process, which every run
+            # would set and lift), so batches that step together differ
+            # from those of n_jobs=1 by rounding.
             arrays, settings = _parts(screen)
             rows = _Rows(uuid.uuid4().hex, arrays)
             done = Parallel(min(self.n_jobs, len(batches)), return_as="generator")(

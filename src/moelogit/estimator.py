@@ -347,8 +347,8 @@ class MoEClassifier(ClassifierMixin, BaseEstimator):
         SQUAREM cycles of the MM map (three MM steps each); ``"lbfgs"``,
         L-BFGS iterations as for ``solver`` (about one evaluation each, so
         give about twice the ``init_iter``). With ``init_iter=30`` L-BFGS
-        screening made fits of the benchmark problems 0.7-0.8 times as long
-        and reached the best optimum more often on simulated truths of
+        screening made fits 0.7-0.8 times as long (benchmark problems b and
+        c, problem a's truths) and reached the best optimum more often on simulated truths of
         three experts, but less often on eight experts and 50 features, and
         the DSC picked the true size less often in a cell of the selection
         study; :doc:`/performance` has the measurements.

@@ -361,8 +361,8 @@ def log_class_proba(Z: np.ndarray, gate_coef: np.ndarray, expert_coef: np.ndarra
     """Log class probabilities ``log p(y = m | x_i)`` of the mixture, ``(n, M)``."""
     log_pi = _log_softmax0(_gate_logits(Z, gate_coef))  # (K, n)
     log_eta = _log_softmax0(_expert_logits(Z, expert_coef))  # (M, K, n)
-    # Imported here: SciPy's special functions take a screening worker
-    # 30 ms of its start-up, and fitting never needs them.
+    # Imported here: SciPy's special functions took 30 ms to import
+    # (python -X importtime), and a screening worker never needs them.
     from scipy.special import logsumexp
 
     # The clip removes rounding above log 1 = 0 when one expert dominates.

@@ -18,7 +18,7 @@ from concurrent.futures import Executor
 from pathlib import Path
 
 import numpy as np
-from threadpoolctl import ThreadpoolController
+from threadpoolctl import OpenBLASController, ThreadpoolController
 
 from .model import Blocks, Workspace, accumulate
 
@@ -38,6 +38,18 @@ def _numpy_owns(filepath: str) -> bool:
     return any(place in path.parents for place in (root, root.with_name("numpy.libs")))
 
 
+def _release_openblas() -> None:
+    """Lets the next thread that sets OpenBLAS's threads do so.
+
+    Since version 3.7 threadpoolctl lets one thread at a time set the
+    threads of an OpenBLAS on its own pthreads, and ignores the others; a
+    limit set outside a ``with`` block keeps that thread in control.
+    """
+    release = getattr(OpenBLASController, "clear_controlling_thread", None)
+    if release is not None:
+        release(force=True)
+
+
 class _SharedBlasLimits:
     """The process-wide BLAS limits that the contexts open at once need, in any threads.
 
@@ -47,7 +59,8 @@ class _SharedBlasLimits:
     every library on one thread while one of :func:`blas_single_threaded`'s
     is, else the libraries beside NumPy's while one of
     :func:`other_blas_single_threaded`'s is, else as they were before the
-    first opened.
+    first opened. Whichever thread changes them, under the lock, takes
+    OpenBLAS's control for the change and gives it back.
     """
 
     def __init__(self):
@@ -66,20 +79,29 @@ class _SharedBlasLimits:
         needed = self._needed()
         if needed == self.limited:
             return
-        if self.limiter is not None:
-            self.limiter.restore_original_limits()
-            self.limiter = None
-        if needed == "all":
-            self.limiter = _controller().limit(limits=1, user_api="blas")
-        elif needed == "others":
-            self.limiter = _controller().select(filepath=list(_other_blas_paths())).limit(limits=1)
-        self.limited = needed
+        _release_openblas()
+        try:
+            if self.limiter is not None:
+                self.limiter.restore_original_limits()
+                self.limiter, self.limited = None, None
+            if needed == "all":
+                self.limiter = _controller().limit(limits=1, user_api="blas")
+            elif needed == "others":
+                others = _controller().select(filepath=list(_other_blas_paths()))
+                self.limiter = others.limit(limits=1)
+            self.limited = needed
+        finally:
+            _release_openblas()
 
     @contextlib.contextmanager
     def __call__(self, kind: str):
         with self.lock:
             self.users[kind] += 1
-            self._follow()
+            try:
+                self._follow()
+            except BaseException:
+                self.users[kind] -= 1
+                raise
         try:
             yield
         finally:
