@@ -356,10 +356,18 @@ def test_warnings_of_a_screening_run_are_raised_where_it_is_told(screening_jobs)
         _Engine(Strategy(), FitListener())._replayed(*last)
 
 
-def _blas_threads():
+def _threads_by_library() -> dict:
     from threadpoolctl import threadpool_info
 
-    return [pool["num_threads"] for pool in threadpool_info() if pool["user_api"] == "blas"]
+    return {
+        pool["filepath"]: pool["num_threads"]
+        for pool in threadpool_info()
+        if pool["user_api"] == "blas"
+    }
+
+
+def _blas_threads():
+    return list(_threads_by_library().values())
 
 
 def test_blas_threads_are_restored_when_single_threaded_contexts_overlap():
@@ -372,16 +380,6 @@ def test_blas_threads_are_restored_when_single_threaded_contexts_overlap():
     assert set(_blas_threads()) == {1}
     second.__exit__(None, None, None)
     assert _blas_threads() == before
-
-
-def _threads_by_library() -> dict:
-    from threadpoolctl import threadpool_info
-
-    return {
-        pool["filepath"]: pool["num_threads"]
-        for pool in threadpool_info()
-        if pool["user_api"] == "blas"
-    }
 
 
 @pytest.mark.parametrize(
