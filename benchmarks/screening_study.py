@@ -1,7 +1,7 @@
 """How often each fit strategy reaches the best known optimum, and at what cost.
 
 Run ``python -m benchmarks.screening_study [--truths 12] [--seeds 10] [--n 5000]
-[--shape a] [--rules all,lbfgs-screen,...] [--n-jobs 1]`` from the repository
+[--shape a] [--rules all,lbfgs-screen,...] [--n-jobs 1] [--runs-csv FILE]`` from the repository
 root. For each of ``--truths`` random truths of a benchmark problem's shape
 (``--shape a``: d = 4, K = 3, M = 3; ``c``: d = 50, K = 8, M = 2;
 coefficients N(0, 2^2); ``make_moe_classification`` with ``random_state``
@@ -12,7 +12,9 @@ retained start to convergence by the MM map instead of L-BFGS,
 "fixed-screen" screens with the fixed curvature, "lbfgs-screen" screens by
 30 L-BFGS iterations instead of 15 SQUAREM cycles, "lbfgs-screen-N" by N,
 "sample-N" on a sample of N rows, "kmeans-starts" draws every start's
-gate from k-means centres, each with its own seed)
+gate from k-means centres, each with its own seed, "kmeans-every-N" starts
+1, 1 + N, 1 + 2N, ... and "lbfgs-screen-kmeans-4" screens by 30 L-BFGS
+iterations with starts 1, 5, 9, ... from k-means)
 on the
 estimator's standardised design. A run "reaches" the best known
 optimum when its final objective is within 1e-6 (and, looser, 1e-4) of the
@@ -46,6 +48,9 @@ RULES = {
     "sample-2500": Strategy(screen_rows=2500),
     "sample-1000": Strategy(screen_rows=1000),
     "kmeans-starts": Strategy(init="kmeans"),
+    "kmeans-every-2": Strategy(kmeans_every=2),
+    "kmeans-every-4": Strategy(kmeans_every=4),
+    "lbfgs-screen-kmeans-4": Strategy(screen_solver="lbfgs", init_iter=30, kmeans_every=4),
 }
 ALPHA = 1e-6  # the estimator's default ridge
 # Features, experts and classes of the benchmark problems' shapes.
@@ -123,9 +128,13 @@ def main(argv=None):
     parser.add_argument(
         "--rules", default=",".join(RULES), help="comma-separated, of " + ", ".join(RULES)
     )
+    parser.add_argument("--runs-csv", help="also write every run's objective and time here")
     args = parser.parse_args(argv)
     rules = choices(parser, args.rules, RULES, "rules")
-    table = summarize(run(args.truths, args.seeds, args.n, rules, args.shape, args.n_jobs))
+    runs = run(args.truths, args.seeds, args.n, rules, args.shape, args.n_jobs)
+    if args.runs_csv:
+        runs.to_csv(args.runs_csv, index=False)
+    table = summarize(runs)
     print(table.to_string(float_format=lambda v: f"{v:.3g}"))
 
 

@@ -44,7 +44,11 @@ def replicate(
     began = time.perf_counter()
     with warnings.catch_warnings(), threadpool_limits(1, user_api="blas"):
         warnings.simplefilter("ignore")
-        selected = select_n_experts(X, y, K0 + EXTRA_EXPERTS, "dsc", estimator=estimator)
+        # The path screens as the estimator does (select_n_experts's default
+        # would screen it by the MM map whatever the estimator's screening).
+        selected = select_n_experts(
+            X, y, K0 + EXTRA_EXPERTS, "dsc", estimator=estimator, path_screen_solver=None
+        )
     return {
         "n": n,
         "setting": f"solver={solver}, screen_solver={screen_solver}"

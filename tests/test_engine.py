@@ -682,3 +682,33 @@ def test_screen_solver_screens_by_lbfgs_and_the_default_is_the_mm_map():
         Strategy(screen_solver="newton")
     with pytest.raises(ValueError, match="screen_curvature must be None or one of"):
         Strategy(screen_curvature="exact")
+    for bad in (0, 2.5, True, "4"):
+        with pytest.raises(ValueError, match="kmeans_every must be None or an integer"):
+            Strategy(kmeans_every=bad)
+
+
+@pytest.mark.parametrize(
+    ("init", "kmeans_every", "kmeans_numbers"),
+    [("mixed", 4, [1, 5, 9]), ("mixed", None, [1]), ("mixed", 2, [1, 3, 5, 7, 9]),
+     ("kmeans", 4, list(range(1, 11))), ("random", 4, [])],
+)  # fmt: skip
+def test_mixed_starts_draw_every_kmeans_everyth_from_kmeans(
+    monkeypatch, init, kmeans_every, kmeans_numbers
+):
+    drawn = {}
+
+    def record(Z, y, weights, dims, method, seed, support):
+        drawn[seed] = method
+        return np.zeros(1)
+
+    monkeypatch.setattr(engine_module, "initial_theta", record)
+    engine = _Engine(Strategy(init=init, kmeans_every=kmeans_every), FitListener())
+    screen = type("Screen", (), {"Z": None, "y": None, "weights": None, "dims": None})
+    screen.support = None
+    for number in range(1, 11):
+        engine.start(screen, seed=100 + number, number=number)
+    assert [seed - 100 for seed, method in drawn.items() if method == "kmeans"] == kmeans_numbers
+    assert set(drawn.values()) <= {"kmeans", "random"}
+    # Warm starts are taken as given.
+    warm = np.ones(3)
+    assert engine.start(screen, seed=warm, number=1) is warm

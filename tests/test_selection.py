@@ -279,11 +279,36 @@ def test_path_settings_never_tighten_the_estimators_and_none_keeps_them(clear_ca
         estimator=estimator,
         path_tol=None,
         path_max_iter=None,
+        path_screen_solver=None,
         merge_screen_iter=None,
     )
-    assert {(m.tol, m.max_iter, m.init_iter) for m in kept.models_} == {
-        (estimator.tol, estimator.max_iter, estimator.init_iter)
+    assert {(m.tol, m.max_iter, m.init_iter, m.screen_solver) for m in kept.models_} == {
+        (estimator.tol, estimator.max_iter, estimator.init_iter, estimator.screen_solver)
     }
+
+
+@pytest.mark.parametrize(
+    ("screen_solver", "init_iter", "path_screen_solver", "path_init_iter"),
+    [("lbfgs", 30, "mm", 15), ("lbfgs", 7, "mm", 4), ("mm", 15, "lbfgs", 30), ("mm", 9, "mm", 9)],
+)
+def test_the_paths_screening_converts_the_estimators_budget(
+    clear_case, screen_solver, init_iter, path_screen_solver, path_init_iter
+):
+    X, y = clear_case
+    X, y = X[:1500], y[:1500]
+    estimator = MoEClassifier(
+        n_init=2, screen_solver=screen_solver, init_iter=init_iter, random_state=0
+    )
+    result = select_n_experts(
+        X, y, max_experts=3, estimator=estimator, path_screen_solver=path_screen_solver
+    )
+    overfit, *merged = result.models_[::-1]
+    assert (overfit.screen_solver, overfit.init_iter) == (path_screen_solver, path_init_iter)
+    assert {(m.screen_solver, m.init_iter) for m in merged} == {
+        (path_screen_solver, min(path_init_iter, 5))
+    }
+    # The selected size is refitted with the estimator's own screening.
+    assert (result.model_.screen_solver, result.model_.init_iter) == (screen_solver, init_iter)
 
 
 def test_selected_model_is_refitted_exactly_when_the_path_settings_differ(clear_case):
@@ -294,7 +319,13 @@ def test_selected_model_is_refitted_exactly_when_the_path_settings_differ(clear_
     looser = select_n_experts(X, y, max_experts=3, estimator=estimator, path_alpha=0)
     assert looser.model_ is not looser.models_[looser.n_experts_ - 1]
     assert (looser.model_.tol, looser.model_.max_iter) == (estimator.tol, estimator.max_iter)
-    same = {"path_alpha": 0, "path_tol": None, "path_max_iter": None, "merge_screen_iter": None}
+    same = {
+        "path_alpha": 0,
+        "path_tol": None,
+        "path_max_iter": None,
+        "path_screen_solver": None,
+        "merge_screen_iter": None,
+    }
     kept = select_n_experts(X, y, max_experts=3, estimator=estimator, **same)
     assert kept.model_ is kept.models_[kept.n_experts_ - 1]
     # Nothing capped on purpose: a fit stopped by the estimator's own cap warns.
@@ -448,5 +479,8 @@ def test_bad_selection_arguments(clear_case):
         for bad in (0, 2.5, True, "5"):
             with pytest.raises(ValueError, match=name):
                 select_n_experts(X, y, **{name: bad})
+    for bad in ("newton", "", 1):
+        with pytest.raises(ValueError, match="path_screen_solver"):
+            select_n_experts(X, y, path_screen_solver=bad)
     with pytest.raises(ValueError, match="n_experts must be an integer >= 1 or one of"):
         MoEClassifier(n_experts="cv").fit(X, y)

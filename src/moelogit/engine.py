@@ -112,7 +112,9 @@ class Strategy:
     ``"mm"``. ``n_finalists`` starts screened best (with ``"all"``; one
     after halving) run to convergence on the screening rows, and the best
     of them goes on. ``screen_curvature`` is the MM map's curvature while
-    screening (None: the fit's own).
+    screening (None: the fit's own). With ``init="mixed"``, starts 1,
+    ``1 + kmeans_every``, ``1 + 2 kmeans_every``, ... draw their gates from
+    k-means and the others at random (None, the estimator's: start 1 only).
     """
 
     n_init: int = 20
@@ -128,11 +130,17 @@ class Strategy:
     n_finalists: int = 1
     screen_curvature: str | None = None
     screen_solver: str = "mm"
+    kmeans_every: int | None = None
 
     def __post_init__(self):
         for name in ("solver", "screen_solver"):
             if getattr(self, name) not in SOLVERS:
                 raise ValueError(f"{name} must be one of {SOLVERS}, got {getattr(self, name)!r}")
+        every = self.kmeans_every
+        if every is not None and (
+            not isinstance(every, int) or isinstance(every, bool) or every < 1
+        ):
+            raise ValueError(f"kmeans_every must be None or an integer >= 1, got {every!r}")
         if self.screen_curvature not in (None, *CURVATURES):
             raise ValueError(
                 f"screen_curvature must be None or one of {CURVATURES}, "
@@ -727,9 +735,12 @@ class _Engine:
         if isinstance(seed, np.ndarray):
             return seed
         init = self.strategy.init
-        method = init if init != "mixed" else ("kmeans" if number == 1 else "random")
+        if init == "mixed":
+            every = self.strategy.kmeans_every
+            kmeans = number == 1 if every is None else (number - 1) % every == 0
+            init = "kmeans" if kmeans else "random"
         return initial_theta(
-            screen.Z, screen.y, screen.weights, screen.dims, method, seed, screen.support
+            screen.Z, screen.y, screen.weights, screen.dims, init, seed, screen.support
         )
 
     def screened(self, screen, batch: list, listeners: list) -> list[FitResult]:

@@ -351,7 +351,9 @@ class MoEClassifier(ClassifierMixin, BaseEstimator):
         c, problem a's truths) and reached the best optimum more often on simulated truths of
         three experts, but less often on eight experts and 50 features, and
         the DSC picked the true size less often in a cell of the selection
-        study; :doc:`/performance` has the measurements.
+        study, so :func:`moelogit.select_n_experts` screens its path by the
+        MM map (``path_screen_solver``); :doc:`/performance` has the
+        measurements.
     acceleration : bool, default=True
         SQUAREM extrapolation of the MM map (screening, and the runs to
         convergence with ``solver="mm"``), accepted only when it does not
