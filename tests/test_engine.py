@@ -382,6 +382,43 @@ def test_blas_threads_are_restored_when_single_threaded_contexts_overlap():
     assert _blas_threads() == before
 
 
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
+def test_a_child_forked_while_another_thread_holds_the_blas_lock_can_open_contexts():
+    from moelogit import reduction
+
+    holding, release = threading.Event(), threading.Event()
+
+    def hold_the_lock():
+        with reduction._blas_limits.lock:
+            holding.set()
+            release.wait(timeout=30)
+
+    holder = threading.Thread(target=hold_the_lock)
+    holder.start()
+    assert holding.wait(timeout=30)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", DeprecationWarning)  # fork with threads
+            child = os.fork()
+        if child == 0:  # the child: one context, then out, without pytest's teardown
+            with blas_single_threaded():
+                pass
+            os._exit(0)
+        for _ in range(300):  # up to 30 s
+            pid, status = os.waitpid(child, os.WNOHANG)
+            if pid:
+                break
+            threading.Event().wait(0.1)
+        else:
+            os.kill(child, 9)
+            os.waitpid(child, 0)
+            pytest.fail("the forked child hung on the BLAS limits' lock")
+        assert os.waitstatus_to_exitcode(status) == 0
+    finally:
+        release.set()
+        holder.join()
+
+
 @pytest.mark.parametrize(
     ("first_kind", "second_kind"),
     [("others", "others"), ("all", "others"), ("others", "all")],

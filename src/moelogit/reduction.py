@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import os
 import threading
 from collections.abc import Callable
 from concurrent.futures import Executor
@@ -60,7 +61,9 @@ class _SharedBlasLimits:
     is, else the libraries beside NumPy's while one of
     :func:`other_blas_single_threaded`'s is, else as they were before the
     first opened. Whichever thread changes them, under the lock, takes
-    OpenBLAS's control for the change and gives it back.
+    OpenBLAS's control for the change and gives it back. A forked child
+    gets a fresh lock, since the parent's may have been held by a thread
+    the child does not have; the limits stay as the child found them.
     """
 
     def __init__(self):
@@ -68,6 +71,11 @@ class _SharedBlasLimits:
         self.users = {"all": 0, "others": 0}
         self.limited = None  # which libraries are held to one thread: "all", "others" or None
         self.limiter = None
+        if hasattr(os, "register_at_fork"):
+            os.register_at_fork(after_in_child=self._forked)
+
+    def _forked(self) -> None:
+        self.lock = threading.Lock()
 
     def _needed(self) -> str | None:
         if self.users["all"]:
