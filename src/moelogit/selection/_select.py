@@ -242,9 +242,9 @@ def select_n_experts(
         cell of the selection study (:doc:`/performance`).
     merge_screen_iter : int or None, default=5
         DSC only, ``path="refit"``: iterations each pairwise merge runs
-        before the best one is continued (at most the estimator's
-        path's ``init_iter``, which still applies to the over-fitted fit's
-        random starts); ``None`` keeps the path's ``init_iter``.
+        before the best one is continued (at most the path's
+        ``init_iter``, which still applies to the over-fitted fit's random
+        starts); ``None`` keeps the path's ``init_iter``.
     dissimilarity : {"function", "parameter"}, default="function"
         DSC only: how atoms are compared, both for the heights and, with
         ``path="tree"``, for choosing the merges.
