@@ -400,10 +400,13 @@ def test_a_child_forked_while_another_thread_holds_the_blas_lock_can_open_contex
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", DeprecationWarning)  # fork with threads
             child = os.fork()
-        if child == 0:  # the child: one context, then out, without pytest's teardown
-            with blas_single_threaded():
-                pass
-            os._exit(0)
+        if child == 0:  # the child: one context, then out, never back into pytest
+            code = 1
+            try:
+                with blas_single_threaded():
+                    code = 0
+            finally:
+                os._exit(code)
         for _ in range(300):  # up to 30 s
             pid, status = os.waitpid(child, os.WNOHANG)
             if pid:
@@ -729,7 +732,7 @@ def test_screen_solver_screens_by_lbfgs_and_the_default_is_the_mm_map():
     [("mixed", 4, [1, 5, 9]), ("mixed", None, [1]), ("mixed", 2, [1, 3, 5, 7, 9]),
      ("kmeans", 4, list(range(1, 11))), ("random", 4, [])],
 )  # fmt: skip
-def test_mixed_starts_draw_every_kmeans_everyth_from_kmeans(
+def test_mixed_starts_draw_every_nth_start_from_kmeans(
     monkeypatch, init, kmeans_every, kmeans_numbers
 ):
     drawn = {}
