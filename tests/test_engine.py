@@ -175,6 +175,38 @@ def test_worker_processes_screen_as_the_loop_does(screening, screen_solver, d):
     )
 
 
+def test_batches_that_step_together_are_screened_in_threads(monkeypatch):
+    """No worker process: this thread and a thread of its own share the batches, the runs of n_jobs=1."""
+    X, y, _ = make_moe_classification(3000, DENSE_GRAM_MAX_COLUMNS + 1, 3, 3, random_state=8)
+    weights = np.full(len(y), 1 / len(y))
+    Z = design_matrix(X, *standardization(X, weights))
+    threads = []
+    in_worker = engine_module._screened_in_worker
+
+    def recorded(*args):
+        threads.append(threading.current_thread().name)
+        return in_worker(*args)
+
+    def fit(n_jobs):
+        return fit_multistart(
+            Z, y, weights, Dims(Z.shape[1], 3, 3), rng=np.random.RandomState(5), n_jobs=n_jobs,
+            strategy=Strategy(n_init=20, init_iter=4),
+        )  # fmt: skip
+
+    one = fit(1)
+
+    def no_processes(n_workers):
+        raise AssertionError("batches that step together went to worker processes")
+
+    monkeypatch.setattr(engine_module, "_screening_workers", no_processes)
+    monkeypatch.setattr(engine_module, "_screened_in_worker", recorded)
+    two = fit(2)
+    assert threads and all(name.startswith("moelogit-screen") for name in threads)
+    assert two.best_start == one.best_start
+    np.testing.assert_array_equal(two.start_objectives, one.start_objectives)
+    assert two.best.objective == one.best.objective
+
+
 class Runs(FitListener):
     """Every run's stage, number, iterations and final objective, as told."""
 
@@ -315,22 +347,31 @@ class _Lost:
 
 @pytest.mark.parametrize(
     ("executor", "pickled_bytes"),
-    [(None, 10**6), (None, 0), (_Silent(), 10**6), (_Broken(), 10**6), (_Lost(), 10**6)],
-    ids=["loky", "loky, rows in a file", "silent", "broken", "lost"],
-)
+    [
+        (None, 10**6), (None, 0), ("threads", 10**6), (_Silent(), 10**6), (_Broken(), 10**6),
+        (_Lost(), 10**6),
+    ],
+    ids=["loky", "loky, rows in a file", "threads", "silent", "broken", "lost"],
+)  # fmt: skip
 def test_shared_screening_is_every_run_here_whoever_runs_it(
     screening_jobs, executor, pickled_bytes, monkeypatch
 ):
-    """Shared with loky's workers, or with workers that never return: the same runs, in order."""
+    """Shared with loky's workers, threads, or workers that never return: the same runs, in order."""
     monkeypatch.setattr(engine_module, "_PICKLED_BYTES", pickled_bytes)
     screen, jobs = screening_jobs
     engine = _Engine(Strategy(), FitListener(), n_jobs=2)
     engine.n_workers = 1
     rows = engine._rows_of(screen)
     assert (rows.file is None) == (pickled_bytes > 0)
+    in_threads = executor == "threads"
     try:
-        shared = _SharedScreening(engine, screen, rows, jobs, executor or _screening_workers(1))
-        runs = list(shared.runs())
+        with ThreadPoolExecutor(1) as threads:
+            if in_threads:
+                executor = threads
+            shared = _SharedScreening(
+                engine, screen, rows, jobs, executor or _screening_workers(1), in_threads
+            )
+            runs = list(shared.runs())
     finally:
         engine.close()
     _same_runs(runs, _here(screen, engine.strategy, jobs))

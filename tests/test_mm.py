@@ -119,6 +119,25 @@ def test_driver_stops_on_tolerance_and_max_iter():
 
 
 @pytest.mark.parametrize("acceleration", [True, False])
+def test_the_last_iteration_takes_one_step_of_the_map(acceleration):
+    """It keeps its point and wants only its objective: a run capped early is a longer run's prefix."""
+    Z, y, w, dims, theta = simulated_problem(7)
+    mm = BohningMM(Z, y, w, dims, alpha=1e-4, curvature="expert")
+    points = []
+
+    def counted(point):
+        points.append(point)
+        return mm(point)
+
+    capped = maximize(counted, theta, max_iter=6, tol=0.0, acceleration=acceleration)
+    # SQUAREM's five cycles take three steps each here (none degenerate).
+    assert len(points) == (3 * 5 + 1 if acceleration else 6)
+    np.testing.assert_array_equal(points[-1], capped.theta)
+    longer = maximize(mm, theta, max_iter=12, tol=0.0, acceleration=acceleration)
+    np.testing.assert_array_equal(capped.trace, longer.trace[:6])
+
+
+@pytest.mark.parametrize("acceleration", [True, False])
 def test_runs_maximised_together_are_the_runs_maximised_alone(acceleration):
     """Each run takes the very steps it takes alone, also as the others stop before it."""
     Z, y, w, dims, _ = simulated_problem(3, d=2, K=3)

@@ -23,7 +23,9 @@ core); under a joblib backend the caller chose (Dask's, for example)
 ``n_jobs`` of its workers screen them instead. Where the MM map takes
 several steps together faster (:meth:`moelogit.mm.BohningMM.steps`), the
 starts go in fixed batches of :data:`SCREENING_BATCH` whose runs step
-together (:func:`moelogit.solver.maximize_together`). A batch is screened
+together (:func:`moelogit.solver.maximize_together`); their steps are long
+enough for threads, so ``n_jobs - 1`` threads of this process take the
+place of the worker processes and their start-up. A batch is screened
 on one BLAS thread wherever it runs (except under a caller's backend), so it
 ends the same to the bit; what the workers tell the listener is replayed
 here in the starts' order. Runs on
@@ -466,22 +468,25 @@ def _in_loky() -> bool:
     return isinstance(get_active_backend()[0], BACKENDS["loky"])
 
 
-def _recorded_run(screen, strategy, batch: list, alone: bool, errors: dict) -> list:
+def _recorded_run(
+    screen, strategy, batch: list, alone: bool, errors: dict, catch: bool = True
+) -> list:
     """The screening runs of :meth:`_Engine.screened`: ``(result, events, warnings)`` of each job.
 
     What each run told the listener is kept for the fitting process to
     replay; the batch's warnings go with its last run. ``errors`` are its
-    ``np.seterr`` settings. ``alone``: a process's only runs at the time,
-    on one BLAS thread, so that a batch screened here and in a worker
-    process ends the same to the bit, and its warnings are kept to be
-    replayed too (catching them is process-wide: runs side by side in
-    threads let theirs through).
+    ``np.seterr`` settings. ``alone``: on one BLAS thread, so that a batch
+    screened here, in a helper thread and in a worker process ends the
+    same to the bit, and (with ``catch``) its warnings are kept to be
+    replayed too. Catching them is process-wide, so only one thread of a
+    process may: runs side by side in other threads let theirs through.
     """
     recorders, caught = [_Recorder() for _ in batch], []
     with contextlib.ExitStack() as stack:
-        if alone:
+        if alone and catch:
             caught = stack.enter_context(warnings.catch_warnings(record=True))
             warnings.simplefilter("always")
+        if alone:
             stack.enter_context(blas_single_threaded())
         stack.enter_context(np.errstate(**errors))
         results = _Engine(strategy, FitListener()).screened(screen, batch, recorders)
@@ -510,17 +515,19 @@ def _batches(jobs: list, size: int) -> list[list]:
 _WORKER_MAP = threading.local()
 
 
-def _screened_in_worker(rows, settings, strategy, index, batch, alone, errors) -> tuple:
+def _screened_in_worker(
+    rows, settings, strategy, index, batch, alone, errors, catch: bool = True
+) -> tuple:
     """:func:`_recorded_run` in a worker, on the map of ``rows`` and ``settings``: ``(index, runs)``.
 
-    ``rows`` is a :class:`_Rows`. The map is built once per fit and worker:
-    its curvature's Gram matrix and factor cost ``q^2 n``, as much as a
-    screening run at 1,147 columns.
+    ``rows`` is a :class:`_Rows`. The map is built once per fit and worker
+    (process or thread): its curvature's Gram matrix and factor cost
+    ``q^2 n``, as much as a screening run at 1,147 columns.
     """
     if getattr(_WORKER_MAP, "token", None) != rows.token:
         arrays = rows.arrays if rows.file is None else joblib.load(rows.file, mmap_mode="r")
         _WORKER_MAP.screen, _WORKER_MAP.token = BohningMM(*arrays, *settings), rows.token
-    return index, _recorded_run(_WORKER_MAP.screen, strategy, batch, alone, errors)
+    return index, _recorded_run(_WORKER_MAP.screen, strategy, batch, alone, errors, catch)
 
 
 @dataclass(frozen=True)
@@ -533,19 +540,25 @@ class _Rows:
 
 
 class _SharedScreening:
-    """Screening runs shared between this process and ``n_workers`` worker processes.
+    """Screening runs shared between this thread and the workers of ``executor``.
 
-    This process takes jobs from the front, the workers from the back, so
+    The workers are loky's processes, or this process's threads (``in_threads``).
+    This thread takes jobs from the front, the workers from the back, so
     screening starts at once, while the workers start up, and the runs are
     told in order as they finish. When no job is left, a job still out in
     a worker is waited for as long as a typical run takes here, then run
     here too (a first fit need not wait for the workers' start-up); the
     first result is kept, and both are the same to the bit. Jobs not yet
-    begun in a worker when screening ends are cancelled.
+    begun in a worker when screening ends are cancelled. Worker threads
+    let their runs' warnings through (only this thread catches them).
     """
 
-    def __init__(self, engine: _Engine, screen: BohningMM, rows: _Rows, jobs: list, executor):
+    def __init__(
+        self, engine: _Engine, screen: BohningMM, rows: _Rows, jobs: list, executor,
+        in_threads: bool = False,
+    ):  # fmt: skip
         self.engine, self.rows, self.jobs, self.executor = engine, rows, jobs, executor
+        self.in_threads = in_threads
         # Runs here on one thread, as in the workers: a sample of several row
         # blocks would otherwise take threads of the cores the workers use.
         arrays, self.settings = _parts(screen)
@@ -574,7 +587,7 @@ class _SharedScreening:
         try:
             future = self.executor.submit(
                 _screened_in_worker, self.rows, self.settings, self.engine.strategy, index,
-                self.jobs[index], True, self.errors,
+                self.jobs[index], True, self.errors, not self.in_threads,
             )  # fmt: skip
         except Exception:  # noqa: BLE001 (a broken executor: the jobs are run here)
             _discard_workers(self.executor)
@@ -789,9 +802,13 @@ class _Engine:
         elif _in_loky():
             # Sized by the first round: later rounds (halving) have fewer jobs.
             self.n_workers = self.n_workers or min(self.n_jobs, len(batches)) - 1
-            runs = _SharedScreening(
-                self, screen, self._rows_of(screen), batches, _screening_workers(self.n_workers)
-            ).runs()
+            if together:
+                runs = self._threaded(screen, batches)
+            else:
+                runs = _SharedScreening(
+                    self, screen, self._rows_of(screen), batches,
+                    _screening_workers(self.n_workers),
+                ).runs()  # fmt: skip
         else:
             # Several runs at once in a process: BLAS's threads left as they
             # are (one BLAS limit for the whole process, which every run
@@ -807,6 +824,20 @@ class _Engine:
             )
             runs = (run for _, batch_runs in done for run in batch_runs)
         return (self._replayed(*run) for run in runs)
+
+    def _threaded(self, screen, batches: list) -> Iterable[tuple]:
+        """Batches that step together, shared between this thread and ``n_workers`` threads.
+
+        Their steps are products and elementwise passes over the screening
+        rows long enough to run side by side in threads (NumPy releases the
+        GIL in them), which start at once where worker processes take about
+        0.6 s (docs/performance.md).
+        """
+        rows = _Rows(uuid.uuid4().hex, _parts(screen)[0])
+        with ThreadPoolExecutor(self.n_workers, thread_name_prefix="moelogit-screen") as executor:
+            yield from _SharedScreening(
+                self, screen, rows, batches, executor, in_threads=True
+            ).runs()
 
     def _replayed(self, result: FitResult, events: list, told: list) -> FitResult:
         for name, args in events:

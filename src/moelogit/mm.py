@@ -132,7 +132,7 @@ def _exact_grams(parts: tuple, rows, estep, workspace: Workspace) -> tuple:
     # batched matmul at n = 5,000, q = 5, K = 3.
     scaled = workspace("scaled_columns", (K, q, Z_rows.shape[0]))
     np.multiply(Z_rows.T, weighted[:, None, :], out=scaled)
-    return ((scaled.reshape(K * q, -1) @ Z_rows).reshape(K, q, q),)
+    return (np.dot(scaled.reshape(K * q, -1), Z_rows).reshape(K, q, q),)
 
 
 def _floored_grams(Z_rows, resp, w_rows, floors, workspace: Workspace) -> np.ndarray:
@@ -177,13 +177,13 @@ def _unpacked(packed: np.ndarray, q: int) -> np.ndarray:
 def _weight_and_floored_grams(floors, parts: tuple, rows, estep, workspace: Workspace) -> tuple:
     """A block's terms of every expert's weight ``p_k`` and of its floored curvature."""
     Z_rows, _, w_rows = parts
-    return estep.resp @ w_rows, _floored_grams(Z_rows, estep.resp, w_rows, floors, workspace)
+    return np.dot(estep.resp, w_rows), _floored_grams(Z_rows, estep.resp, w_rows, floors, workspace)
 
 
 def _weighted_gram(parts: tuple, rows, workspace) -> tuple:
     """A block's term of ``S = Z^T diag(w) Z``."""
     Z_rows, w_rows = parts
-    return ((Z_rows * w_rows[:, None]).T @ Z_rows,)
+    return (np.dot((Z_rows * w_rows[:, None]).T, Z_rows),)
 
 
 def decoupled(curvature: np.ndarray, kept: np.ndarray) -> np.ndarray:
@@ -311,7 +311,7 @@ class BohningMM:
         For more than :data:`DENSE_GRAM_MAX_COLUMNS` columns, in memory; the
         floors are those of the current responsibilities.
         """
-        floors = RESPONSIBILITY_FLOOR * (resp @ self.weights)
+        floors = RESPONSIBILITY_FLOOR * np.dot(resp, self.weights)
 
         def terms(parts: tuple, rows: slice, workspace: Workspace) -> tuple:
             Z_rows, _, w_rows = parts
@@ -475,7 +475,9 @@ class BohningMM:
     def _bounds_of_points(self, resp: np.ndarray, products: np.ndarray) -> np.ndarray:
         """:meth:`_expert_bounds` of several points' ``resp`` ``(points, K, n)``, ``(points, K, q, q)``."""
         points, K, n = resp.shape
-        floors = RESPONSIBILITY_FLOOR * (resp @ self.weights)
+        floors = RESPONSIBILITY_FLOOR * np.dot(resp.reshape(points * K, n), self.weights).reshape(
+            points, K
+        )
         # Rows at or below the floor weigh nothing here: floor * S covers them.
         weighted = np.where(resp > floors[..., None], resp * self.weights, 0.0)
         packed = weighted.reshape(points * K, n) @ products

@@ -343,7 +343,7 @@ def e_step(
     log_joint, gate, experts = _log_joint(Z, y, gate_coef, expert_coef, buf)
     resp, top, log_total = _softmax0(log_joint, buf, "joint")
     top += log_total  # per-row log-likelihood
-    return EStep(loglik=float(weights @ top), resp=resp, gate=gate, experts=experts)
+    return EStep(loglik=float(np.dot(weights, top)), resp=resp, gate=gate, experts=experts)
 
 
 def mean_loglik(Z, y, weights, gate_coef, expert_coef) -> float:
@@ -449,7 +449,9 @@ def gradient(
     n, q = Z.shape
     M, K = estep.experts.shape[:2]
     # Stack the weighted residuals [gate (K-1) | experts (M-1) K] as rows and hit
-    # them with a single product block @ Z.
+    # them with a single product block @ Z. Products over the rows into a small
+    # result are np.dot's here and in moelogit.mm: NumPy's matmul holds the GIL
+    # through them (2.4, measured), np.dot calls the same BLAS routine without it.
     block = buf("gradient_block", ((K - 1) + (M - 1) * K, n))
     np.subtract(estep.resp[: K - 1], estep.gate[: K - 1], out=block[: K - 1])
     block[: K - 1] *= weights
@@ -459,7 +461,7 @@ def gradient(
         np.multiply(estep.resp, weights, out=buf("weighted_resp", (K, n))),
         out=block[K - 1 :].reshape(M - 1, K, n),  # a view: filled in place
     )
-    grad = block @ Z
+    grad = np.dot(block, Z)
     grad_gate = grad[: K - 1].T - _ridge_gradient(gate_coef, alpha)
     grad_experts = grad[K - 1 :].reshape(M - 1, K, q).transpose(1, 2, 0)
     return grad_gate, grad_experts - _ridge_gradient(expert_coef, alpha)
@@ -704,7 +706,9 @@ def experts_objective_and_gradient(
         own -= top
         own -= log_total
         resid = workspace("expert_resid", (M1, K, Z_rows.shape[0]))
-        grad = _expert_residuals(proba, y_rows, W_rows, out=resid).reshape(M1 * K, -1) @ Z_rows
+        grad = np.dot(
+            _expert_residuals(proba, y_rows, W_rows, out=resid).reshape(M1 * K, -1), Z_rows
+        )
         return float(np.sum(W_rows * own)), grad
 
     loglik, grad = SerialReduction(workspace)(terms, (Z, y, expert_weights), blocks)
