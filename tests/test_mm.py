@@ -171,14 +171,22 @@ def test_a_stop_iteration_of_the_map_is_the_maps():
 
 
 @pytest.mark.parametrize("seed", range(2))
-def test_steps_taken_together_are_the_steps_one_by_one(seed):
+@pytest.mark.parametrize("restricted", [False, True], ids=["all columns", "supports"])
+def test_steps_taken_together_are_the_steps_one_by_one(seed, restricted):
     # More columns than the exact curvatures take: the floored bounds of all
-    # points from one product with the rows' outer products.
+    # points from one product with the rows' outer products, solved together.
     Z, y, w, dims, _ = random_problem(seed, n=1500, d=DENSE_GRAM_MAX_COLUMNS + 3, K=4, M=3)
-    mm = BohningMM(Z, y, w, dims, alpha=1e-3, curvature="expert")
+    support = model.Support.full(dims.q)
+    if restricted:  # the gate and the experts on different columns
+        gate, experts = support.gate.copy(), support.experts.copy()
+        gate[1:4], experts[-3:] = False, False
+        support = model.Support(gate, experts)
+    mm = BohningMM(Z, y, w, dims, alpha=1e-3, curvature="expert", support=support)
     assert mm.steps_together
     rng = np.random.default_rng(seed)
     points = [rng.normal(scale=scale, size=dims.n_params) for scale in (0.1, 2.0, 4.0)]
+    if restricted:
+        points = [point * support.free(dims) for point in points]
     for (point, value), (alone, alone_value) in zip(mm.steps(points), map(mm, points)):
         assert value == alone_value
         np.testing.assert_allclose(point, alone, rtol=1e-10, atol=1e-12)

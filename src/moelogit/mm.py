@@ -165,13 +165,20 @@ def _outer_products(Z: np.ndarray, blocks) -> np.ndarray:
     return products
 
 
+@functools.cache
+def _packed_positions(q: int) -> np.ndarray:
+    """Where each entry of a symmetric ``q x q`` matrix lies in its packed upper triangle, ``(q * q,)``."""
+    first, second = np.triu_indices(q)
+    positions = np.empty((q, q), dtype=np.intp)
+    positions[first, second] = positions[second, first] = np.arange(first.size)
+    return positions.reshape(-1)
+
+
 def _unpacked(packed: np.ndarray, q: int) -> np.ndarray:
     """Symmetric matrices ``(..., q, q)`` from their packed upper triangles ``(..., q (q + 1) / 2)``."""
-    first, second = np.triu_indices(q)
-    full = np.empty((*packed.shape[:-1], q, q))
-    full[..., first, second] = packed
-    full[..., second, first] = packed
-    return full
+    # One gather (mode='clip': the positions are valid; 'raise' buffers).
+    full = np.take(packed, _packed_positions(q), axis=-1, mode="clip")
+    return full.reshape(*packed.shape[:-1], q, q)
 
 
 def _weight_and_floored_grams(floors, parts: tuple, rows, estep, workspace: Workspace) -> tuple:
@@ -196,7 +203,7 @@ def decoupled(curvature: np.ndarray, kept: np.ndarray) -> np.ndarray:
     if kept.all():
         return curvature
     curvature = np.where(np.outer(kept, kept), curvature, 0.0)
-    curvature[~kept, ~kept] = 1.0
+    curvature[..., ~kept, ~kept] = 1.0  # stacked matrices too
     return curvature
 
 
@@ -437,8 +444,8 @@ class BohningMM:
         With the per-expert curvature, more than
         :data:`DENSE_GRAM_MAX_COLUMNS` columns and the rows in memory, the
         bounds of all points come from one product with the rows' outer
-        products (see :data:`ROW_PRODUCTS_MAX_VALUES`): the same steps up to
-        rounding, sooner. :func:`moelogit.solver.maximize_together` runs
+        products (see :data:`ROW_PRODUCTS_MAX_VALUES`) and their solves
+        from two calls: the same steps up to rounding, sooner. :func:`moelogit.solver.maximize_together` runs
         several fits on it.
         """
         products = self._gram_products()
@@ -450,9 +457,26 @@ class BohningMM:
             self._evaluate(*coef, with_bounds=False, keep=kept) for coef, kept in zip(coefs, resp)
         ]
         bounds = self._bounds_of_points(resp, products)
+        K, q, _ = coefs[0][1].shape
+        # The points' solves in few calls: one for the gates (one factor),
+        # one batched for the P x K bounds (LU of each, as good as Cholesky
+        # for these positive definite matrices); each call of the many
+        # small ones holds the GIL, which threads screening side by side share.
+        grad_gates = np.concatenate([gradients[1] for gradients in evaluated], axis=1)
+        solved_gates = _solve(self._gate_factor, grad_gates).reshape(q, len(thetas), K - 1)
+        kept = self.support.experts
+        curvatures = decoupled(bounds + np.diag(self._ridge_diag + self._jitter), kept)
+        grad_experts = np.stack([gradients[2] for gradients in evaluated])
+        solved_experts = np.linalg.solve(curvatures, grad_experts)
         return [
-            (self._stepped(*coef, grad_gate, grad_experts, bound), value)
-            for coef, (value, grad_gate, grad_experts, _), bound in zip(coefs, evaluated, bounds)
+            (
+                pack(
+                    gate_coef + apply_inverse_bohning(solved_gates[:, point]),
+                    expert_coef + apply_inverse_bohning(solved_experts[point]),
+                ),
+                value,
+            )
+            for point, ((gate_coef, expert_coef), (value, *_)) in enumerate(zip(coefs, evaluated))
         ]
 
     @property
