@@ -763,9 +763,11 @@ def test_screen_solver_screens_by_lbfgs_and_the_default_is_the_mm_map():
         Strategy(screen_solver="newton")
     with pytest.raises(ValueError, match="screen_curvature must be None or one of"):
         Strategy(screen_curvature="exact")
-    for bad in (0, 2.5, True, "4"):
+    for bad in (0, 2.5, True, "4", np.int64(0), np.bool_(True)):
         with pytest.raises(ValueError, match="kmeans_every must be None or an integer"):
             Strategy(kmeans_every=bad)
+    every = Strategy(kmeans_every=np.int64(4)).kmeans_every  # as a loop over an array gives it
+    assert every == 4 and type(every) is int
 
 
 @pytest.mark.parametrize(

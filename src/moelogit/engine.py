@@ -43,6 +43,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import multiprocessing
+import numbers
 import os
 import tempfile
 import threading
@@ -139,10 +140,10 @@ class Strategy:
             if getattr(self, name) not in SOLVERS:
                 raise ValueError(f"{name} must be one of {SOLVERS}, got {getattr(self, name)!r}")
         every = self.kmeans_every
-        if every is not None and (
-            not isinstance(every, int) or isinstance(every, bool) or every < 1
-        ):
-            raise ValueError(f"kmeans_every must be None or an integer >= 1, got {every!r}")
+        if every is not None:
+            if not isinstance(every, numbers.Integral) or isinstance(every, bool) or every < 1:
+                raise ValueError(f"kmeans_every must be None or an integer >= 1, got {every!r}")
+            object.__setattr__(self, "kmeans_every", int(every))  # NumPy's integers too
         if self.screen_curvature not in (None, *CURVATURES):
             raise ValueError(
                 f"screen_curvature must be None or one of {CURVATURES}, "
