@@ -445,8 +445,8 @@ class BohningMM:
         :data:`DENSE_GRAM_MAX_COLUMNS` columns and the rows in memory, the
         bounds of all points come from one product with the rows' outer
         products (see :data:`ROW_PRODUCTS_MAX_VALUES`) and their solves
-        from two calls: the same steps up to rounding, sooner. :func:`moelogit.solver.maximize_together` runs
-        several fits on it.
+        from two calls: the same steps up to rounding, sooner.
+        :func:`moelogit.solver.maximize_together` runs several fits on it.
         """
         products = self._gram_products()
         if products is None or len(thetas) < 2:
@@ -464,8 +464,9 @@ class BohningMM:
         # small ones holds the GIL, which threads screening side by side share.
         grad_gates = np.concatenate([gradients[1] for gradients in evaluated], axis=1)
         solved_gates = _solve(self._gate_factor, grad_gates).reshape(q, len(thetas), K - 1)
-        kept = self.support.experts
-        curvatures = decoupled(bounds + np.diag(self._ridge_diag + self._jitter), kept)
+        curvatures = decoupled(
+            bounds + np.diag(self._ridge_diag + self._jitter), self.support.experts
+        )
         grad_experts = np.stack([gradients[2] for gradients in evaluated])
         solved_experts = np.linalg.solve(curvatures, grad_experts)
         return [
