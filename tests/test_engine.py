@@ -175,17 +175,28 @@ def test_worker_processes_screen_as_the_loop_does(screening, screen_solver, d):
     )
 
 
-def test_batches_that_step_together_are_screened_in_threads(monkeypatch):
-    """No worker process: this thread and a thread of its own share the batches, the runs of n_jobs=1."""
+@pytest.mark.parametrize("long_steps", [True, False], ids=["threads", "processes"])
+def test_batches_that_step_together_are_screened_in_threads_where_their_steps_are_long(
+    monkeypatch, long_steps
+):
+    """Threads of this process, or worker processes below the threshold: the runs of n_jobs=1."""
     X, y, _ = make_moe_classification(3000, DENSE_GRAM_MAX_COLUMNS + 1, 3, 3, random_state=8)
     weights = np.full(len(y), 1 / len(y))
     Z = design_matrix(X, *standardization(X, weights))
-    threads = []
-    in_worker = engine_module._screened_in_worker
+    values = len(y) * Z.shape[1] * (Z.shape[1] + 1) // 2  # of the rows' outer products
+    assert values < engine_module.THREADED_SCREENING_MIN_VALUES
+    if long_steps:
+        monkeypatch.setattr(engine_module, "THREADED_SCREENING_MIN_VALUES", values)
+    threads, asked = [], []
+    in_worker, workers = engine_module._screened_in_worker, engine_module._screening_workers
 
     def recorded(*args):
         threads.append(threading.current_thread().name)
         return in_worker(*args)
+
+    def counted_workers(n_workers):
+        asked.append(n_workers)
+        return workers(n_workers)
 
     def fit(n_jobs):
         return fit_multistart(
@@ -194,14 +205,14 @@ def test_batches_that_step_together_are_screened_in_threads(monkeypatch):
         )  # fmt: skip
 
     one = fit(1)
-
-    def no_processes(n_workers):
-        raise AssertionError("batches that step together went to worker processes")
-
-    monkeypatch.setattr(engine_module, "_screening_workers", no_processes)
+    monkeypatch.setattr(engine_module, "_screening_workers", counted_workers)
     monkeypatch.setattr(engine_module, "_screened_in_worker", recorded)
     two = fit(2)
-    assert threads and all(name.startswith("moelogit-screen") for name in threads)
+    in_threads = [name for name in threads if name.startswith("moelogit-screen")]
+    if long_steps:
+        assert in_threads and not asked
+    else:
+        assert not in_threads and asked == [1]
     assert two.best_start == one.best_start
     np.testing.assert_array_equal(two.start_objectives, one.start_objectives)
     assert two.best.objective == one.best.objective

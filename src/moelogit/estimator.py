@@ -376,9 +376,9 @@ class MoEClassifier(ClassifierMixin, BaseEstimator):
         unless a ``joblib.parallel_config`` says otherwise). The starts are
         screened here and in ``n_jobs - 1`` worker processes, which stay up
         between fits (300 s without a job), or threads where several starts
-        step together (9 to 28 design columns on 10,000 screening rows), and
-        runs on more than one row block (tens of thousands of rows) share
-        their blocks among ``n_jobs`` threads. The fit is the same whatever
+        step together on long enough rows (20 to 28 design columns on 10,000
+        screening rows), and runs on more than one row block (tens of
+        thousands of rows) share their blocks among ``n_jobs`` threads. The fit is the same whatever
         ``n_jobs`` but for BLAS's rounding. Every core by default: screening
         begins here while the workers start, so a first fit costs about a
         tenth of a second more than on one core and later ones much less.
