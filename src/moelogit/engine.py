@@ -811,8 +811,7 @@ class _Engine:
         elif _in_loky():
             # Sized by the first round: later rounds (halving) have fewer jobs.
             self.n_workers = self.n_workers or min(self.n_jobs, len(batches)) - 1
-            q = screen.dims.q
-            if together and screen.n_rows * q * (q + 1) // 2 >= THREADED_SCREENING_MIN_VALUES:
+            if together and screen.row_product_values >= THREADED_SCREENING_MIN_VALUES:
                 runs = self._threaded(screen, batches)
             else:
                 runs = _SharedScreening(

@@ -378,12 +378,13 @@ class MoEClassifier(ClassifierMixin, BaseEstimator):
         between fits (300 s without a job), or threads where several starts
         step together on long enough rows (20 to 28 design columns on 10,000
         screening rows), and runs on more than one row block (tens of
-        thousands of rows) share their blocks among ``n_jobs`` threads. The fit is the same whatever
-        ``n_jobs`` but for BLAS's rounding. Every core by default: screening
-        begins here while the workers start, so a first fit costs about a
-        tenth of a second more than on one core and later ones much less.
-        Inside a worker of an outer joblib loop or a Dask worker a fit takes
-        one core; in other process pools pass 1 (see :doc:`/performance`).
+        thousands of rows) share their blocks among ``n_jobs`` threads. The
+        fit is the same whatever ``n_jobs`` but for BLAS's rounding. Every
+        core by default: screening begins here while the workers start, so
+        a first fit costs about a tenth of a second more than on one core
+        and later ones much less. Inside a worker of an outer joblib loop or
+        a Dask worker a fit takes one core; in other process pools pass 1
+        (see :doc:`/performance`).
     verbose : int, default=0
         0 is silent; 1 shows progress bars (on stderr) over the starts and,
         when ``n_experts`` names a method, over the sizes; 2 also prints one

@@ -481,14 +481,19 @@ class BohningMM:
         ]
 
     @property
+    def row_product_values(self) -> int:
+        """Values of the rows' packed outer products ``z_i z_i^T``, ``n q (q + 1) / 2``."""
+        q = self.dims.q
+        return self.n_rows * q * (q + 1) // 2
+
+    @property
     def steps_together(self) -> bool:
         """Whether :meth:`steps` takes several steps together faster than one by one."""
-        q = self.dims.q
         return (
             self.curvature == "expert"
-            and q > DENSE_GRAM_MAX_COLUMNS
+            and self.dims.q > DENSE_GRAM_MAX_COLUMNS
             and self._rows_in_memory
-            and self.n_rows * q * (q + 1) // 2 <= ROW_PRODUCTS_MAX_VALUES
+            and self.row_product_values <= ROW_PRODUCTS_MAX_VALUES
         )
 
     def _gram_products(self) -> np.ndarray | None:
