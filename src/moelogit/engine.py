@@ -699,57 +699,49 @@ class _Engine:
     def run(
         self, stage, step, theta0, max_iter, number=None, previous=None, listener=None
     ) -> FitResult:
-        """One run of the MM map, told to ``listener`` (the engine's if None); continues ``previous`` if given."""
-        listener = self.listener if listener is None else listener
-        n_rows = step.n_rows
-        listener.stage_started(stage, n_rows, number)
-        callback = functools.partial(listener.iteration, stage)
-
+        """One run of ``stage``'s solver, told to ``listener`` (the engine's if None); continues ``previous`` if given."""
         theta0 = theta0 if previous is None else previous.theta
+        listener = self.listener if listener is None else listener
+        return self.runs(stage, step, [theta0], max_iter, [number], [previous], [listener])[0]
+
+    def runs(self, stage, step, thetas0, max_iter, numbers, previous, listeners) -> list:
+        """A run from each of ``thetas0``, each with its number, previous run (or None) and listener.
+
+        Several runs of the MM map take their steps together
+        (:func:`moelogit.solver.maximize_together`); their listeners are told
+        of all the starts first, then of all the ends.
+        """
+        for listener, number in zip(listeners, numbers, strict=True):
+            listener.stage_started(stage, step.n_rows, number)
+        callbacks = [functools.partial(listener.iteration, stage) for listener in listeners]
         solver = self.strategy.screen_solver if stage == "screen" else self.strategy.solver
+        settings = {"max_iter": max_iter, "tol": self.strategy.tol}
         if solver == "lbfgs":
             # Imported here: SciPy's optimize takes a screening worker 0.1 s
             # of its start-up, and screening by the MM map never needs it.
             from .quasi_newton import lbfgs_ascent
 
-            result = lbfgs_ascent(
-                step, theta0, max_iter=max_iter, tol=self.strategy.tol, callback=callback
-            )
+            results = [
+                lbfgs_ascent(step, theta0, callback=callback, **settings)
+                for theta0, callback in zip(thetas0, callbacks)
+            ]
+        elif len(thetas0) > 1:
+            results = maximize_together(
+                step.steps, thetas0, acceleration=self.strategy.acceleration,
+                callbacks=callbacks, **settings,
+            )  # fmt: skip
         else:
             result = maximize(
-                step,
-                theta0,
-                max_iter=max_iter,
-                tol=self.strategy.tol,
-                acceleration=self.strategy.acceleration,
-                callback=callback,
-            )
-        if previous is not None:
-            result = join_fits(previous, result)
-        listener.stage_finished(stage, n_rows, result, number)
-        return result
-
-    def run_together(self, step, thetas0, max_iter, numbers, previous, listeners) -> list:
-        """Screening runs of the MM map from ``thetas0``, their steps taken together.
-
-        Like :meth:`run` for each, with its number, previous run and listener.
-        """
-        for listener, number in zip(listeners, numbers):
-            listener.stage_started("screen", step.n_rows, number)
-        results = maximize_together(
-            step.steps,
-            thetas0,
-            max_iter=max_iter,
-            tol=self.strategy.tol,
-            acceleration=self.strategy.acceleration,
-            callbacks=[functools.partial(listener.iteration, "screen") for listener in listeners],
-        )
+                step, thetas0[0], acceleration=self.strategy.acceleration,
+                callback=callbacks[0], **settings,
+            )  # fmt: skip
+            results = [result]
         results = [
             result if before is None else join_fits(before, result)
             for result, before in zip(results, previous)
         ]
         for listener, number, result in zip(listeners, numbers, results):
-            listener.stage_finished("screen", step.n_rows, result, number)
+            listener.stage_finished(stage, step.n_rows, result, number)
         return results
 
     def start(self, screen: BohningMM, seed, number: int) -> np.ndarray:
@@ -770,7 +762,7 @@ class _Engine:
 
         A job screens start ``number``, drawn from ``seed``, for ``budget``
         iterations, or continues ``previous``. Runs of the MM map take
-        their steps together (:meth:`run_together`).
+        their steps together (:meth:`runs`).
         """
         previous = [job[3] if len(job) > 3 else None for job in batch]
         thetas0 = [
@@ -779,7 +771,7 @@ class _Engine:
         ]
         numbers, budget = [job[0] for job in batch], batch[0][2]
         if self.strategy.screen_solver == "mm" and len(batch) > 1:
-            return self.run_together(screen, thetas0, budget, numbers, previous, listeners)
+            return self.runs("screen", screen, thetas0, budget, numbers, previous, listeners)
         return [
             self.run("screen", screen, theta0, budget, number, before, listener)
             for theta0, number, before, listener in zip(thetas0, numbers, previous, listeners)
