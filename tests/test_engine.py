@@ -43,9 +43,9 @@ from moelogit.solver import FitResult
 
 @pytest.fixture(scope="module")
 def large():
-    """Enough rows for several row blocks (29,127 rows each at K = M = 3)."""
+    """Enough rows for several row blocks (four of 17,500 at K = M = 3)."""
     X, y, _ = make_moe_classification(70_000, 3, 3, 3, random_state=5)
-    assert len(row_blocks(len(y), Dims(4, 3, 3))) == 3
+    assert len(row_blocks(len(y), Dims(4, 3, 3))) == 4
     return X, y
 
 
@@ -666,6 +666,61 @@ def test_thread_reduction_sums_like_the_serial_one_to_the_bit(n_rows, block, thr
         threaded = ThreadReduction(executor, threads)(terms, (values,), lambda n: blocks)
     assert threaded[0] == serial[0]
     np.testing.assert_array_equal(threaded[1], serial[1])
+
+
+def test_thread_reduction_keeps_its_threads_busy_with_few_blocks_out():
+    # While block 0 is held, the other thread goes on with blocks 1, 2 and 3
+    # (no barrier after each round of two), and no further: 2 x 2 blocks out.
+    release, started, lock = threading.Event(), [], threading.Lock()
+
+    def terms(parts, rows, workspace):
+        with lock:
+            started.append(rows.start)
+        if rows.start == 0:
+            assert release.wait(10)
+        return (float(parts[0].sum()),)
+
+    values, summed = np.arange(10.0), []
+    blocks = [slice(i, i + 1) for i in range(10)]
+    with ThreadPoolExecutor(2) as executor:
+        reduction = ThreadReduction(executor, 2)
+        runner = threading.Thread(
+            target=lambda: summed.append(reduction(terms, (values,), lambda n: blocks))
+        )
+        runner.start()
+        for _ in range(100):
+            if len(started) >= 4:
+                break
+            threading.Event().wait(0.01)
+        threading.Event().wait(0.1)  # time for more blocks to start, were they sent
+        with lock:
+            held = sorted(started)
+        release.set()
+        runner.join(10)
+    assert held == [0, 1, 2, 3]
+    assert summed == [(45.0,)]
+
+
+def test_thread_reduction_stops_at_an_error_with_nothing_left_running():
+    running, lock = [0], threading.Lock()
+
+    def terms(parts, rows, workspace):
+        with lock:
+            running[0] += 1
+        try:
+            threading.Event().wait(0.01)
+            if rows.start == 5:
+                raise ValueError("block 5")
+            return (float(parts[0].sum()),)
+        finally:
+            with lock:
+                running[0] -= 1
+
+    blocks = [slice(i, i + 1) for i in range(20)]
+    with ThreadPoolExecutor(2) as executor:
+        with pytest.raises(ValueError, match="block 5"):
+            ThreadReduction(executor, 2)(terms, (np.arange(20.0),), lambda n: blocks)
+        assert running[0] == 0
 
 
 def test_bad_n_jobs():

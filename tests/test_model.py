@@ -2,6 +2,8 @@
 
 import numpy as np
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from scipy.optimize import approx_fprime
 
 from moelogit import model
@@ -223,9 +225,39 @@ def test_rows_per_block_respects_the_budget_and_gives_at_least_one_row():
             assert (rows + 1) * max(values, 1) > budget  # and no row more fits
     assert model.rows_per_block(2**20) == 1 and model.rows_per_block(2**19) == 2
     assert model.rows_per_block(10**6, at_least=1024) == 1024
-    # The fit's blocks: M K values a row in BLOCK_ELEMENTS, at least 1,024 rows.
-    assert model.row_blocks(50_000, model.Dims(5, 8, 2))[0] == slice(0, 16_384)
-    assert model.row_blocks(5_000, model.Dims(5, 300, 2))[0] == slice(0, 1024)
+    # The fit's blocks: as many of M K values a row in BLOCK_ELEMENTS (at
+    # least 1,024 rows) as fit whole, evened out.
+    assert model.rows_per_block(16, model.BLOCK_ELEMENTS, at_least=1024) == 8_192
+    assert model.row_blocks(50_000, model.Dims(5, 8, 2))[0] == slice(0, 8_333)  # 6 blocks
+    assert model.row_blocks(10_000, model.Dims(5, 8, 2)) == [slice(0, 10_000)]
+    assert model.row_blocks(5_000, model.Dims(5, 300, 2))[0] == slice(0, 1_250)  # 4 of 1,024
+    assert model.row_blocks(0, model.Dims(5, 8, 2)) == []
+
+
+def test_a_workspace_keeps_one_contiguous_buffer_a_name_for_shapes_of_any_size():
+    workspace = model.Workspace()
+    large = workspace("logits", (3, 5, 100))
+    small = workspace("logits", (3, 5, 99))  # the next block, a row shorter
+    assert small.flags.c_contiguous and small.shape == (3, 5, 99)
+    assert np.shares_memory(small, large)  # no second set of arrays
+    assert not np.shares_memory(workspace("other", (3, 5, 99)), large)
+    larger = workspace("logits", (3, 5, 101))  # grows once where needed
+    assert larger.shape == (3, 5, 101) and not np.shares_memory(larger, large)
+    assert np.shares_memory(workspace("logits", (2, 2)), larger)
+
+
+@given(st.integers(0, 200_000), st.integers(1, 400), st.integers(2, 6))
+def test_row_blocks_cover_the_rows_in_even_blocks_of_at_least_a_budget(n_rows, K, M):
+    blocks = model.row_blocks(n_rows, model.Dims(3, K, M))
+    size = model.rows_per_block(K * M, model.BLOCK_ELEMENTS, at_least=1024)
+    assert [row for rows in blocks for row in range(n_rows)[rows]] == list(range(n_rows))
+    lengths = [rows.stop - rows.start for rows in blocks]
+    assert max(lengths, default=0) - min(lengths, default=0) <= 1
+    assert all(length < 2 * size for length in lengths)
+    if n_rows >= size:
+        assert all(length >= size for length in lengths)
+    else:
+        assert len(blocks) <= 1
 
 
 @pytest.mark.parametrize("K,M,alpha", [(3, 3, 0.0), (2, 4, 0.5), (1, 2, 0.1)])

@@ -18,6 +18,8 @@ of any finite size (1e4 and beyond) never overflow. See ``math.md``, section 1.
 from __future__ import annotations
 
 import functools
+import itertools
+import math
 from collections.abc import Callable
 from typing import NamedTuple
 
@@ -145,20 +147,22 @@ class Workspace:
     The MM map evaluates the same shapes thousands of times; fresh
     multi-megabyte temporaries at every step cost page faults that took about
     half of a step's time at n = 10,000 (measured with glibc's allocator).
-    Arrays handed out are overwritten by the next call that asks for the same
-    name and shape, so a result must be used before the next evaluation.
-    Keeping one array per name and shape lets the row blocks of
-    :func:`row_blocks` (all of one size but the last) reuse theirs too.
+    An array handed out is overwritten by the next call that asks for the
+    same name, so a result must be used before the next evaluation. One
+    buffer a name, as large as the largest shape asked for, serves shapes of
+    any size: the row blocks of :func:`row_blocks`, of two sizes one row
+    apart, share one set of arrays instead of two.
     """
 
     def __init__(self):
-        self._arrays: dict[tuple[str, tuple[int, ...]], np.ndarray] = {}
+        self._buffers: dict[str, np.ndarray] = {}
 
     def __call__(self, name: str, shape: tuple[int, ...]) -> np.ndarray:
-        array = self._arrays.get((name, shape))
-        if array is None:
-            array = self._arrays[name, shape] = np.empty(shape)
-        return array
+        size = math.prod(shape)
+        buffer = self._buffers.get(name)
+        if buffer is None or buffer.size < size:
+            buffer = self._buffers[name] = np.empty(size)
+        return buffer[:size].reshape(shape)
 
 
 Blocks = Callable[[int], list]
@@ -556,10 +560,13 @@ def ridge_hessian(dims: Dims, alpha: float) -> np.ndarray:
 # Rows per block times M K: the size of the expert logits and probabilities of
 # a block, its largest scratch arrays (with the block's scaled design rows in
 # the per-expert curvature, rows times q).
-# 2^18 doubles (2 MiB) keep a block's arrays in cache: at n = 1e6, d = 50,
-# K = 8, M = 2 one objective-and-gradient evaluation took 0.39 s in blocks of
-# 16,384 rows against 0.57 s in one block (and 0.41-0.44 s at 4,096-32,768).
-BLOCK_ELEMENTS = 2**18
+# 2^17 doubles (1 MiB, a core's L2 cache here) keep a block's arrays in cache.
+# On one thread an objective-and-gradient evaluation took 15.2-15.3 ms in
+# blocks of 8,738 rows against 18.4-18.6 ms in blocks of 17,476 (2^18) on
+# benchmark problem b (n = 1e5, K = 5, M = 3), and 294 ms against 343 ms on
+# c (n = 1e6, K = 8, M = 2; 2026-12-05). Earlier, 2^18 had beaten 2^17 on c
+# (0.39 s against 0.41-0.44 s), with other code, on another machine.
+BLOCK_ELEMENTS = 2**17
 
 # Values the temporaries of a block of rows may hold where no faster size was
 # measured: 2^20 doubles (8 MiB) bound the memory of a pass over large data.
@@ -581,7 +588,7 @@ def rows_per_block(
     >>> rows_per_block(10), rows_per_block(10, budget=100), rows_per_block(10**9)
     (104857, 10, 1)
     >>> rows_per_block(16, BLOCK_ELEMENTS, at_least=1024), rows_per_block(4096, at_least=1024)
-    (16384, 1024)
+    (8192, 1024)
     """
     return max(at_least, 1, budget // max(int(values_per_row), 1))
 
@@ -597,10 +604,16 @@ def row_slices(n_rows: int, size: int) -> list[slice]:
 def row_blocks(n_rows: int, dims: Dims) -> list[slice]:
     """Consecutive row blocks whose scratch arrays hold about :data:`BLOCK_ELEMENTS` values.
 
-    The blocks of the fit's objective and gradient: :func:`rows_per_block`
-    with ``M K`` values a row, and at least 1,024 rows.
+    The blocks of the fit's objective and gradient: as many as
+    :func:`rows_per_block` (with ``M K`` values a row, and at least 1,024
+    rows) fits whole into ``n_rows``, their sizes one row apart at most. So a
+    block is at least that size and under twice it: 10,000 rows at 8,738 a
+    block make one block, not one of 8,738 and one of 1,262.
     """
-    return row_slices(n_rows, rows_per_block(dims.K * dims.M, BLOCK_ELEMENTS, at_least=1024))
+    size = rows_per_block(dims.K * dims.M, BLOCK_ELEMENTS, at_least=1024)
+    n_blocks = max(n_rows // size, 1)
+    ends = [n_rows * block // n_blocks for block in range(n_blocks + 1)]
+    return [slice(start, stop) for start, stop in itertools.pairwise(ends) if stop > start]
 
 
 def objective_and_gradient(
