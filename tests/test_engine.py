@@ -688,7 +688,7 @@ def test_thread_reduction_keeps_its_threads_busy_with_few_blocks_out():
             target=lambda: summed.append(reduction(terms, (values,), lambda n: blocks))
         )
         runner.start()
-        for _ in range(100):
+        for _ in range(1000):  # up to 10 s on a loaded machine
             if len(started) >= 4:
                 break
             threading.Event().wait(0.01)

@@ -604,11 +604,12 @@ def row_slices(n_rows: int, size: int) -> list[slice]:
 def row_blocks(n_rows: int, dims: Dims) -> list[slice]:
     """Consecutive row blocks whose scratch arrays hold about :data:`BLOCK_ELEMENTS` values.
 
-    The blocks of the fit's objective and gradient: as many as
-    :func:`rows_per_block` (with ``M K`` values a row, and at least 1,024
-    rows) fits whole into ``n_rows``, their sizes one row apart at most. So a
-    block is at least that size and under twice it: 10,000 rows at 8,738 a
-    block make one block, not one of 8,738 and one of 1,262.
+    The blocks of the fit's objective and gradient: ``n_rows // size`` of
+    them (one at least), ``size`` being :func:`rows_per_block`'s with
+    ``M K`` values a row and at least 1,024 rows, their lengths one row
+    apart at most. So a block holds ``size`` rows or more (unless all the
+    rows are fewer) and under twice as many: 10,000 rows at 8,738 a block
+    make one block, not one of 8,738 and one of 1,262.
     """
     size = rows_per_block(dims.K * dims.M, BLOCK_ELEMENTS, at_least=1024)
     n_blocks = max(n_rows // size, 1)

@@ -211,7 +211,8 @@ class ThreadReduction:
                     out.append(self.executor.submit(run, rows))
                 while out:
                     total = accumulate(total, out.popleft().result())
-                    for rows in itertools.islice(waiting, 1):
+                    rows = next(waiting, None)
+                    if rows is not None:
                         out.append(self.executor.submit(run, rows))
             finally:  # after an error: nothing left running on these arrays
                 for future in out:
