@@ -169,8 +169,8 @@ class ThreadReduction:
     """Block terms computed by ``n_threads`` threads of ``executor``, summed in block order.
 
     Each thread takes the next block as soon as it is done with one (no
-    barrier between rounds of blocks), while at most ``2 n_threads`` blocks
-    are out at once, so few blocks' terms are held. BLAS runs one thread
+    barrier between rounds of blocks), while at most ``n_threads + 1``
+    blocks are out at once, so that many blocks' terms at most are held. BLAS runs one thread
     per worker meanwhile; work outside the reduction (a screening sample of
     one block, the solves) keeps all of BLAS's. Every thread keeps its own
     scratch :class:`~moelogit.model.Workspace`.
@@ -202,12 +202,14 @@ class ThreadReduction:
         # while they run (faster on 2 cores than letting both pools compete).
         # Without a barrier between rounds of n_threads blocks, an
         # evaluation on 2 threads took 5-10% less time on benchmark problems
-        # b and c (docs/performance.md).
+        # b and c (docs/performance.md); one block more than the threads
+        # out at once did as well as twice the threads (within 1%), and
+        # holds fewer terms (a Hessian's are P x P).
         waiting = iter(blocks)
         out: deque = deque()
         with blas_single_threaded():
             try:
-                for rows in itertools.islice(waiting, 2 * self.n_threads):
+                for rows in itertools.islice(waiting, self.n_threads + 1):
                     out.append(self.executor.submit(run, rows))
                 while out:
                     total = accumulate(total, out.popleft().result())
