@@ -3,7 +3,8 @@
 Run ``python -m benchmarks.screening_study [--truths 12] [--seeds 10] [--n 5000]
 [--shape a] [--rules all,lbfgs-screen,...] [--n-jobs 1] [--runs-csv FILE]`` from the repository
 root. For each of ``--truths`` random truths of a benchmark problem's shape
-(``--shape a``: d = 4, K = 3, M = 3; ``c``: d = 50, K = 8, M = 2;
+(``--shape a``: d = 4, K = 3, M = 3; ``b``: d = 20, K = 5, M = 3; ``c``:
+d = 50, K = 8, M = 2;
 coefficients N(0, 2^2); ``make_moe_classification`` with ``random_state``
 0, 1, ...), the fit engine runs on ``--n-jobs`` cores from ``--seeds`` start
 seeds with each rule (a :class:`moelogit.engine.Strategy`: "all" is the
@@ -54,7 +55,7 @@ RULES = {
 }
 ALPHA = 1e-6  # the estimator's default ridge
 # Features, experts and classes of the benchmark problems' shapes.
-SHAPES = {"a": (4, 3, 3), "c": (50, 8, 2)}
+SHAPES = {"a": (4, 3, 3), "b": (20, 5, 3), "c": (50, 8, 2)}
 
 
 def run(

@@ -1,6 +1,7 @@
 """The speed benchmark runs end to end and compares fitters on one footing."""
 
 import numpy as np
+import pytest
 from benchmarks.fit_speed import run_problem
 
 
@@ -83,7 +84,6 @@ def test_flexmix_target_counts_runs_at_flexmixs_best(monkeypatch):
 
 
 def test_moelogit_rows_with_fewer_starts_are_not_peers():
-    import pytest
     from benchmarks import fit_speed
 
     spec = {"n": 400, "d": 2, "K": 2, "M": 2}
@@ -104,10 +104,11 @@ def test_moelogit_rows_with_fewer_starts_are_not_peers():
         fit_speed._settings("moelogit n_init=two")
 
 
-def test_screening_study_fits_the_shape_of_problem_c():
+@pytest.mark.parametrize("shape", ["b", "c"])
+def test_screening_study_fits_the_shapes_of_problems_b_and_c(shape):
     from benchmarks.screening_study import run
 
-    runs = run(1, 1, 600, ("all", "lbfgs-screen"), shape="c", n_jobs=1)
+    runs = run(1, 1, 600, ("all", "lbfgs-screen"), shape=shape, n_jobs=1)
     assert runs["rule"].tolist() == ["all", "lbfgs-screen"]
     assert np.all(np.isfinite(runs["objective"])) and np.all(runs["objective"] < 0)
 
