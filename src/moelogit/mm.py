@@ -212,6 +212,14 @@ def apply_inverse_bohning(step: np.ndarray) -> np.ndarray:
     return 2.0 * (step + step.sum(axis=-1, keepdims=True))
 
 
+def _moved(gate_coef, expert_coef, solved_gate, solved_experts) -> np.ndarray:
+    """The map's next point, packed: each block moved by its solve times ``A^{-1}``."""
+    return pack(
+        gate_coef + apply_inverse_bohning(solved_gate),
+        expert_coef + apply_inverse_bohning(solved_experts),
+    )
+
+
 class BohningMM:
     """The monotone MM map ``theta -> theta_next`` of a fixed data set.
 
@@ -393,9 +401,13 @@ class BohningMM:
         self._floors = RESPONSIBILITY_FLOOR * weight
         return value, grad_gate, grad_experts, bounds
 
+    def _regularised(self, S: np.ndarray, kept: np.ndarray) -> np.ndarray:
+        """The curvature ``S`` (stacked or not), ridge and jitter added, of a block with columns ``kept``."""
+        return decoupled(S + np.diag(self._ridge_diag + self._jitter), kept)
+
     def _factor(self, S: np.ndarray, kept: np.ndarray):
         """Cholesky factor of the curvature ``S`` (ridge and jitter added) of a block with columns ``kept``."""
-        return _cholesky(decoupled(S + np.diag(self._ridge_diag + self._jitter), kept))
+        return _cholesky(self._regularised(S, kept))
 
     def objective(self, theta: np.ndarray) -> float:
         """Penalised mean log-likelihood at ``theta``, by row blocks (scratch of one block)."""
@@ -464,20 +476,12 @@ class BohningMM:
         # small ones holds the GIL, which threads screening side by side share.
         grad_gates = np.concatenate([gradients[1] for gradients in evaluated], axis=1)
         solved_gates = _solve(self._gate_factor, grad_gates).reshape(q, len(thetas), K - 1)
-        curvatures = decoupled(
-            bounds + np.diag(self._ridge_diag + self._jitter), self.support.experts
-        )
+        curvatures = self._regularised(bounds, self.support.experts)
         grad_experts = np.stack([gradients[2] for gradients in evaluated])
         solved_experts = np.linalg.solve(curvatures, grad_experts)
         return [
-            (
-                pack(
-                    gate_coef + apply_inverse_bohning(solved_gates[:, point]),
-                    expert_coef + apply_inverse_bohning(solved_experts[point]),
-                ),
-                value,
-            )
-            for point, ((gate_coef, expert_coef), (value, *_)) in enumerate(zip(coefs, evaluated))
+            (_moved(*coef, solved_gates[:, point], solved_experts[point]), value)
+            for point, (coef, (value, *_)) in enumerate(zip(coefs, evaluated))
         ]
 
     @property
@@ -530,10 +534,10 @@ class BohningMM:
             # instead of 1.8 ms for two solves; the same result to the bit
             # with this machine's OpenBLAS, though LAPACK does not promise it).
             solved = _solve(self._gate_factor, np.concatenate([grad_gate, experts_rhs], 1))
-            new_gate = gate_coef + apply_inverse_bohning(solved[:, : K - 1])
+            solved_gate = solved[:, : K - 1]
             solved = solved[:, K - 1 :].reshape(q, K, M1).transpose(1, 0, 2)
         else:
-            new_gate = gate_coef + apply_inverse_bohning(_solve(self._gate_factor, grad_gate))
+            solved_gate = _solve(self._gate_factor, grad_gate)
             if self.curvature == "fixed":
                 solved = _solve(self._expert_factor, experts_rhs)
                 solved = solved.reshape(q, K, M1).transpose(1, 0, 2)
@@ -541,5 +545,4 @@ class BohningMM:
                 solved = np.empty_like(grad_experts)
                 for k, bound in enumerate(bounds):
                     solved[k] = _solve(self._factor(bound, self.support.experts), grad_experts[k])
-        new_experts = expert_coef + apply_inverse_bohning(solved)
-        return pack(new_gate, new_experts)
+        return _moved(gate_coef, expert_coef, solved_gate, solved)

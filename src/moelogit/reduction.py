@@ -170,10 +170,10 @@ class ThreadReduction:
 
     Each thread takes the next block as soon as it is done with one (no
     barrier between rounds of blocks), while at most ``n_threads + 1``
-    blocks are out at once, so that many blocks' terms at most are held. BLAS runs one thread
-    per worker meanwhile; work outside the reduction (a screening sample of
-    one block, the solves) keeps all of BLAS's. Every thread keeps its own
-    scratch :class:`~moelogit.model.Workspace`.
+    blocks are out at once, so at most that many blocks' terms are held.
+    BLAS runs one thread per worker meanwhile; work outside the reduction
+    (a screening sample of one block, the solves) keeps all of BLAS's.
+    Every thread keeps its own scratch :class:`~moelogit.model.Workspace`.
     """
 
     def __init__(self, executor: Executor, n_threads: int):
