@@ -27,9 +27,7 @@ starts or on N cores (the default is -1, every core), for example
 whole fit (the first fit on several cores in the run starts the screening
 worker processes, so its time includes their start-up). "moelogit L-BFGS
 screening" is the default with its starts screened by 30 L-BFGS iterations
-instead of 15 SQUAREM cycles of the MM map. A moelogit fit whose best start
-converges while screened has no final run: its time to a value is then its
-whole fit's.
+instead of 15 SQUAREM cycles of the MM map.
 
 Fitters: ``MoEClassifier()`` as shipped (restarts included: "moelogit
 default"); moelogit's MM variants (curvature fixed or per expert, SQUAREM on
@@ -182,8 +180,6 @@ def _default_fit(X, y, K, seed, max_iter=1000, stopwatch=None, **settings):
         if stopwatch is None:
             return model.fit(X, y)
         model.fit(X, y, listener=_FinalRunStamps(stopwatch))
-    if not stopwatch.stamps:  # the best start converged while screened: no final run
-        stopwatch(model.n_iter_, model.objective_)
     # The trace holds the penalised objective; shift it to the log-likelihood by
     # the final penalty (the penalty of earlier iterations differs slightly).
     shift = model.loglik(X, y) - model.objective_

@@ -10,7 +10,8 @@ coefficients N(0, 2^2); ``make_moe_classification`` with ``random_state``
 seeds with each rule (a :class:`moelogit.engine.Strategy`: "all" is the
 estimator's default, "halving" screens by successive halving, "mm" runs the
 retained start to convergence by the MM map instead of L-BFGS,
-"fixed-screen" screens with the fixed curvature, "lbfgs-screen" screens by
+"fixed-screen" screens with the fixed curvature, "double-screen" draws and
+screens the starts in double precision (the default: single), "lbfgs-screen" screens by
 30 L-BFGS iterations instead of 15 SQUAREM cycles, "lbfgs-screen-N" by N,
 "sample-N" on a sample of N rows, "kmeans-starts" draws every start's
 gate from k-means centres, each with its own seed, "kmeans-every-N" starts
@@ -43,6 +44,7 @@ RULES = {
     "halving": Strategy(screening="halving"),
     "mm": Strategy(solver="mm"),
     "fixed-screen": Strategy(screen_curvature="fixed"),
+    "double-screen": Strategy(screen_precision="double"),
     "lbfgs-screen": Strategy(screen_solver="lbfgs", init_iter=30),
     "lbfgs-screen-20": Strategy(screen_solver="lbfgs", init_iter=20),
     "lbfgs-screen-40": Strategy(screen_solver="lbfgs", init_iter=40),

@@ -146,10 +146,12 @@ def test_restarts_screen_every_start_and_finish_the_best(simulated, capsys):
     screened = [float(line.split("objective ")[1].split()[0]) for line in lines]
     assert len(screened) == 4 and all("after 5 iterations" in line for line in lines)
     assert len(set(np.round(screened, 6))) > 1  # the starts really differ
-    # The retained trace begins with the best screening run and continues it.
-    assert model.loglik_trace_[4] == pytest.approx(max(screened), abs=1e-8)
+    # The retained trace begins where the best screening run ended (screened
+    # in single precision, its objective to about seven digits) and goes on
+    # in double precision.
+    assert model.loglik_trace_[0] == pytest.approx(max(screened), rel=1e-6)
     assert model.objective_ >= max(screened)
-    assert model.n_iter_ == model.loglik_trace_.size > 5
+    assert model.n_iter_ == model.loglik_trace_.size > 1
 
 
 def test_integer_weights_equal_repeated_rows():

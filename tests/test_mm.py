@@ -192,6 +192,34 @@ def test_steps_taken_together_are_the_steps_one_by_one(seed, restricted):
         np.testing.assert_allclose(point, alone, rtol=1e-10, atol=1e-12)
 
 
+@pytest.mark.parametrize(
+    ("d", "curvature"),
+    [(3, "expert"), (DENSE_GRAM_MAX_COLUMNS + 3, "expert"), (DENSE_GRAM_MAX_COLUMNS + 3, "fixed")],
+    ids=["exact curvatures", "floored bounds", "fixed curvature"],
+)
+def test_a_map_on_single_precision_rows_steps_as_on_double_to_single_precision(d, curvature):
+    """The screening's map: rows in float32, sums and solves in float64, monotone to rounding."""
+    Z, y, w, dims, _ = simulated_problem(3, n=3000, d=d, K=3, M=3)
+    double = BohningMM(Z, y, w, dims, alpha=1e-3, curvature=curvature)
+    single = BohningMM(
+        Z.astype(np.float32), y, w.astype(np.float32), dims, alpha=1e-3, curvature=curvature
+    )
+    rng = np.random.default_rng(0)
+    points = [rng.normal(scale=scale, size=dims.n_params) for scale in (0.1, 1.0)]
+    stepped = single.steps(points)  # together where the bounds allow
+    for point, (theta, value), alone in zip(points, stepped, map(single, points)):
+        exact_theta, exact_value = double(point)
+        assert theta.dtype == np.float64 and value == pytest.approx(exact_value, rel=1e-6)
+        np.testing.assert_allclose(theta, exact_theta, rtol=1e-3, atol=1e-4)
+        np.testing.assert_allclose(theta, alone[0], rtol=1e-3, atol=1e-4)
+    # The run ascends to single precision's rounding, to the same optimum.
+    run = maximize(single, points[0], max_iter=300, tol=1e-9)
+    drops = run.trace[:-1] - run.trace[1:]
+    assert np.all(drops <= 1e-6 * np.abs(run.trace[:-1]))
+    exact = maximize(double, points[0], max_iter=300, tol=1e-9)
+    assert double.objective(run.theta) == pytest.approx(exact.objective, rel=1e-5)
+
+
 def test_steps_are_taken_together_only_where_that_is_faster(monkeypatch):
     Z, y, w, dims, _ = random_problem(0, n=500, d=DENSE_GRAM_MAX_COLUMNS + 3)
     assert BohningMM(Z, y, w, dims, curvature="expert").steps_together

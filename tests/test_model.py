@@ -244,6 +244,25 @@ def test_a_workspace_keeps_one_contiguous_buffer_a_name_for_shapes_of_any_size()
     larger = workspace("logits", (3, 5, 101))  # grows once where needed
     assert larger.shape == (3, 5, 101) and not np.shares_memory(larger, large)
     assert np.shares_memory(workspace("logits", (2, 2)), larger)
+    single = workspace("logits", (3, 5, 99), np.float32)  # rows in single precision
+    assert single.dtype == np.float32 and not np.shares_memory(single, larger)
+    assert workspace("logits", (3, 5, 99)).dtype == np.float64
+
+
+@pytest.mark.parametrize("n", [3000, 50_000])  # one row block; several
+def test_single_precision_rows_give_the_objective_to_single_precision_summed_in_double(n):
+    Z, y, w, dims, theta = random_problem(4, n=n, d=6, K=3, M=3, scale=2.0)
+    gate_coef, expert_coef = model.unpack(theta, dims)
+    value, grad_gate, grad_experts = model.objective_and_gradient(
+        Z, y, w, gate_coef, expert_coef, 0.01
+    )
+    single = model.objective_and_gradient(
+        Z.astype(np.float32), y, w.astype(np.float32), gate_coef, expert_coef, 0.01
+    )
+    assert single[0] == pytest.approx(value, rel=1e-6)
+    for ours, exact in zip(single[1:], (grad_gate, grad_experts)):
+        assert ours.dtype == np.float64  # the blocks' terms summed in double
+        np.testing.assert_allclose(ours, exact, rtol=1e-4, atol=1e-6 * np.abs(exact).max())
 
 
 @given(st.integers(0, 200_000), st.integers(1, 400), st.integers(2, 6))

@@ -89,6 +89,8 @@ __all__ = [
 
 # How the run-in and the final run converge (Strategy.solver).
 SOLVERS = ("lbfgs", "mm")
+# The precisions the starts can be drawn and screened in (Strategy.screen_precision).
+PRECISIONS = {"single": np.float32, "double": np.float64}
 # Iterations of a successive-halving round.
 HALVING_ROUND = 3
 # Starts screened by the MM map go in batches of this many consecutive ones,
@@ -126,6 +128,10 @@ class Strategy:
     screening (None: the fit's own). With ``init="mixed"``, starts 1,
     ``1 + kmeans_every``, ``1 + 2 kmeans_every``, ... draw their gates from
     k-means and the others at random (None, the estimator's: start 1 only).
+    ``screen_precision`` is that of the screening rows' copy on which the
+    starts are drawn and screened: ``"single"`` (the estimator's; sums in
+    double) or ``"double"``. The finalists, the run-in and the final run
+    are in double precision (``docs/performance.md`` has the measurements).
     """
 
     n_init: int = 20
@@ -142,6 +148,7 @@ class Strategy:
     screen_curvature: str | None = None
     screen_solver: str = "mm"
     kmeans_every: int | None = None
+    screen_precision: str = "single"
 
     def __post_init__(self):
         for name in ("solver", "screen_solver"):
@@ -152,6 +159,10 @@ class Strategy:
             if not isinstance(every, numbers.Integral) or isinstance(every, bool) or every < 1:
                 raise ValueError(f"kmeans_every must be None or an integer >= 1, got {every!r}")
             object.__setattr__(self, "kmeans_every", int(every))  # NumPy's integers too
+        if self.screen_precision not in PRECISIONS:
+            raise ValueError(
+                f"screen_precision must be one of {PRECISIONS}, got {self.screen_precision!r}"
+            )
         if self.screen_curvature not in (None, *CURVATURES):
             raise ValueError(
                 f"screen_curvature must be None or one of {CURVATURES}, "
@@ -855,18 +866,16 @@ class _Engine:
             best = self.run("final", mm, theta0, strategy.max_iter)
             return MultistartResult(best, np.empty(0), 0)
         screening = self.halving if strategy.screening == "halving" else self.screen_all
-        explore = screen
-        if strategy.screen_curvature not in (None, screen.curvature):
-            explore = BohningMM(
-                screen.Z, screen.y, screen.weights, screen.dims, screen.alpha,
-                strategy.screen_curvature, screen.reduction, screen.support,
-            )  # fmt: skip
+        explore = self.explored(screen)
         finalists, objectives = screening(explore, seeds)
+        # Screened in single precision, a finalist starts a run of its own in
+        # double: its trace and convergence are those of the rows' own objective.
+        fresh = explore.Z.dtype != screen.Z.dtype
         if len(finalists) > 1 or screen is mm:
             # One finalist on all rows: its convergence is the final run.
             stage = "final" if len(finalists) == 1 else "finalist"
             finalists = [
-                (index, self.converged(stage, screen, result, index + 1))
+                (index, self.converged(stage, screen, result, index + 1, fresh))
                 for index, result in finalists
             ]
         # The highest; ties: the first screened.
@@ -877,8 +886,26 @@ class _Engine:
             best = self.run("final", mm, best.theta, strategy.max_iter)
         return MultistartResult(best, objectives, best_start)
 
-    def converged(self, stage, step, result: FitResult, number: int) -> FitResult:
-        """``result`` continued on ``step`` until it converges or has had ``max_iter`` iterations."""
+    def explored(self, screen: BohningMM) -> BohningMM:
+        """The map the starts are drawn and screened on: ``screen``'s rows in the strategy's precision and curvature."""
+        dtype = PRECISIONS[self.strategy.screen_precision]
+        curvature = self.strategy.screen_curvature or screen.curvature
+        if screen.Z.dtype == dtype and curvature == screen.curvature:
+            return screen
+        return BohningMM(
+            screen.Z.astype(dtype), screen.y, screen.weights.astype(dtype), screen.dims,
+            screen.alpha, curvature, screen.reduction, screen.support,
+        )  # fmt: skip
+
+    def converged(
+        self, stage, step, result: FitResult, number: int, fresh: bool = False
+    ) -> FitResult:
+        """``result`` continued on ``step`` until it converges or has had ``max_iter`` iterations.
+
+        With ``fresh``, a run of its own from ``result.theta``, for ``max_iter`` iterations.
+        """
+        if fresh:
+            return self.run(stage, step, result.theta, self.strategy.max_iter, number)
         if result.converged or result.n_iter >= self.strategy.max_iter:
             return result
         more = self.strategy.max_iter - result.n_iter + 1

@@ -284,7 +284,9 @@ class MoEClassifier(ClassifierMixin, BaseEstimator):
     init_iter : int, default=15
         Screening iterations per start: MoE likelihoods have many local
         optima, so many starts are screened briefly and the best one is
-        continued. See :doc:`/guide/fitting`.
+        continued. The starts are drawn and screened on a single-precision
+        copy of the rows, the best one continued in double precision. See
+        :doc:`/guide/fitting`.
     n_finalists : int, default=1
         The starts screened best that run to convergence on the screening
         rows (all rows up to ``screen_rows``); the best of them is
@@ -423,9 +425,9 @@ class MoEClassifier(ClassifierMixin, BaseEstimator):
         Only when ``n_experts`` names a method: the criterion at every size,
         the dendrogram's heights and linkage (DSC), and the models compared.
     n_iter_ : int
-        Iterations of the retained start on all rows (after its screening on
-        a sample, when ``screen_rows`` drew one), Newton steps of ``polish``
-        included.
+        Iterations of the retained start on all rows, in double precision
+        after its screening (in single precision, on a sample when
+        ``screen_rows`` drew one), Newton steps of ``polish`` included.
     n_newton_iter_ : int
         Newton steps taken by ``polish`` (0 without it).
     converged_ : bool

@@ -22,7 +22,7 @@ import functools
 
 import numpy as np
 from scipy.linalg import LinAlgError
-from scipy.linalg.blas import dsyrk as syrk
+from scipy.linalg.blas import dsyrk, ssyrk
 from scipy.linalg.lapack import dpotrf, dpotrs
 
 from .model import (
@@ -84,6 +84,8 @@ ROW_PRODUCTS_MAX_VALUES = 2**22
 # columns, an expert with no responsibility) factorisable. Fixed points, where
 # the gradient is zero, are unaffected.
 _JITTER = 1e-10
+# BLAS's syrk of each precision of rows (single: a screening map's).
+_SYRK = {np.dtype(np.float64): dsyrk, np.dtype(np.float32): ssyrk}
 
 
 def _symmetric(upper: np.ndarray) -> np.ndarray:
@@ -120,7 +122,7 @@ def _gram_upper(rows: np.ndarray) -> np.ndarray:
     closures sent to Dask workers refer to it by name: SciPy's BLAS
     wrappers cannot be pickled.)
     """
-    return syrk(1.0, rows.T, trans=0)
+    return _SYRK[rows.dtype](1.0, rows.T, trans=0)
 
 
 def _exact_grams(parts: tuple, rows, estep, workspace: Workspace) -> tuple:
@@ -130,7 +132,7 @@ def _exact_grams(parts: tuple, rows, estep, workspace: Workspace) -> tuple:
     weighted = estep.resp * w_rows
     # Into a contiguous (K q, n) array, then one product: half the time of a
     # batched matmul at n = 5,000, q = 5, K = 3.
-    scaled = workspace("scaled_columns", (K, q, Z_rows.shape[0]))
+    scaled = workspace("scaled_columns", (K, q, Z_rows.shape[0]), Z_rows.dtype)
     np.multiply(Z_rows.T, weighted[:, None, :], out=scaled)
     return (np.dot(scaled.reshape(K * q, -1), Z_rows).reshape(K, q, q),)
 
@@ -139,7 +141,7 @@ def _floored_grams(Z_rows, resp, w_rows, floors, workspace: Workspace) -> np.nda
     """A block's upper triangles of ``sum over rows with tau_ik > f_k of w_i tau_ik z_i z_i^T``."""
     K, q = resp.shape[0], Z_rows.shape[1]
     roots = np.sqrt(resp * w_rows)
-    scaled_rows = workspace("scaled_rows", Z_rows.shape)
+    scaled_rows = workspace("scaled_rows", Z_rows.shape, Z_rows.dtype)
     upper = np.zeros((K, q, q))
     for k, floor in enumerate(floors):
         # Strictly above the floor: rows at or below it (rows of zero
@@ -159,7 +161,7 @@ def _floored_grams(Z_rows, resp, w_rows, floors, workspace: Workspace) -> np.nda
 def _outer_products(Z: np.ndarray, blocks) -> np.ndarray:
     """Every row's ``z_i z_i^T``, its upper triangle packed as :func:`_unpacked` reads it, ``(n, q (q + 1) / 2)``."""
     first, second = np.triu_indices(Z.shape[1])
-    products = np.empty((Z.shape[0], first.size))
+    products = np.empty((Z.shape[0], first.size), Z.dtype)
     for rows in blocks(Z.shape[0]):
         np.multiply(Z[rows][:, first], Z[rows][:, second], out=products[rows])
     return products
@@ -371,7 +373,7 @@ class BohningMM:
             elif not self._rows_in_memory:
                 extra = functools.partial(_weight_and_floored_grams, self._floors)
             else:
-                keep = self._workspace("all_resp", (K, self.n_rows))
+                keep = self._workspace("all_resp", (K, self.n_rows), self.Z.dtype)
         if keep is not None:
 
             def extra(parts, rows, estep, workspace) -> tuple:
@@ -464,7 +466,7 @@ class BohningMM:
         if products is None or len(thetas) < 2:
             return [self(theta) for theta in thetas]
         coefs = [unpack(theta, self.dims) for theta in thetas]
-        resp = self._workspace("points_resp", (len(thetas), self.dims.K, self.n_rows))
+        resp = self._workspace("points_resp", (len(thetas), self.dims.K, self.n_rows), self.Z.dtype)
         evaluated = [
             self._evaluate(*coef, with_bounds=False, keep=kept) for coef, kept in zip(coefs, resp)
         ]
@@ -516,7 +518,7 @@ class BohningMM:
         # Times the mask's ones and zeros (the same values): a third of
         # np.where's time, which branches on every value.
         weighted = np.multiply(
-            resp, self.weights, out=self._workspace("points_weighted", resp.shape)
+            resp, self.weights, out=self._workspace("points_weighted", resp.shape, resp.dtype)
         )
         weighted *= resp > floors[..., None]
         packed = weighted.reshape(points * K, n) @ products

@@ -151,17 +151,19 @@ class Workspace:
     same name, so a result must be used before the next evaluation. One
     buffer a name, as large as the largest shape asked for, serves shapes of
     any size: the row blocks of :func:`row_blocks`, of two sizes one row
-    apart, share one set of arrays instead of two.
+    apart, share one set of arrays instead of two. Arrays of another dtype
+    (rows in single precision) are others of the same name.
     """
 
     def __init__(self):
-        self._buffers: dict[str, np.ndarray] = {}
+        self._buffers: dict[tuple, np.ndarray] = {}
 
-    def __call__(self, name: str, shape: tuple[int, ...]) -> np.ndarray:
+    def __call__(self, name: str, shape: tuple[int, ...], dtype=np.float64) -> np.ndarray:
         size = math.prod(shape)
-        buffer = self._buffers.get(name)
+        key = (name, np.dtype(dtype))
+        buffer = self._buffers.get(key)
         if buffer is None or buffer.size < size:
-            buffer = self._buffers[name] = np.empty(size)
+            buffer = self._buffers[key] = np.empty(size, dtype)
         return buffer[:size].reshape(shape)
 
 
@@ -196,10 +198,17 @@ class SerialReduction:
         return tuple(total)
 
 
+def _copied(term):
+    """A block's term, copied; in double precision if it is a float array (rows in single)."""
+    if not isinstance(term, np.ndarray):
+        return term
+    return term.astype(np.float64) if term.dtype.kind == "f" else term.copy()
+
+
 def accumulate(total: list | None, part: tuple) -> list:
     """``total + part`` elementwise, in place where ``total`` holds arrays; ``part`` if no total."""
     if total is None:  # copies: a block's terms may live in a workspace
-        return [term.copy() if isinstance(term, np.ndarray) else term for term in part]
+        return [_copied(term) for term in part]
     for i, term in enumerate(part):
         if isinstance(term, np.ndarray):
             total[i] += term
@@ -208,15 +217,15 @@ def accumulate(total: list | None, part: tuple) -> list:
     return total
 
 
-def _fresh(name: str, shape: tuple[int, ...]) -> np.ndarray:
+def _fresh(name: str, shape: tuple[int, ...], dtype=np.float64) -> np.ndarray:
     """The default scratch source: a new array every time."""
-    return np.empty(shape)
+    return np.empty(shape, dtype)
 
 
 def _gate_logits(Z: np.ndarray, gate_coef: np.ndarray, buf=_fresh) -> np.ndarray:
     """Gate logits ``(K, n)`` with the reference row at zero."""
-    logits = buf("gate_logits", (gate_coef.shape[1] + 1, Z.shape[0]))
-    np.matmul(gate_coef.T, Z.T, out=logits[:-1])
+    logits = buf("gate_logits", (gate_coef.shape[1] + 1, Z.shape[0]), Z.dtype)
+    np.matmul(gate_coef.T.astype(Z.dtype, copy=False), Z.T, out=logits[:-1])
     logits[-1] = 0.0
     return logits
 
@@ -224,9 +233,9 @@ def _gate_logits(Z: np.ndarray, gate_coef: np.ndarray, buf=_fresh) -> np.ndarray
 def _expert_logits(Z: np.ndarray, expert_coef: np.ndarray, buf=_fresh) -> np.ndarray:
     """Expert logits ``(M, K, n)`` with the reference class slab at zero."""
     K, q, M1 = expert_coef.shape
-    logits = buf("expert_logits", (M1 + 1, K, Z.shape[0]))
+    logits = buf("expert_logits", (M1 + 1, K, Z.shape[0]), Z.dtype)
     # One BLAS product for all experts: (M-1) K rows of coefficients times Z^T.
-    flat = expert_coef.transpose(2, 0, 1).reshape(M1 * K, q)
+    flat = expert_coef.transpose(2, 0, 1).reshape(M1 * K, q).astype(Z.dtype, copy=False)
     np.matmul(flat, Z.T, out=logits[:-1].reshape(M1 * K, Z.shape[0]))
     logits[-1] = 0.0
     return logits
@@ -246,14 +255,14 @@ def _logits(Z: np.ndarray, gate_coef: np.ndarray, expert_coef: np.ndarray, buf=_
     n = Z.shape[0]
     if q < FUSED_PRODUCT_MIN_COLUMNS:
         return _gate_logits(Z, gate_coef, buf), _expert_logits(Z, expert_coef, buf)
-    coef = buf("logit_coef", (K - 1 + M1 * K, q))
+    coef = buf("logit_coef", (K - 1 + M1 * K, q), Z.dtype)
     coef[: K - 1] = gate_coef.T
     coef[K - 1 :] = expert_coef.transpose(2, 0, 1).reshape(M1 * K, q)
-    product = np.matmul(coef, Z.T, out=buf("logit_product", (len(coef), n)))
-    gate = buf("gate_logits", (K, n))
+    product = np.matmul(coef, Z.T, out=buf("logit_product", (len(coef), n), Z.dtype))
+    gate = buf("gate_logits", (K, n), Z.dtype)
     gate[:-1] = product[: K - 1]
     gate[-1] = 0.0
-    experts = buf("expert_logits", (M1 + 1, K, n))
+    experts = buf("expert_logits", (M1 + 1, K, n), Z.dtype)
     experts[:-1] = product[K - 1 :].reshape(M1, K, n)
     experts[-1] = 0.0
     return gate, experts
@@ -268,10 +277,11 @@ def _softmax0(logits: np.ndarray, buf=_fresh, name: str = "") -> tuple[np.ndarra
     """
     # ufunc.reduce directly: np.max and np.sum add microseconds of Python
     # dispatch per call, a visible share of a step at n in the thousands.
-    top = np.maximum.reduce(logits, axis=0, out=buf(name + "_top", logits.shape[1:]))
-    proba = np.subtract(logits, top, out=buf(name + "_proba", logits.shape))
+    shape, dtype = logits.shape, logits.dtype
+    top = np.maximum.reduce(logits, axis=0, out=buf(name + "_top", shape[1:], dtype))
+    proba = np.subtract(logits, top, out=buf(name + "_proba", shape, dtype))
     np.exp(proba, out=proba)
-    total = np.add.reduce(proba, axis=0, out=buf(name + "_total", logits.shape[1:]))
+    total = np.add.reduce(proba, axis=0, out=buf(name + "_total", shape[1:], dtype))
     proba /= total
     return proba, top, np.log(total, out=total)
 
@@ -311,13 +321,15 @@ def _log_joint(Z, y, gate_coef, expert_coef, buf=_fresh):
     gate_logits, expert_logits = _logits(Z, gate_coef, expert_coef, buf)
     gate, gate_top, gate_log_total = _softmax0(gate_logits, buf, "gate")
     experts, expert_top, expert_log_total = _softmax0(expert_logits, buf, "expert")
-    log_joint = np.subtract(gate_logits, gate_top, out=buf("log_joint", gate_logits.shape))
+    log_joint = np.subtract(
+        gate_logits, gate_top, out=buf("log_joint", gate_logits.shape, gate_logits.dtype)
+    )
     log_joint -= gate_log_total
     # Each row's own class logit, shifted like the log-probabilities above:
     # gathered from the flat array, expert by expert, which is several times
     # faster than a masked copy per class or np.take_along_axis.
     K, n = gate_logits.shape
-    own = buf("own", (K, n))
+    own = buf("own", (K, n), gate_logits.dtype)
     flat_index = np.multiply(y, K * n, dtype=np.intp)
     flat_index += np.arange(n)
     for k in range(K):
@@ -347,6 +359,10 @@ def e_step(
     log_joint, gate, experts = _log_joint(Z, y, gate_coef, expert_coef, buf)
     resp, top, log_total = _softmax0(log_joint, buf, "joint")
     top += log_total  # per-row log-likelihood
+    if top.dtype != np.float64:
+        # Rows in single precision: their mean in double, whose rounding
+        # (about 1e-7 / sqrt(n) relative, not 1e-7) SQUAREM's tests can resolve.
+        weights, top = weights.astype(np.float64), top.astype(np.float64)
     return EStep(loglik=float(np.dot(weights, top)), resp=resp, gate=gate, experts=experts)
 
 
@@ -456,13 +472,13 @@ def gradient(
     # them with a single product block @ Z. Products over the rows into a small
     # result are np.dot's here and in moelogit.mm: NumPy's matmul holds the GIL
     # through them (2.4, measured), np.dot calls the same BLAS routine without it.
-    block = buf("gradient_block", ((K - 1) + (M - 1) * K, n))
+    block = buf("gradient_block", ((K - 1) + (M - 1) * K, n), Z.dtype)
     np.subtract(estep.resp[: K - 1], estep.gate[: K - 1], out=block[: K - 1])
     block[: K - 1] *= weights
     _expert_residuals(
         estep.experts,
         y,
-        np.multiply(estep.resp, weights, out=buf("weighted_resp", (K, n))),
+        np.multiply(estep.resp, weights, out=buf("weighted_resp", (K, n), Z.dtype)),
         out=block[K - 1 :].reshape(M - 1, K, n),  # a view: filled in place
     )
     grad = np.dot(block, Z)
@@ -719,7 +735,7 @@ def experts_objective_and_gradient(
         own = np.take_along_axis(logits, y_rows[None, None, :].repeat(K, 1), axis=0)[0]
         own -= top
         own -= log_total
-        resid = workspace("expert_resid", (M1, K, Z_rows.shape[0]))
+        resid = workspace("expert_resid", (M1, K, Z_rows.shape[0]), Z_rows.dtype)
         grad = np.dot(
             _expert_residuals(proba, y_rows, W_rows, out=resid).reshape(M1 * K, -1), Z_rows
         )
