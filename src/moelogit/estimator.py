@@ -435,8 +435,8 @@ class MoEClassifier(ClassifierMixin, BaseEstimator):
         ``polish``: whether the Newton refinement converged).
     loglik_trace_ : ndarray of shape (`n_iter_`,)
         Objective (mean log-likelihood minus the ridge penalty) on all rows at
-        every iteration of the retained start, then after every Newton step;
-        it never decreases.
+        every iteration of the retained start (its run in double precision
+        after screening), then after every Newton step; it never decreases.
     objective_ : float
         Final objective of the retained start, ``loglik_trace_[-1]``.
     perfectly_separated_ : bool
