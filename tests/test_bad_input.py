@@ -105,6 +105,7 @@ def test_bad_sample_weight(data, weights, match):
         ({"curvature": "newton"}, ValueError, "curvature must be one of"),
         ({"solver": "newton"}, ValueError, "solver must be one of"),
         ({"screen_solver": "em"}, ValueError, "screen_solver must be one of"),
+        ({"screen_precision": "half"}, ValueError, "screen_precision must be one of"),
         ({"acceleration": "yes"}, TypeError, "acceleration must be True or False"),
         ({"polish": 1}, TypeError, "polish must be True or False"),
     ],

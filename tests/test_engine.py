@@ -268,7 +268,11 @@ def test_starts_screened_together_are_the_starts_screened_one_by_one(
     assert points_stepped == []  # a batch of one takes its steps one by one
     assert together.best_start == alone.best_start
     np.testing.assert_allclose(together.start_objectives, alone.start_objectives, rtol=rtol)
-    assert [run[:4] for run in together_runs] == [run[:4] for run in alone_runs]
+
+    def told(runs):  # stage, number, iterations; after a screening in single, stage and number
+        return [run[:4] if precision == "double" or run[0] == "screen" else run[:2] for run in runs]
+
+    assert told(together_runs) == told(alone_runs)
     np.testing.assert_allclose(
         [run[4] for run in together_runs], [run[4] for run in alone_runs], rtol=rtol
     )
@@ -628,7 +632,7 @@ def test_screening_runs_on_the_callers_joblib_backend(screen_solver, d):
     # To the bit for runs one by one; batches that step together are on
     # BLAS's threads there, whose products round differently (in single
     # precision, so the screened objectives differ in their fifth digit).
-    rtol = 0 if d == 2 else 1e-4
+    rtol = 0 if d == 2 else 1e-3
     np.testing.assert_allclose(found[1].start_objectives, found[0].start_objectives, rtol=rtol)
     assert found[1].best_start == found[0].best_start
     # The same optimum, where the stopping rule (tol=1e-8) left each run.
@@ -831,6 +835,7 @@ def _single_and_double(n, **strategy):
 @pytest.mark.parametrize("n", [3000, 15_000])  # all rows screened; a 10,000-row sample
 def test_starts_screened_in_single_precision_rank_as_in_double(n):
     (single, double), mm = _single_and_double(n, max_iter=500)
+    assert not np.array_equal(single.start_objectives, double.start_objectives)
     np.testing.assert_allclose(single.start_objectives, double.start_objectives, rtol=1e-4)
     assert single.best_start == double.best_start
     # The same optimum, where the stopping rule (tol=1e-8 on the change) left
@@ -853,6 +858,33 @@ def test_a_start_screened_in_single_precision_is_finished_in_double(n):
         assert best.trace[0] == pytest.approx(screened, rel=1e-6)
     assert best.converged and best.n_iter == best.trace.size < 300
     assert np.all(np.diff(best.trace) >= -1e-12 * np.abs(best.trace[:-1]))
+
+
+def test_finalists_screened_in_single_precision_each_run_on_in_double():
+    n = 3000
+    X, y, _ = make_moe_classification(n, 2, 3, 3, random_state=6)
+    weights = np.full(n, 1 / n)
+    Z = design_matrix(X, *standardization(X, weights))
+
+    class Firsts(FitListener):
+        def __init__(self):
+            self.runs = []
+
+        def stage_finished(self, stage, n_rows, result, number=None):
+            self.runs.append((stage, number, result.trace[0]))
+
+    listener = Firsts()
+    found = fit_multistart(
+        Z, y, weights, Dims(3, 3, 3), alpha=1e-6, rng=np.random.RandomState(4),
+        strategy=Strategy(n_init=4, n_finalists=2, max_iter=500), listener=listener,
+    )  # fmt: skip
+    finalists = [(number, first) for stage, number, first in listener.runs if stage == "finalist"]
+    assert len(finalists) == 2
+    for number, first in finalists:  # each begins where its screening ended, in double
+        assert first == pytest.approx(found.start_objectives[number - 1], rel=1e-6)
+        assert first != found.start_objectives[number - 1]
+    mm = BohningMM(Z, y, weights, Dims(3, 3, 3), alpha=1e-6, curvature="expert")
+    assert found.best.objective == pytest.approx(mm.objective(found.best.theta), rel=1e-14)
 
 
 def test_screen_solver_screens_by_lbfgs_and_the_default_is_the_mm_map():

@@ -164,7 +164,8 @@ class Strategy:
             object.__setattr__(self, "kmeans_every", int(every))  # NumPy's integers too
         if self.screen_precision not in PRECISIONS:
             raise ValueError(
-                f"screen_precision must be one of {PRECISIONS}, got {self.screen_precision!r}"
+                f"screen_precision must be one of {tuple(PRECISIONS)}, "
+                f"got {self.screen_precision!r}"
             )
         if self.screen_curvature not in (None, *CURVATURES):
             raise ValueError(
@@ -184,7 +185,9 @@ class MultistartResult:
         convergence (Newton steps of ``polish`` joined on).
     start_objectives : ndarray
         Every start's objective after screening, in the order drawn (empty
-        when a single start was run without screening).
+        when a single start was run without screening), on the screening
+        rows in the strategy's ``screen_precision`` (single: about five
+        digits of the objective in double at the same point).
     best_start : int
         Index of the retained start.
     n_newton_iter : int
@@ -292,7 +295,9 @@ def fit_multistart(
     Parameters
     ----------
     Z : ndarray or Dask array of shape (n, q)
-        Design matrix, intercept in column 0. With Dask arrays (``codes``
+        Design matrix, intercept in column 0, in double precision: the
+        precision of the runs after screening (single-precision rows would
+        make the whole fit single). With Dask arrays (``codes``
         and ``weights`` too, the same row chunks) the samples are gathered
         from the chunks and every full-data run reduces over the chunks
         (:mod:`moelogit.chunked`); ``strategy.screen_rows`` must then be a
@@ -874,6 +879,10 @@ class _Engine:
         # Screened in single precision, a finalist starts a run of its own in
         # double: its trace and convergence are those of the rows' own objective.
         fresh = explore.Z.dtype != screen.Z.dtype
+        # The screening's rows (a copy of all of them, when all are screened)
+        # are not kept through the runs that follow.
+        del explore
+        self._rows.clear()  # by the maps' ids, which a later map may reuse
         if len(finalists) > 1 or screen is mm:
             # One finalist on all rows: its convergence is the final run.
             stage = "final" if len(finalists) == 1 else "finalist"

@@ -199,10 +199,10 @@ class SerialReduction:
 
 
 def _copied(term):
-    """A block's term, copied; in double precision if it is a float array (rows in single)."""
-    if not isinstance(term, np.ndarray):
-        return term
-    return term.astype(np.float64) if term.dtype.kind == "f" else term.copy()
+    """A block's term, copied; in double precision if it is a float array of less (rows in single)."""
+    if isinstance(term, np.ndarray) and term.dtype.kind == "f" and term.itemsize < 8:
+        return term.astype(np.float64, order="C")
+    return term.copy() if isinstance(term, np.ndarray) else term
 
 
 def accumulate(total: list | None, part: tuple) -> list:
