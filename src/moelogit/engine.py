@@ -107,7 +107,10 @@ SCREENING_BATCH = 5
 # values (n q (q + 1) / 2), else in worker processes: two threads screened
 # problem b's batches (10,000 rows, q = 21: 2.3 million) 1.7 times as fast
 # as one, but batches on 4,000 and 10,000 rows at q = 13 (0.36 and 0.9
-# million) 1.0 and 1.3 times, where warm worker processes gave 1.7.
+# million) 1.0 and 1.3 times, where warm worker processes gave 1.7. (In single
+# precision b's batches gain 1.43-1.55 times in threads, 2.0 in processes,
+# but threads still end a first fit's screening sooner: at 1.22-1.36 s
+# against 1.49-1.51 s with the workers' start-up.)
 THREADED_SCREENING_MIN_VALUES = 2_000_000
 # Newton steps allowed to ``polish``: in the rates experiment over-fitted fits
 # took a median of 21, and 3 of 200 still had not converged after 100.
