@@ -364,8 +364,10 @@ class MoEClassifier(ClassifierMixin, BaseEstimator):
         sums over rows, the solves and the parameters double), about 0.6
         times the screening's time and as good at ranking the starts on the
         benchmark problems' shapes; ``"double"``, the rows as they are.
-        Either way the best start runs on in double precision.
-        :doc:`/performance` has the measurements.
+        Either way the best start runs on in double precision. Single
+        precision is for short screening: over hundreds of iterations it
+        ascends more slowly near an optimum, so with a large ``init_iter``
+        choose ``"double"``. :doc:`/performance` has the measurements.
     acceleration : bool, default=True
         SQUAREM extrapolation of the MM map (screening, and the runs to
         convergence with ``solver="mm"``), accepted only when it does not
