@@ -224,15 +224,31 @@ def test_first_fit_times_fresh_sessions_on_one_core_and_on_every_core():
 def test_evaluation_cores_times_one_thread_two_threads_and_two_processes():
     from benchmarks.evaluation_cores import evaluation_cores
 
-    table = evaluation_cores("a", repeats=2)
+    table = evaluation_cores("a", repeats=2, rounds=2)
     assert table["evaluation"].tolist() == [
+        "all rows, as n_jobs=1 evaluates them",
         "all rows, one thread",
         "one half alone",
-        "both halves, two threads",
+        "both halves, n_jobs=2's reduction",
+        "a half in each of two threads at once",
         "a half in each of two processes at once",
     ]
     assert (table["ms"] > 0).all()
-    assert table["speed-up over one thread"].iloc[0] == 1.0
+    assert table["speed-up over one thread"].iloc[1] == 1.0
+    assert table["speed-up over n_jobs=1"].iloc[0] == 1.0
+
+
+def test_machine_scaling_rates_kernels_in_one_process_and_two(monkeypatch):
+    from benchmarks import evaluation_cores
+
+    small = tuple((what, size // 8, unit, 1) for what, size, unit, _ in evaluation_cores.KERNELS)
+    monkeypatch.setattr(evaluation_cores, "KERNELS", small)
+    table = evaluation_cores.machine_scaling(repeats=2)
+    assert table["unit"].tolist() == ["GB/s", "GB/s", "GFLOP/s"]
+    assert (table[["one process", "two processes at once"]] > 0).all(axis=None)
+    np.testing.assert_allclose(
+        table["ratio"], table["two processes at once"] / table["one process"]
+    )
 
 
 def test_screening_steps_times_starts_one_by_one_and_together(monkeypatch):

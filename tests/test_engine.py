@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 
 from moelogit import MoEClassifier, select_n_experts
 from moelogit import engine as engine_module
+from moelogit import reduction as reduction_module
 from moelogit.datasets import make_moe_classification
 from moelogit.engine import (
     FitListener,
@@ -683,9 +684,28 @@ def test_thread_reduction_sums_like_the_serial_one_to_the_bit(n_rows, block, thr
     np.testing.assert_array_equal(threaded[1], serial[1])
 
 
-def test_thread_reduction_keeps_its_threads_busy_with_few_blocks_out():
-    # While block 0 is held, the other thread goes on with blocks 1 and 2 (no
-    # barrier after each round of two), and no further: 2 + 1 blocks out.
+def test_thread_reduction_gives_each_thread_a_run_of_consecutive_blocks():
+    threads, lock = {}, threading.Lock()
+
+    def terms(parts, rows, workspace):
+        with lock:
+            threads[rows.start] = threading.get_ident()
+        return (float(parts[0].sum()),)
+
+    blocks = [slice(i, i + 1) for i in range(10)]
+    with ThreadPoolExecutor(3) as executor:
+        summed = ThreadReduction(executor, 3)(terms, (np.arange(10.0),), lambda n: blocks)
+    assert summed == (45.0,)
+    runs = [{threads[i] for i in run} for run in (range(3), range(3, 6), range(6, 10))]
+    assert [len(run) for run in runs] == [1, 1, 1]  # one thread a run
+    assert runs[0] == {threading.get_ident()}  # the first run here, the others in the pool
+    assert threading.get_ident() not in runs[1] | runs[2]
+
+
+def test_thread_reduction_holds_at_most_its_bytes_of_terms_a_thread(monkeypatch):
+    # While this thread is held on block 0, the other computes blocks of its
+    # run (5 to 9) until it holds HELD_BYTES of terms (three of 8 bytes here).
+    monkeypatch.setattr(reduction_module, "HELD_BYTES", 24)
     release, started, lock = threading.Event(), [], threading.Lock()
 
     def terms(parts, rows, workspace):
@@ -695,28 +715,29 @@ def test_thread_reduction_keeps_its_threads_busy_with_few_blocks_out():
             assert release.wait(10)
         return (float(parts[0].sum()),)
 
-    values, summed = np.arange(10.0), []
     blocks = [slice(i, i + 1) for i in range(10)]
+    summed = []
     with ThreadPoolExecutor(2) as executor:
         reduction = ThreadReduction(executor, 2)
         runner = threading.Thread(
-            target=lambda: summed.append(reduction(terms, (values,), lambda n: blocks))
+            target=lambda: summed.append(reduction(terms, (np.arange(10.0),), lambda n: blocks))
         )
         runner.start()
         for _ in range(1000):  # up to 10 s on a loaded machine
-            if len(started) >= 3:
+            if len(started) >= 4:
                 break
             threading.Event().wait(0.01)
-        threading.Event().wait(0.1)  # time for more blocks to start, were they sent
+        threading.Event().wait(0.1)  # time for more blocks to start, were they allowed
         with lock:
             held = sorted(started)
         release.set()
         runner.join(10)
-    assert held == [0, 1, 2]
+    assert held == [0, 5, 6, 7]
     assert summed == [(45.0,)]
 
 
-def test_thread_reduction_stops_at_an_error_with_nothing_left_running():
+@pytest.mark.parametrize("failing", [5, 15])  # in this thread's run, in the other's
+def test_thread_reduction_stops_at_an_error_with_nothing_left_running(failing):
     running, lock = [0], threading.Lock()
 
     def terms(parts, rows, workspace):
@@ -724,8 +745,8 @@ def test_thread_reduction_stops_at_an_error_with_nothing_left_running():
             running[0] += 1
         try:
             threading.Event().wait(0.01)
-            if rows.start == 5:
-                raise ValueError("block 5")
+            if rows.start == failing:
+                raise ValueError(f"block {failing}")
             return (float(parts[0].sum()),)
         finally:
             with lock:
@@ -733,7 +754,7 @@ def test_thread_reduction_stops_at_an_error_with_nothing_left_running():
 
     blocks = [slice(i, i + 1) for i in range(20)]
     with ThreadPoolExecutor(2) as executor:
-        with pytest.raises(ValueError, match="block 5"):
+        with pytest.raises(ValueError, match=f"block {failing}"):
             ThreadReduction(executor, 2)(terms, (np.arange(20.0),), lambda n: blocks)
         assert running[0] == 0
 

@@ -623,12 +623,16 @@ def row_blocks(n_rows: int, dims: Dims) -> list[slice]:
     The blocks of the fit's objective and gradient: ``n_rows // size`` of
     them (one at least), ``size`` being :func:`rows_per_block`'s with
     ``M K`` values a row and at least 1,024 rows, their lengths one row
-    apart at most. So a block holds ``size`` rows or more (unless all the
-    rows are fewer) and under twice as many: 10,000 rows at 8,738 a block
-    make one block, not one of 8,738 and one of 1,262.
+    apart at most; one more where that makes an odd number above one, so
+    that two threads share them evenly (:class:`moelogit.reduction.ThreadReduction`
+    gives each a run of consecutive blocks). So a block holds at most twice
+    ``size`` rows, and at least ``size`` but for those odd numbers (three
+    quarters of it at least): 10,000 rows at 8,738 a block make one block,
+    not one of 8,738 and one of 1,262.
     """
     size = rows_per_block(dims.K * dims.M, BLOCK_ELEMENTS, at_least=1024)
     n_blocks = max(n_rows // size, 1)
+    n_blocks += n_blocks % 2 if n_blocks > 1 else 0
     ends = [n_rows * block // n_blocks for block in range(n_blocks + 1)]
     return [slice(start, stop) for start, stop in itertools.pairwise(ends) if stop > start]
 

@@ -165,15 +165,42 @@ def _other_blas_paths() -> tuple[str, ...]:
     return () if len(others) == len(paths) else others
 
 
-class ThreadReduction:
-    """Block terms computed by ``n_threads`` threads of ``executor``, summed in block order.
+# Bytes of block terms a thread of ThreadReduction may hold before it waits
+# for them to be added: a gradient's terms are a few kilobytes a block, but
+# a Hessian's are P x P (4.7 MB at benchmark problem c's 765 parameters).
+HELD_BYTES = 2**26
 
-    Each thread takes the next block as soon as it is done with one (no
-    barrier between rounds of blocks), while at most ``n_threads + 1``
-    blocks are out at once, so at most that many blocks' terms are held.
-    BLAS runs one thread per worker meanwhile; work outside the reduction
-    (a screening sample of one block, the solves) keeps all of BLAS's.
-    Every thread keeps its own scratch :class:`~moelogit.model.Workspace`.
+
+def _nbytes(part: tuple) -> int:
+    return sum(term.nbytes if isinstance(term, np.ndarray) else 8 for term in part)
+
+
+class _Run:
+    """A helper thread's run of consecutive blocks: their terms, held until they are added."""
+
+    def __init__(self, blocks: list):
+        self.blocks = blocks
+        self.held: deque = deque()
+        self.held_bytes = 0
+
+
+class ThreadReduction:
+    """Block terms computed by ``n_threads`` threads, summed in block order to the serial bit.
+
+    The blocks are cut into ``n_threads`` runs of consecutive blocks, as
+    even as can be. This thread computes the first run, adding each block's
+    terms as it goes; each of ``n_threads - 1`` threads of ``executor``
+    computes one of the others, keeping its blocks' terms (copied) until
+    this thread adds them, in order. The sum is thus the serial one
+    (:class:`~moelogit.model.SerialReduction`) to the bit, with two
+    hand-overs a thread and evaluation: on benchmark problem b, taking the
+    next block from a shared queue on every thread, summed by a thread that
+    computed none, gained 1.16 times over one thread against 1.48 times for
+    runs (docs/performance.md). A thread holding :data:`HELD_BYTES` of
+    terms waits for them to be added before it computes more. BLAS runs one
+    thread per worker meanwhile; work outside the reduction (a screening
+    sample of one block, the solves) keeps all of BLAS's. Every thread
+    keeps its own scratch :class:`~moelogit.model.Workspace`.
     """
 
     def __init__(self, executor: Executor, n_threads: int):
@@ -187,37 +214,66 @@ class ThreadReduction:
         return workspace
 
     def __call__(self, terms: Callable, arrays: tuple, blocks: Blocks) -> tuple:
-        def run(rows: slice) -> tuple:
-            # Copied: the thread may take another block, reusing its workspace.
-            part = terms(tuple(array[rows] for array in arrays), rows, self._workspace())
-            return tuple(term.copy() if isinstance(term, np.ndarray) else term for term in part)
+        def part(rows: slice) -> tuple:
+            return terms(tuple(array[rows] for array in arrays), rows, self._workspace())
 
         blocks = blocks(arrays[0].shape[0])
-        total = None
-        if self.n_threads == 1 or len(blocks) == 1:  # nothing to share: no hand-over
+        n_runs = min(self.n_threads, len(blocks))
+        if n_runs == 1:  # nothing to share: no hand-over
+            total = None
             for rows in blocks:
-                total = accumulate(total, run(rows))
+                total = accumulate(total, part(rows))
             return tuple(total)
-        # Our threads share the cores with BLAS's own: one BLAS thread each
-        # while they run (faster on 2 cores than letting both pools compete).
-        # Without a barrier between rounds of n_threads blocks, an
-        # evaluation on 2 threads took 5-10% less time on benchmark problems
-        # b and c (docs/performance.md); one block more than the threads
-        # out at once did as well as twice the threads (within 1%), and
-        # holds fewer terms (a Hessian's are P x P).
-        waiting = iter(blocks)
-        out: deque = deque()
+        ends = [len(blocks) * run // n_runs for run in range(n_runs + 1)]
+        first, *others = (_Run(blocks[a:b]) for a, b in itertools.pairwise(ends))
+        changed, stop = threading.Condition(), threading.Event()
+
+        def compute(run: _Run) -> None:
+            for rows in run.blocks:
+                with changed:  # at the cap: wait until this thread's terms are added
+                    changed.wait_for(lambda: stop.is_set() or run.held_bytes < HELD_BYTES)
+                if stop.is_set():
+                    return
+                # Copied: this thread's next block reuses its workspace.
+                kept = tuple(term.copy() if isinstance(term, np.ndarray) else term
+                             for term in part(rows))  # fmt: skip
+                with changed:
+                    run.held.append(kept)
+                    run.held_bytes += _nbytes(kept)
+                    changed.notify_all()
+
+        def taken(run: _Run, future) -> tuple:
+            """The next of ``run``'s terms, once computed; the thread's error if it failed."""
+            with changed:
+                changed.wait_for(lambda: run.held or future.done())
+                if not run.held:
+                    future.result()  # raises the thread's error
+                    raise RuntimeError("a reduction thread ended before its blocks")
+                kept = run.held.popleft()
+                run.held_bytes -= _nbytes(kept)
+                changed.notify_all()
+                return kept
+
+        total, futures = None, []
         with blas_single_threaded():
             try:
-                for rows in itertools.islice(waiting, self.n_threads + 1):
-                    out.append(self.executor.submit(run, rows))
-                while out:
-                    total = accumulate(total, out.popleft().result())
-                    rows = next(waiting, None)
-                    if rows is not None:
-                        out.append(self.executor.submit(run, rows))
+                futures = [self.executor.submit(compute, run) for run in others]
+                for future in futures:  # wake a wait for a thread that failed
+                    future.add_done_callback(lambda _: _notified(changed))
+                for rows in first.blocks:
+                    total = accumulate(total, part(rows))
+                for run, future in zip(others, futures):
+                    for _ in run.blocks:
+                        total = accumulate(total, taken(run, future))
             finally:  # after an error: nothing left running on these arrays
-                for future in out:
+                stop.set()
+                _notified(changed)
+                for future in futures:
                     future.cancel()
-                wait(out)
+                wait(futures)
         return tuple(total)
+
+
+def _notified(condition: threading.Condition) -> None:
+    with condition:
+        condition.notify_all()
