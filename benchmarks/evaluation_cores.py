@@ -1,11 +1,12 @@
 """What two cores can give one evaluation of the log-likelihood and gradient on this machine.
 
-Run ``python -m benchmarks.evaluation_cores [--problem b] [--repeats 30]``
-from the repository root. Two tables.
+Run ``python -m benchmarks.evaluation_cores [--problem b] [--repeats 30]
+[--rounds 5]`` from the repository root. Two tables.
 
 *The evaluation*, milliseconds per evaluation on the problem's rows (see
-:mod:`benchmarks.fit_speed`) at a random start, each way with scratch
-arrays kept between evaluations, as in a fit:
+:mod:`benchmarks.fit_speed`) at a random start, medians of ``--rounds``
+rounds that each time every way in turn, with scratch arrays kept between
+evaluations as in a fit:
 
 - all rows as ``n_jobs=1`` evaluates them (BLAS's own threads as they
   are): the baseline of the cores' target;
@@ -20,15 +21,16 @@ arrays kept between evaluations, as in a fit:
 
 *The machine*: what one process and two at once get from the memory
 system and the cores, on one thread each: GB/s of ``np.add`` on arrays that
-fit a core's L2 cache (0.5 MiB) and on arrays that only main memory holds
-(32 MiB), and GFLOP/s of a 1,500 x 1,500 matrix product. Work that streams
-rows from main memory gains from a second core only what the second
-column's ratio says.
+fit a core's L2 cache and on arrays that only main memory holds, and
+GFLOP/s of a 1,500 x 1,500 matrix product (:data:`KERNELS`). Work that
+streams rows from main memory gains from a second core only what the
+ratio column says.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import functools
 import multiprocessing
 import threading
@@ -51,9 +53,8 @@ def _problem(name: str):
     return Z, y, weights, unpack(initial_theta(Z, y, weights, dims, "random", 1), dims)
 
 
-def _milliseconds(evaluate, repeats: int, ready=None, warm: bool = True) -> float:
-    if warm:
-        evaluate()  # scratch allocated, caches warm
+def _milliseconds(evaluate, repeats: int, ready=None) -> float:
+    evaluate()  # scratch allocated, caches warm
     if ready is not None:
         ready.wait()
     began = time.perf_counter()
@@ -79,31 +80,41 @@ def _half_in_process(name: str, which: int, repeats: int, rounds: int, ready, ou
     """Times half ``which`` once a round, when the parent and the other process are ready."""
     with threadpool_limits(1, "blas"):
         evaluate = _half_evaluation(_problem(name), which)
-        evaluate()
         ready.wait()  # set up: the parent's rounds begin
         for _ in range(rounds):
-            out.put(_milliseconds(evaluate, repeats, ready, warm=False))
+            ready.wait()  # both warm up, then time, while the parent waits
+            out.put(_milliseconds(evaluate, repeats))
 
 
-def _started(target, args_of, n_processes: int, parties: int):
-    """``n_processes`` processes of ``target(*args_of(i, ready, out))``, with a barrier of ``parties``."""
+# Seconds a process or the parent waits for the other side before giving up.
+TIMEOUT = 600
+
+
+@contextlib.contextmanager
+def _processes(target, args_of, n_processes: int, parties: int):
+    """``n_processes`` processes of ``target(*args_of(i, ready, out))``: ``(ready, out)``.
+
+    ``ready`` is a barrier of ``parties``; the processes are ended on the
+    way out, after an error too, so a failure leaves nothing waiting.
+    """
     context = multiprocessing.get_context("spawn")
-    ready, out = context.Barrier(parties), context.Queue()
+    ready, out = context.Barrier(parties, timeout=TIMEOUT), context.Queue()
     workers = [
-        context.Process(target=target, args=args_of(i, ready, out)) for i in range(n_processes)
+        context.Process(target=target, args=args_of(i, ready, out), daemon=True)
+        for i in range(n_processes)
     ]
     for worker in workers:
         worker.start()
-    return workers, ready, out
-
-
-def _in_processes(target, args_of, n_processes: int) -> list:
-    """What ``target(*args_of(i, ready, out))`` put, from ``n_processes`` processes started at once."""
-    workers, _, out = _started(target, args_of, n_processes, n_processes)
-    results = [out.get() for _ in workers]
-    for worker in workers:
-        worker.join()
-    return results
+    try:
+        yield ready, out
+        for worker in workers:
+            worker.join(TIMEOUT)
+    finally:
+        ready.abort()
+        for worker in workers:
+            if worker.is_alive():
+                worker.terminate()
+                worker.join()
 
 
 def evaluation_cores(name: str = "b", repeats: int = 30, rounds: int = 5) -> pd.DataFrame:
@@ -122,14 +133,14 @@ def evaluation_cores(name: str = "b", repeats: int = 30, rounds: int = 5) -> pd.
             reduction=reduction,
         )  # fmt: skip
 
-    # The two processes time their halves at the parent's signal (a barrier
-    # of three), each round while this process waits.
-    workers, signal, out = _started(
+    # The two processes time their halves at this process's signal (a
+    # barrier of three), each round while it waits.
+    processes = _processes(
         _half_in_process, lambda i, ready, out: (name, i, repeats, rounds, ready, out), 2, 3
     )
-    signal.wait()  # the processes are set up
     times: dict[str, list] = {}
-    with ThreadPoolExecutor(2) as pool:
+    with processes as (signal, out), ThreadPoolExecutor(2) as pool:
+        signal.wait()  # the processes are set up
         reduction = ThreadReduction(pool, 2)
         ready = threading.Barrier(2)
         halves = [_half_evaluation(data, which) for which in (0, 1)]
@@ -151,10 +162,8 @@ def evaluation_cores(name: str = "b", repeats: int = 30, rounds: int = 5) -> pd.
                     times.setdefault(way, []).append(timed())
             signal.wait()
             times.setdefault("a half in each of two processes at once", []).append(
-                max(out.get(), out.get())
+                max(out.get(timeout=TIMEOUT), out.get(timeout=TIMEOUT))
             )
-    for worker in workers:
-        worker.join()
     medians = {way: float(np.median(values)) for way, values in times.items()}
     table = pd.DataFrame({"evaluation": list(medians), "ms": list(medians.values())})
     table["speed-up over one thread"] = medians["all rows, one thread"] / table["ms"]
@@ -163,45 +172,58 @@ def evaluation_cores(name: str = "b", repeats: int = 30, rounds: int = 5) -> pd.
 
 
 # (what, the arrays' or matrices' size, the rate's unit, calls per repeat:
-# about 10 ms each)
+# about 10 ms each). A core's L2 cache holds 1 MiB on this machine; np.add's
+# three arrays of 2^14 doubles take 384 KiB, of 2^22 doubles 96 MiB.
 KERNELS = (
-    ("np.add on arrays in L2 (0.5 MiB)", 2**16, "GB/s", 500),
-    ("np.add on arrays in main memory (32 MiB)", 2**22, "GB/s", 4),
+    ("np.add on arrays in L2 (3 x 128 KiB)", 2**14, "GB/s", 2000),
+    ("np.add on arrays in main memory (3 x 32 MiB)", 2**22, "GB/s", 4),
     ("1,500 x 1,500 matrix product", 1500, "GFLOP/s", 1),
 )
 
 
-def _kernel_rate(kernel: tuple, repeats: int, ready=None) -> float:
-    """The rate of ``kernel`` (a row of :data:`KERNELS`) on one BLAS thread, after ``ready``."""
+def _kernel_seconds(kernel: tuple, repeats: int, ready, out) -> None:
+    """Puts the seconds a call of ``kernel`` (a row of :data:`KERNELS`) takes on one BLAS thread."""
     _, size, unit, calls = kernel
     with threadpool_limits(1, "blas"):
         if unit == "GFLOP/s":
             a = np.random.default_rng(0).random((size, size))
-            seconds = _milliseconds(lambda: a @ a, repeats * calls, ready) / 1e3
-            return 2 * size**3 / seconds / 1e9
-        a, b, c = np.ones(size), np.ones(size), np.empty(size)
-        seconds = _milliseconds(lambda: np.add(a, b, out=c), repeats * calls, ready) / 1e3
-        return 3 * 8 * size / seconds / 1e9  # two arrays read, one written
+            call = lambda: a @ a
+        else:
+            a, b, c = np.ones(size), np.ones(size), np.empty(size)
+            call = lambda: np.add(a, b, out=c)
+        out.put(_milliseconds(call, repeats * calls, ready) / 1e3)
 
 
-def _kernel_in_process(kernel: tuple, repeats: int, ready, out) -> None:
-    out.put(_kernel_rate(kernel, repeats, ready))
+def _work(kernel: tuple) -> float:
+    """A call's bytes (two arrays read, one written; write-allocate not counted) or flops, in G."""
+    _, size, unit, _ = kernel
+    return (2 * size**3 if unit == "GFLOP/s" else 3 * 8 * size) / 1e9
 
 
-def machine_scaling(repeats: int = 20) -> pd.DataFrame:
-    """Each kernel's rate in one process, in two at once (their sum) and the ratio."""
-    rows = []
-    for kernel in KERNELS:
-        args_of = functools.partial(_kernel_args, kernel, repeats)
-        alone = _in_processes(_kernel_in_process, args_of, 1)[0]
-        both = sum(_in_processes(_kernel_in_process, args_of, 2))
-        rows.append({"kernel": kernel[0], "unit": kernel[2], "one process": alone,
-                     "two processes at once": both, "ratio": both / alone})  # fmt: skip
-    return pd.DataFrame(rows)
+def _seconds_at_once(kernel: tuple, repeats: int, n_processes: int) -> list[float]:
+    args_of = functools.partial(_kernel_args, kernel, repeats)
+    with _processes(_kernel_seconds, args_of, n_processes, n_processes) as (_, out):
+        return [out.get(timeout=TIMEOUT) for _ in range(n_processes)]
 
 
 def _kernel_args(kernel: tuple, repeats: int, index: int, ready, out) -> tuple:
     return kernel, repeats, ready, out
+
+
+def machine_scaling(repeats: int = 20) -> pd.DataFrame:
+    """Each kernel's rate in one process, in two at once and the ratio.
+
+    Two processes' rate is twice a call's work over the slower one's time,
+    so that neither's time alone counts as shared.
+    """
+    rows = []
+    for kernel in KERNELS:
+        (alone,) = _seconds_at_once(kernel, repeats, 1)
+        both = max(_seconds_at_once(kernel, repeats, 2))
+        rows.append({"kernel": kernel[0], "unit": kernel[2], "one process": _work(kernel) / alone,
+                     "two processes at once": 2 * _work(kernel) / both,
+                     "ratio": 2 * alone / both})  # fmt: skip
+    return pd.DataFrame(rows)
 
 
 def main(argv=None):

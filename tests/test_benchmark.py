@@ -244,11 +244,10 @@ def test_machine_scaling_rates_kernels_in_one_process_and_two(monkeypatch):
     small = tuple((what, size // 8, unit, 1) for what, size, unit, _ in evaluation_cores.KERNELS)
     monkeypatch.setattr(evaluation_cores, "KERNELS", small)
     table = evaluation_cores.machine_scaling(repeats=2)
+    assert table["kernel"].tolist() == [kernel[0] for kernel in small]
     assert table["unit"].tolist() == ["GB/s", "GB/s", "GFLOP/s"]
-    assert (table[["one process", "two processes at once"]] > 0).all(axis=None)
-    np.testing.assert_allclose(
-        table["ratio"], table["two processes at once"] / table["one process"]
-    )
+    rates = table[["one process", "two processes at once", "ratio"]].to_numpy()
+    assert np.isfinite(rates).all() and (rates > 0).all()
 
 
 def test_screening_steps_times_starts_one_by_one_and_together(monkeypatch):

@@ -686,10 +686,18 @@ def test_thread_reduction_sums_like_the_serial_one_to_the_bit(n_rows, block, thr
 
 def test_thread_reduction_gives_each_thread_a_run_of_consecutive_blocks():
     threads, lock = {}, threading.Lock()
+    # The other runs' first blocks wait for each other, and this thread's
+    # for them: every run is computed where it was sent.
+    helpers, begun = threading.Barrier(2), threading.Event()
 
     def terms(parts, rows, workspace):
         with lock:
             threads[rows.start] = threading.get_ident()
+        if rows.start in (3, 6):
+            helpers.wait(10)
+            begun.set()
+        elif rows.start < 3:
+            assert begun.wait(10)
         return (float(parts[0].sum()),)
 
     blocks = [slice(i, i + 1) for i in range(10)]
@@ -699,7 +707,29 @@ def test_thread_reduction_gives_each_thread_a_run_of_consecutive_blocks():
     runs = [{threads[i] for i in run} for run in (range(3), range(3, 6), range(6, 10))]
     assert [len(run) for run in runs] == [1, 1, 1]  # one thread a run
     assert runs[0] == {threading.get_ident()}  # the first run here, the others in the pool
-    assert threading.get_ident() not in runs[1] | runs[2]
+    assert len(runs[0] | runs[1] | runs[2]) == 3
+
+
+def test_thread_reduction_computes_here_a_run_no_thread_has_begun():
+    # The pool's one thread is busy elsewhere: the second run is computed
+    # here once this thread is done with its own, not waited for.
+    busy, summed = threading.Event(), []
+    blocks = [slice(i, i + 1) for i in range(6)]
+    with ThreadPoolExecutor(1) as executor:
+        executor.submit(busy.wait, 60)
+        reduction = ThreadReduction(executor, 2)
+        runner = threading.Thread(
+            target=lambda: summed.append(
+                reduction(lambda parts, rows, ws: (float(parts[0].sum()),), (np.arange(6.0),),
+                          lambda n: blocks)
+            )
+        )  # fmt: skip
+        runner.start()
+        runner.join(5)
+        finished = not runner.is_alive()
+        busy.set()
+    assert finished
+    assert summed == [(15.0,)]
 
 
 def test_thread_reduction_holds_at_most_its_bytes_of_terms_a_thread(monkeypatch):
@@ -734,6 +764,28 @@ def test_thread_reduction_holds_at_most_its_bytes_of_terms_a_thread(monkeypatch)
         runner.join(10)
     assert held == [0, 5, 6, 7]
     assert summed == [(45.0,)]
+
+
+def test_thread_reduction_stops_a_thread_waiting_at_its_cap_after_an_error(monkeypatch):
+    monkeypatch.setattr(reduction_module, "HELD_BYTES", 24)  # three terms of 8 bytes
+    computed, lock = [], threading.Lock()
+
+    def terms(parts, rows, workspace):
+        with lock:
+            computed.append(rows.start)
+        if rows.start == 2:  # once the other thread holds its three terms
+            for _ in range(1000):
+                with lock:
+                    if len([row for row in computed if row >= 5]) == 3:
+                        break
+                threading.Event().wait(0.01)
+            raise ValueError("block 2")
+        return (float(parts[0].sum()),)
+
+    blocks = [slice(i, i + 1) for i in range(10)]
+    with ThreadPoolExecutor(2) as executor, pytest.raises(ValueError, match="block 2"):
+        ThreadReduction(executor, 2)(terms, (np.arange(10.0),), lambda n: blocks)
+    assert sorted(computed) == [0, 1, 2, 5, 6, 7]  # the waiting thread computed no more
 
 
 @pytest.mark.parametrize("failing", [5, 15])  # in this thread's run, in the other's

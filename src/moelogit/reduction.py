@@ -165,9 +165,10 @@ def _other_blas_paths() -> tuple[str, ...]:
     return () if len(others) == len(paths) else others
 
 
-# Bytes of block terms a thread of ThreadReduction may hold before it waits
-# for them to be added: a gradient's terms are a few kilobytes a block, but
-# a Hessian's are P x P (4.7 MB at benchmark problem c's 765 parameters).
+# Bytes of block terms the threads of a ThreadReduction may hold, together,
+# before they wait for them to be added: a gradient's terms are a few
+# kilobytes a block, a Hessian's P x P (4.7 MB at benchmark problem c's 765
+# parameters).
 HELD_BYTES = 2**26
 
 
@@ -187,20 +188,22 @@ class _Run:
 class ThreadReduction:
     """Block terms computed by ``n_threads`` threads, summed in block order to the serial bit.
 
-    The blocks are cut into ``n_threads`` runs of consecutive blocks, as
-    even as can be. This thread computes the first run, adding each block's
-    terms as it goes; each of ``n_threads - 1`` threads of ``executor``
-    computes one of the others, keeping its blocks' terms (copied) until
-    this thread adds them, in order. The sum is thus the serial one
-    (:class:`~moelogit.model.SerialReduction`) to the bit, with two
-    hand-overs a thread and evaluation: on benchmark problem b, taking the
-    next block from a shared queue on every thread, summed by a thread that
-    computed none, gained 1.16 times over one thread against 1.48 times for
-    runs (docs/performance.md). A thread holding :data:`HELD_BYTES` of
-    terms waits for them to be added before it computes more. BLAS runs one
-    thread per worker meanwhile; work outside the reduction (a screening
-    sample of one block, the solves) keeps all of BLAS's. Every thread
-    keeps its own scratch :class:`~moelogit.model.Workspace`.
+    The blocks are cut into runs of consecutive blocks, one a thread (at
+    most one a block), as even as can be. This thread computes the first
+    run, adding each block's terms as it goes; threads of ``executor``
+    compute the others, each keeping its blocks' terms (copied) until this
+    thread adds them, in order. The sum is thus the serial one
+    (:class:`~moelogit.model.SerialReduction`) to the bit, and no thread
+    waits for another while this one computes its run: on benchmark
+    problem b an evaluation on two threads took 10.7 ms, against 14.1 ms
+    when they took one block at a time from a queue that a third thread
+    refilled and summed, as long as ``n_jobs=1``'s (docs/performance.md).
+    The helpers hold at most :data:`HELD_BYTES` of terms between them (and
+    a block's each more), else wait for them to be added; a run that no
+    thread of ``executor`` has begun when its turn comes is computed here.
+    BLAS runs one thread per worker meanwhile; work outside the reduction (a
+    screening sample of one block, the solves) keeps all of BLAS's. Every
+    thread keeps its own scratch :class:`~moelogit.model.Workspace`.
     """
 
     def __init__(self, executor: Executor, n_threads: int):
@@ -219,28 +222,33 @@ class ThreadReduction:
 
         blocks = blocks(arrays[0].shape[0])
         n_runs = min(self.n_threads, len(blocks))
-        if n_runs == 1:  # nothing to share: no hand-over
-            total = None
+        total = None
+        if n_runs <= 1:  # nothing to share: no hand-over
             for rows in blocks:
                 total = accumulate(total, part(rows))
             return tuple(total)
         ends = [len(blocks) * run // n_runs for run in range(n_runs + 1)]
         first, *others = (_Run(blocks[a:b]) for a, b in itertools.pairwise(ends))
-        changed, stop = threading.Condition(), threading.Event()
+        cap = HELD_BYTES // len(others)  # each helper's share of the bytes held
+        changed, stop, failed = threading.Condition(), threading.Event(), threading.Event()
 
         def compute(run: _Run) -> None:
-            for rows in run.blocks:
-                with changed:  # at the cap: wait until this thread's terms are added
-                    changed.wait_for(lambda: stop.is_set() or run.held_bytes < HELD_BYTES)
-                if stop.is_set():
-                    return
-                # Copied: this thread's next block reuses its workspace.
-                kept = tuple(term.copy() if isinstance(term, np.ndarray) else term
-                             for term in part(rows))  # fmt: skip
-                with changed:
-                    run.held.append(kept)
-                    run.held_bytes += _nbytes(kept)
-                    changed.notify_all()
+            try:
+                for rows in run.blocks:
+                    with changed:  # at the cap: wait until this thread's terms are added
+                        changed.wait_for(lambda: stop.is_set() or run.held_bytes < cap)
+                    if stop.is_set():
+                        return
+                    # Copied: this thread's next block reuses its workspace.
+                    kept = tuple(term.copy() if isinstance(term, np.ndarray) else term
+                                 for term in part(rows))  # fmt: skip
+                    with changed:
+                        run.held.append(kept)
+                        run.held_bytes += _nbytes(kept)
+                        changed.notify_all()
+            except BaseException:
+                failed.set()  # this thread stops its own run early
+                raise
 
         def taken(run: _Run, future) -> tuple:
             """The next of ``run``'s terms, once computed; the thread's error if it failed."""
@@ -254,15 +262,22 @@ class ThreadReduction:
                 changed.notify_all()
                 return kept
 
-        total, futures = None, []
+        futures: list = []
         with blas_single_threaded():
             try:
-                futures = [self.executor.submit(compute, run) for run in others]
-                for future in futures:  # wake a wait for a thread that failed
-                    future.add_done_callback(lambda _: _notified(changed))
+                for run in others:
+                    futures.append(self.executor.submit(compute, run))
+                    # Wakes a wait for a thread that ended, with an error or not.
+                    futures[-1].add_done_callback(lambda _: _notified(changed))
                 for rows in first.blocks:
+                    if failed.is_set():  # a helper's error: raised where its run is taken
+                        break
                     total = accumulate(total, part(rows))
                 for run, future in zip(others, futures):
+                    if future.cancel():  # not begun (a busy or unordered executor): run here
+                        for rows in run.blocks:
+                            total = accumulate(total, part(rows))
+                        continue
                     for _ in run.blocks:
                         total = accumulate(total, taken(run, future))
             finally:  # after an error: nothing left running on these arrays
@@ -270,7 +285,9 @@ class ThreadReduction:
                 _notified(changed)
                 for future in futures:
                     future.cancel()
-                wait(futures)
+                # A cancelled future never runs, but is done for wait() only
+                # once a thread of the executor has come to it.
+                wait([future for future in futures if not future.cancelled()])
         return tuple(total)
 
 
