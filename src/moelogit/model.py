@@ -37,6 +37,7 @@ __all__ = [
     "Support",
     "Workspace",
     "accumulate",
+    "copied_terms",
     "e_step",
     "experts_objective_and_gradient",
     "gradient",
@@ -205,10 +206,15 @@ def _copied(term):
     return term.copy() if isinstance(term, np.ndarray) else term
 
 
+def copied_terms(part: tuple) -> list:
+    """A block's terms, copied (they may live in a workspace), float arrays in double precision."""
+    return [_copied(term) for term in part]
+
+
 def accumulate(total: list | None, part: tuple) -> list:
     """``total + part`` elementwise, in place where ``total`` holds arrays; ``part`` if no total."""
-    if total is None:  # copies: a block's terms may live in a workspace
-        return [_copied(term) for term in part]
+    if total is None:
+        return copied_terms(part)
     for i, term in enumerate(part):
         if isinstance(term, np.ndarray):
             total[i] += term

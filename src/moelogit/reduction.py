@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 from threadpoolctl import OpenBLASController, ThreadpoolController
 
-from .model import Blocks, Workspace, accumulate
+from .model import Blocks, Workspace, accumulate, copied_terms
 
 __all__ = ["ThreadReduction", "blas_single_threaded", "other_blas_single_threaded"]
 
@@ -240,8 +240,7 @@ class ThreadReduction:
                     if stop.is_set():
                         return
                     # Copied: this thread's next block reuses its workspace.
-                    kept = tuple(term.copy() if isinstance(term, np.ndarray) else term
-                                 for term in part(rows))  # fmt: skip
+                    kept = tuple(copied_terms(part(rows)))
                     with changed:
                         run.held.append(kept)
                         run.held_bytes += _nbytes(kept)
